@@ -1,0 +1,89 @@
+"""Send slots and windows in the subscriber's timezone. Pure: every function takes the instant it needs.
+
+A slot is the scheduled send time (08:00 local for a daily digest); a window is ``[start, end)`` over
+ingestion time and ends at a slot, so one slot always names one window. Slots are computed per local
+date, so a 23- or 25-hour day still has exactly one daily slot, and an hour that does not exist on a
+spring-forward day (02:30) resolves, with ``fold=0``, to the instant just after the gap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.errors import InvalidInputError
+
+CADENCES = ("hourly", "daily", "weekly")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a subscription is sent: cadence, local hour, weekday (0 = Monday) and IANA timezone."""
+
+    cadence: str
+    hour: int
+    weekday: int
+    timezone: str
+
+    def __post_init__(self) -> None:
+        check_cadence(self.cadence)
+        if not 0 <= self.hour <= 23:
+            raise InvalidInputError(f"hour {self.hour} is not between 0 and 23")
+        if not 0 <= self.weekday <= 6:
+            raise InvalidInputError(f"weekday {self.weekday} is not between 0 (Monday) and 6 (Sunday)")
+        zone(self.timezone)
+
+
+def check_cadence(cadence: str) -> str:
+    """Return ``cadence`` or raise ``InvalidInputError``."""
+    if cadence not in CADENCES:
+        raise InvalidInputError(f"unknown cadence {cadence!r}: use hourly, daily or weekly")
+    return cadence
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA timezone ``name``, or ``InvalidInputError``."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInputError(
+            f"unknown timezone {name!r}: use an IANA name such as Europe/Berlin"
+        ) from None
+
+
+def latest_slot(schedule: Schedule, now: datetime) -> datetime:
+    """The last slot at or before ``now`` (UTC)."""
+    tz = zone(schedule.timezone)
+    local = now.astimezone(tz)
+    if schedule.cadence == "hourly":
+        return local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+    day = local.date()
+    if schedule.cadence == "weekly":
+        day -= timedelta(days=(day.weekday() - schedule.weekday) % 7)
+    step = timedelta(days=7 if schedule.cadence == "weekly" else 1)
+    while (slot := _slot_on(day, schedule.hour, tz)) > now:
+        day -= step
+    return slot
+
+
+def next_slot(schedule: Schedule, after: datetime) -> datetime:
+    """The first slot strictly after ``after`` (UTC)."""
+    if schedule.cadence == "hourly":
+        return latest_slot(schedule, after) + timedelta(hours=1)
+    tz = zone(schedule.timezone)
+    day = latest_slot(schedule, after).astimezone(tz).date()
+    step = timedelta(days=7 if schedule.cadence == "weekly" else 1)
+    while (slot := _slot_on(day, schedule.hour, tz)) <= after:
+        day += step
+    return slot
+
+
+def previous_slot(schedule: Schedule, slot: datetime) -> datetime:
+    """The slot before ``slot``: where a new subscription's first window starts (one period back)."""
+    return latest_slot(schedule, slot - timedelta(microseconds=1))
+
+
+def _slot_on(day: date, hour: int, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=tz).astimezone(UTC)

@@ -1,0 +1,128 @@
+"""Records -> subject, text and HTML, and the MIME message with its headers. Pure but for reading templates.
+
+Each email kind is a folder ``templates/email/<kind>/`` holding ``subject.txt``, ``body.txt`` and
+``body.html`` on the shared ``base.*`` (warehouse). HTML is autoescaped and then CSS-inlined, so feed text
+can never inject markup; header values are built by ``email.message`` which refuses CR/LF.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import css_inline
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from digest.records import ComposedEmail, DigestContent
+
+EMAIL_KINDS = ("digest",)
+PARTS = ("subject.txt", "body.txt", "body.html")
+
+
+def templates_dir() -> Path:
+    """Where the templates are: inside the installed package, else beside it in a source checkout."""
+    installed = Path(__file__).parent / "templates"
+    return installed if installed.is_dir() else Path(__file__).parent.parent / "templates"
+
+
+class Composer:
+    """Renders emails from records with one Jinja2 environment."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or templates_dir()
+        self.env = Environment(
+            loader=FileSystemLoader(self.root),
+            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["local"] = _local_time
+        self._inliner = css_inline.CSSInliner(keep_style_tags=True)
+
+    @cached_property
+    def versions(self) -> dict[str, str]:
+        """A hash of each kind's templates and the shared base: what a stored manifest refers to."""
+        return {kind: _hash_files(self._files(kind)) for kind in EMAIL_KINDS}
+
+    def _files(self, kind: str) -> list[Path]:
+        email = self.root / "email"
+        return sorted([*(email / kind).glob("*"), *email.glob("base.*")])
+
+    def digest(self, content: DigestContent) -> ComposedEmail:
+        """The digest email for ``content``."""
+        context = {"d": content}
+        subject = " ".join(self.env.get_template("email/digest/subject.txt").render(context).split())
+        text = self.env.get_template("email/digest/body.txt").render(context).strip() + "\n"
+        html = self._inliner.inline(self.env.get_template("email/digest/body.html").render(context))
+        body_hash = hashlib.sha256(f"{subject}\x00{text}\x00{html}".encode()).hexdigest()
+        return ComposedEmail(
+            subject=subject,
+            text=text,
+            html=html,
+            template_version=self.versions["digest"],
+            body_hash=body_hash,
+        )
+
+
+def message_id(delivery_id: int, sender: str, *, replay: int = 0) -> str:
+    """A stable Message-ID: the same delivery always gets the same id, so a receiver can drop a repeat."""
+    domain = sender.rpartition("@")[2] or "localhost"
+    suffix = f".replay{replay}" if replay else ""
+    return f"<digest.{delivery_id}{suffix}@{domain}>"
+
+
+def build_message(
+    email: ComposedEmail,
+    *,
+    sender: str,
+    recipient: str,
+    message_id_value: str,
+    date: datetime,
+    unsubscribe_url: str,
+    extra_headers: Iterable[tuple[str, str]] = (),
+) -> EmailMessage:
+    """multipart/alternative (text, then HTML) with the bulk-mail headers of RFC 2369 and RFC 8058."""
+    domain = sender.rpartition("@")[2] or "localhost"
+    message = EmailMessage()
+    message["From"] = Address(display_name="Skill digest", addr_spec=sender)
+    message["To"] = recipient
+    message["Subject"] = email.subject
+    message["Date"] = format_datetime(date)
+    message["Message-ID"] = message_id_value
+    message["List-Id"] = f"Skill digests <digests.{domain}>"
+    message["List-Unsubscribe"] = f"<{unsubscribe_url}>, <mailto:{sender}?subject=unsubscribe>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["Precedence"] = "bulk"
+    message["Auto-Submitted"] = "auto-generated"
+    for name, value in (*email.headers, *extra_headers):
+        message[name] = value
+    # Quoted-printable keeps every line under SMTP's 998-character limit (RFC 5322 2.1.1).
+    message.set_content(email.text, cte="quoted-printable")
+    message.add_alternative(email.html, subtype="html", cte="quoted-printable")
+    return message
+
+
+def with_headers(email: ComposedEmail, headers: Iterable[tuple[str, str]]) -> ComposedEmail:
+    """The same email with more headers."""
+    return replace(email, headers=(*email.headers, *headers))
+
+
+def _local_time(value: datetime, timezone: str, pattern: str = "%a %d %b %Y, %H:%M") -> str:
+    return value.astimezone(ZoneInfo(timezone)).strftime(pattern)
+
+
+def _hash_files(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\x00" + path.read_bytes() + b"\x00")
+    return digest.hexdigest()[:12]

@@ -1,0 +1,152 @@
+"""Settings: the only reader of the environment.
+
+Every option is declared once with its default, type and validator (miniflux). ``load_settings`` turns a
+bad value into one ``ConfigError`` line that names the variable and what it accepts.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from digest.errors import ConfigError
+
+ENV_PREFIX = "DIGEST_"
+MAIL_SCHEMES = ("maildir", "smtp", "smtps", "smtp+starttls")
+BROKER_SCHEMES = ("filesystem", "sqla+sqlite", "redis", "rediss", "memory")
+DATABASE_SCHEMES = ("sqlite", "postgresql+psycopg")
+CADENCES = ("hourly", "daily", "weekly")
+
+
+class Settings(BaseSettings):
+    """Typed, validated configuration. Built once at start-up and passed in."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    home: Path = Field(default=Path("var"), description="where embedded state lives")
+    database_url: str = Field(default="", description="sqlite:///PATH or postgresql+psycopg://...")
+    broker_url: str = Field(default="", description="filesystem://PATH, sqla+sqlite:///PATH or redis://...")
+    mail_url: str = Field(default="", description="maildir://PATH, smtp://, smtps:// or smtp+starttls://")
+    secret_key: str = Field(default="", description="signs links; generated into DIGEST_HOME if unset")
+    base_url: str = Field(default="http://127.0.0.1:8000", description="public URL of the web app")
+    from_address: str = Field(default="digest@localhost", alias="DIGEST_FROM", description="From: address")
+    default_timezone: str = Field(default="UTC", description="IANA timezone for new subscribers")
+    max_items: int = Field(default=20, ge=1, le=200, description="items per digest before '+N more'")
+    send_empty: bool = Field(default=False, description="send 'nothing new' mails for empty windows")
+    http_timeout: float = Field(default=20.0, gt=0, le=300, description="seconds per feed request")
+    max_feed_bytes: int = Field(default=20_000_000, gt=0, description="largest feed body accepted")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_base(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+            raise ValueError("accepts an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("accepts an IANA timezone such as Europe/Berlin") from None
+        return value
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        # Defaults depend on `home`, so they are derived here rather than declared as constants.
+        fills: dict[str, Any] = {}
+        if not self.database_url:
+            fills["database_url"] = f"sqlite:///{self.home / 'digest.sqlite3'}"
+        if not self.broker_url:
+            fills["broker_url"] = f"filesystem://{self.home / 'broker'}"
+        if not self.mail_url:
+            fills["mail_url"] = f"maildir://{self.home / 'outbox'}"
+        for name, value in fills.items():
+            object.__setattr__(self, name, value)
+        _check_scheme("DIGEST_DATABASE_URL", self.database_url, DATABASE_SCHEMES)
+        _check_scheme("DIGEST_BROKER_URL", self.broker_url, BROKER_SCHEMES)
+        _check_scheme("DIGEST_MAIL_URL", self.mail_url, MAIL_SCHEMES)
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded database."""
+        return self.database_url.startswith("sqlite")
+
+
+def _check_scheme(variable: str, url: str, schemes: tuple[str, ...]) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme not in schemes:
+        raise ValueError(f"{variable}={url!r}: accepts URLs starting {', '.join(s + '://' for s in schemes)}")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (and ``.env``), validate, and ensure a secret key exists.
+
+    Raises ``ConfigError`` with one line naming the bad variable.
+    """
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+    if settings.secret_key:
+        return settings
+    return settings.model_copy(update={"secret_key": _stored_secret(settings.home)})
+
+
+def _one_line(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if message.startswith(ENV_PREFIX):
+        return message
+    field = str(error["loc"][0]) if error.get("loc") else "?"
+    variable = "DIGEST_FROM" if field in ("from_address", "DIGEST_FROM") else ENV_PREFIX + field.upper()
+    return f"{variable}: {message}"
+
+
+def _stored_secret(home: Path) -> str:
+    """Generate the secret once and keep it in DIGEST_HOME, so signed links survive restarts."""
+    path = home / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    home.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    # O_EXCL: two processes starting at once must agree on one key.
+    try:
+        with path.open("x") as handle:
+            handle.write(key)
+        path.chmod(0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    return key
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a child process (worker, beat, web) exactly these settings."""
+    return {
+        "DIGEST_HOME": str(settings.home),
+        "DIGEST_DATABASE_URL": settings.database_url,
+        "DIGEST_BROKER_URL": settings.broker_url,
+        "DIGEST_MAIL_URL": settings.mail_url,
+        "DIGEST_SECRET_KEY": settings.secret_key,
+        "DIGEST_BASE_URL": settings.base_url,
+        "DIGEST_FROM": settings.from_address,
+        "DIGEST_DEFAULT_TIMEZONE": settings.default_timezone,
+        "DIGEST_MAX_ITEMS": str(settings.max_items),
+        "DIGEST_SEND_EMPTY": str(settings.send_empty).lower(),
+    }

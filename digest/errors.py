@@ -1,0 +1,58 @@
+"""One error tree. Each error knows whether retrying could help (``permanent``)."""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    permanent: bool = True
+
+    def __init__(self, message: str, *, permanent: bool | None = None) -> None:
+        super().__init__(message)
+        if permanent is not None:
+            self.permanent = permanent
+
+
+class ConfigError(DigestError):
+    """A setting has a value we cannot use; the message names the variable."""
+
+
+class SchemaMissingError(DigestError):
+    """The database has no schema, or an older one than this code needs."""
+
+
+class NotFoundError(DigestError):
+    """A row named by the caller does not exist."""
+
+
+class InvalidInputError(DigestError):
+    """Input from a user or script was refused; the message says why."""
+
+
+class FetchError(DigestError):
+    """A feed could not be fetched. 4xx other than 408/429 are permanent for this attempt."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, permanent=permanent)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class ParseError(DigestError):
+    """Fetched bytes are not a feed we can read."""
+
+
+class MailError(DigestError):
+    """A message could not be handed to the mail transport. 5xx replies are permanent."""
+
+    def __init__(self, message: str, *, permanent: bool = False, code: int | None = None) -> None:
+        super().__init__(message, permanent=permanent)
+        self.code = code

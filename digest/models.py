@@ -1,0 +1,268 @@
+"""SQLAlchemy 2.0 typed declarative models. Every timestamp is timezone-aware UTC.
+
+Schema changes go through alembic migrations in ``digest/migrations`` (never ``create_all``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and always returns them aware.
+
+    SQLite has no time zones and hands back naive values; PostgreSQL uses timestamptz.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention, so migrations name constraints the same everywhere."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class Source(Base):
+    """A feed we crawl."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(10))
+    interval_seconds: Mapped[int | None]
+    state: Mapped[str] = mapped_column(String(10), default="active")
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    last_status: Mapped[str | None] = mapped_column(String(20))
+    last_http_status: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    last_fetched_at: Mapped[datetime | None]
+    next_fetch_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+
+
+class Item(Base):
+    """One entry of a feed, normalised. ``ingested_at`` is when we first stored it: digest windows use it."""
+
+    __tablename__ = "items"
+    __table_args__ = (UniqueConstraint("source_id", "entry_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    entry_key: Mapped[str] = mapped_column(String(64))
+    story_key: Mapped[str] = mapped_column(String(64), index=True)
+    url: Mapped[str | None] = mapped_column(String(2048))
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str | None] = mapped_column(String(500))
+    published_at: Mapped[datetime | None]
+    ingested_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    tagged_version: Mapped[str | None] = mapped_column(String(40))
+
+
+class Skill(Base):
+    """A canonical skill entity. Its id is derived from its key, so reloading never changes it."""
+
+    __tablename__ = "skills"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    slug: Mapped[str] = mapped_column(String(300), unique=True)
+    category: Mapped[str] = mapped_column(String(30))
+    description: Mapped[str] = mapped_column(Text, default="")
+    related: Mapped[list[Any]] = mapped_column(default=list)
+    parents: Mapped[list[Any]] = mapped_column(default=list)
+    merged_into: Mapped[str | None] = mapped_column(ForeignKey("skills.id"))
+    taxonomy_version: Mapped[str] = mapped_column(String(40))
+
+
+class SkillAlias(Base):
+    """A surface form of a skill."""
+
+    __tablename__ = "skill_aliases"
+    __table_args__ = (UniqueConstraint("skill_id", "text"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    skill_id: Mapped[str] = mapped_column(ForeignKey("skills.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(String(300))
+    folded: Mapped[str] = mapped_column(String(300), index=True)
+    ambiguous: Mapped[bool] = mapped_column(Boolean, default=False)
+    case_sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(40), default="taxonomy")
+
+
+class Tag(Base):
+    """That an item mentions a skill, with the evidence."""
+
+    __tablename__ = "item_skills"
+    __table_args__ = (Index("ix_item_skills_skill_ingested", "skill_id", "ingested_at"),)
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    skill_id: Mapped[str] = mapped_column(ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True)
+    # Copied from the item so the hot query "skills S in window W" reads one index (FIELD-NOTES).
+    ingested_at: Mapped[datetime]
+    matched: Mapped[list[Any]] = mapped_column(default=list)
+    count: Mapped[int] = mapped_column(Integer)
+    in_title: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[float]
+
+
+class Subscriber(Base):
+    """A person, by email address."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(15), default="pending")
+    created_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+
+
+class Subscription(Base):
+    """One email per cadence per subscriber, carrying a section per skill.
+
+    ``last_window_end`` is where the next window starts; ``next_due_at`` is the next slot, claimed with a
+    conditional update (healthchecks' ``next_report_date``).
+    """
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("subscriber_id", "cadence"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    cadence: Mapped[str] = mapped_column(String(10))
+    hour: Mapped[int] = mapped_column(default=8)
+    weekday: Mapped[int] = mapped_column(default=0)
+    timezone: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(15), default="pending")
+    last_window_end: Mapped[datetime | None]
+    next_due_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+
+
+class SubscriptionSkill(Base):
+    """A skill a subscription follows."""
+
+    __tablename__ = "subscription_skills"
+
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True
+    )
+    skill_id: Mapped[str] = mapped_column(ForeignKey("skills.id"), primary_key=True)
+
+
+class Delivery(Base):
+    """One digest for one window of one subscription: sent, skipped (empty) or failed. Never two."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("subscription_id", "window_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    subject: Mapped[str | None] = mapped_column(Text)
+    template_version: Mapped[str | None] = mapped_column(String(40))
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    more: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class DeliveryItem(Base):
+    """The manifest: which items a delivery carried, in order, under which skill."""
+
+    __tablename__ = "delivery_items"
+
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    skill_id: Mapped[str] = mapped_column(ForeignKey("skills.id"))
+    matched: Mapped[list[Any]] = mapped_column(default=list)
+    in_title: Mapped[bool] = mapped_column(Boolean, default=False)
+    score: Mapped[float] = mapped_column(default=0.0)
+
+
+class Setting(Base):
+    """Run-time settings that ops change without a deploy."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime]
+
+
+class Schedule(Base):
+    """A periodic task's cadence, read by beat."""
+
+    __tablename__ = "schedules"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    task: Mapped[str] = mapped_column(String(200))
+    every_seconds: Mapped[int | None]
+    cron: Mapped[str | None] = mapped_column(String(100))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime]

@@ -1,0 +1,85 @@
+"""Child processes: a Celery worker, beat and the web server, started with the parent's settings.
+
+Used by ``digest up`` (all three), ``digest demo`` (a worker) and the tests; Ctrl-C or SIGTERM stops them
+all, politely first.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from digest.config import Settings, settings_env
+
+STOP_GRACE = 15.0
+
+
+def worker_command(
+    queues: Sequence[str] = ("crawl", "digest"), pool: str = "solo", concurrency: int = 1
+) -> list[str]:
+    """argv of a Celery worker for this package."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "digest.tasks",
+        "worker",
+        "-P",
+        pool,
+        "-c",
+        str(concurrency),
+        "-Q",
+        ",".join(queues),
+        "--without-gossip",
+        "--without-mingle",
+        "-l",
+        "WARNING",
+    ]
+
+
+def beat_command(schedule_file: Path) -> list[str]:
+    """argv of Celery beat, keeping its state file in ``DIGEST_HOME``."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "digest.tasks",
+        "beat",
+        "-s",
+        str(schedule_file),
+        "-l",
+        "WARNING",
+    ]
+
+
+def web_command(host: str, port: int) -> list[str]:
+    """argv of the web server."""
+    return [sys.executable, "-m", "digest.cli", "web", "--host", host, "--port", str(port)]
+
+
+def start(command: Sequence[str], settings: Settings, *, quiet: bool = False) -> subprocess.Popen[bytes]:
+    """Start ``command`` with the environment that carries ``settings``."""
+    env = {**os.environ, **settings_env(settings)}
+    output = subprocess.DEVNULL if quiet else None
+    return subprocess.Popen(list(command), env=env, stdout=output, stderr=output)
+
+
+def stop(processes: Sequence[subprocess.Popen[bytes]], grace: float = STOP_GRACE) -> None:
+    """SIGTERM every process (Celery's warm shutdown), then SIGKILL what is left after ``grace`` seconds."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

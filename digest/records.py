@@ -1,0 +1,155 @@
+"""Frozen records passed between stages. No ORM object crosses a stage boundary.
+
+Records are named for where they are in their life (reader): ``ParsedEntry`` (parsed) becomes an
+``Item`` row in storage, ``ItemForDigest`` when selected, and a ``ComposedEmail`` when rendered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+SOURCE_KINDS = ("news", "blog", "paper")
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What one HTTP fetch of a feed returned."""
+
+    url: str
+    status_code: int
+    content: bytes
+    etag: str | None
+    last_modified: str | None
+    content_type: str
+    # Set when the server moved the feed for good (301/308), so the stored URL follows.
+    permanent_url: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def not_modified(self) -> bool:
+        """True for a 304 answer to a conditional GET."""
+        return self.status_code == 304
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEntry:
+    """One feed entry, normalised: plain-text title and summary, absolute URL, UTC dates."""
+
+    entry_key: str
+    url: str | None
+    title: str
+    summary: str
+    author: str | None
+    published_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed feed document."""
+
+    title: str
+    link: str | None
+    entries: tuple[ParsedEntry, ...]
+    # feedparser's "bozo" note on a feed it could still read.
+    warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TagMatch:
+    """That a text mentions a skill, with the evidence."""
+
+    skill_id: str
+    name: str
+    category: str
+    matched: tuple[str, ...]
+    count: int
+    in_title: bool
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlOutcome:
+    """The result of refreshing one source, for the CLI and the logs."""
+
+    source_id: int
+    url: str
+    status: str
+    http_status: int | None
+    new: int
+    updated: int
+    tagged: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemForDigest:
+    """An item selected into a digest, with why it is there."""
+
+    item_id: int
+    title: str
+    url: str | None
+    summary: str
+    source_name: str
+    source_kind: str
+    published_at: datetime | None
+    ingested_at: datetime
+    skill_id: str
+    matched: tuple[str, ...]
+    in_title: bool
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSection:
+    """The items of one skill in a digest."""
+
+    skill_id: str
+    skill_name: str
+    skill_slug: str
+    items: tuple[ItemForDigest, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestContent:
+    """Everything a digest email says, before rendering."""
+
+    delivery_id: int
+    email: str
+    cadence: str
+    timezone: str
+    window_start: datetime
+    window_end: datetime
+    sections: tuple[DigestSection, ...]
+    more: int = 0
+    unsubscribe_url: str = ""
+    manage_url: str = ""
+    base_url: str = ""
+
+    @property
+    def item_count(self) -> int:
+        """Items shown in the email."""
+        return sum(len(section.items) for section in self.sections)
+
+
+@dataclass(frozen=True, slots=True)
+class ComposedEmail:
+    """A rendered email, ready for a transport."""
+
+    subject: str
+    text: str
+    html: str
+    headers: tuple[tuple[str, str], ...] = field(default=())
+    template_version: str = ""
+    body_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """What became of one delivery."""
+
+    delivery_id: int
+    status: str
+    items: int
+    message_id: str | None
+    error: str | None = None

@@ -1,0 +1,81 @@
+"""The side effects of one process, built from settings and handed to the orchestrators.
+
+Tasks, commands and the web app each hold one ``Runtime``; nothing below them reads settings or opens
+connections on its own.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import httpx
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.compose import Composer
+from digest.config import Settings
+from digest.crawl import CrawlLimits, MatcherCache
+from digest.db import make_engine, make_sessions, require_schema
+from digest.digests import DeliveryConfig
+from digest.fetch import make_client
+from digest.mail import Mailer, mailer_for
+
+
+@dataclass
+class Runtime:
+    """Connections and caches of one process, created on first use."""
+
+    settings: Settings
+    matchers: MatcherCache = field(default_factory=MatcherCache)
+    rng: random.Random = field(default_factory=random.Random)
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The database engine."""
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """The session factory."""
+        return make_sessions(self.engine)
+
+    @cached_property
+    def http(self) -> httpx.Client:
+        """The pooled HTTP client of this process."""
+        return make_client(self.settings.http_timeout)
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        """The mail transport of this process (its SMTP connection is reused)."""
+        return mailer_for(self.settings.mail_url)
+
+    @cached_property
+    def composer(self) -> Composer:
+        """The email renderer."""
+        return Composer()
+
+    @property
+    def delivery(self) -> DeliveryConfig:
+        """Settings of the deliver wing."""
+        s = self.settings
+        return DeliveryConfig(s.from_address, s.base_url, s.secret_key, s.max_items, s.send_empty)
+
+    @property
+    def limits(self) -> CrawlLimits:
+        """Settings of the crawler."""
+        return CrawlLimits(max_bytes=self.settings.max_feed_bytes)
+
+    def require_schema(self) -> None:
+        """Raise ``SchemaMissingError`` unless migrations are applied."""
+        require_schema(self.engine)
+
+    def close(self) -> None:
+        """Close whatever was opened."""
+        if "http" in self.__dict__:
+            self.http.close()
+        if "mailer" in self.__dict__:
+            self.mailer.close()
+        if "engine" in self.__dict__:
+            self.engine.dispose()

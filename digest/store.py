@@ -1,0 +1,157 @@
+"""Persistence of the ingest wing: upsert items, write tags, record each fetch's outcome."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from digest.models import Item, Source, Tag
+from digest.parse import story_key
+from digest.records import ParsedEntry, TagMatch
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """An item that was added or changed, with the text the matcher reads."""
+
+    id: int
+    title: str
+    summary: str
+    ingested_at: datetime
+    is_new: bool
+
+
+def upsert_entries(
+    session: Session, source_id: int, entries: Sequence[ParsedEntry], now: datetime
+) -> list[StoredItem]:
+    """Insert new entries and update changed ones; unchanged entries are left alone.
+
+    An entry is identified by (source, entry key), so a refetch never doubles it; ``ingested_at`` is set
+    once, when it is first seen, because digest windows are defined on it.
+    """
+    keys = [entry.entry_key for entry in entries]
+    existing = {
+        item.entry_key: item
+        for item in session.scalars(select(Item).where(Item.source_id == source_id, Item.entry_key.in_(keys)))
+    }
+    changed: list[tuple[Item, bool]] = []
+    for entry in entries:
+        digest = _content_hash(entry)
+        item = existing.get(entry.entry_key)
+        if item is None:
+            item = _new_item(source_id, entry, digest, now)
+            session.add(item)
+            changed.append((item, True))
+        elif item.content_hash != digest:
+            _refresh(item, entry, digest, now)
+            changed.append((item, False))
+    session.flush()
+    return [
+        StoredItem(item.id, item.title, item.summary, item.ingested_at, is_new) for item, is_new in changed
+    ]
+
+
+def replace_tags(
+    session: Session, tags_by_item: dict[int, list[TagMatch]], ingested: dict[int, datetime], version: str
+) -> int:
+    """Store the tags of freshly (re)matched items, replacing any they had. Returns the number written."""
+    if not tags_by_item:
+        return 0
+    session.execute(delete(Tag).where(Tag.item_id.in_(list(tags_by_item))))
+    rows = [
+        Tag(
+            item_id=item_id,
+            skill_id=match.skill_id,
+            ingested_at=ingested[item_id],
+            matched=list(match.matched),
+            count=match.count,
+            in_title=match.in_title,
+            score=match.score,
+        )
+        for item_id, matches in tags_by_item.items()
+        for match in matches
+    ]
+    session.add_all(rows)
+    for item in session.scalars(select(Item).where(Item.id.in_(list(tags_by_item)))):
+        item.tagged_version = version
+    return len(rows)
+
+
+def record_success(
+    source: Source,
+    *,
+    status: str,
+    http_status: int,
+    etag: str | None,
+    last_modified: str | None,
+    now: datetime,
+    next_fetch_at: datetime,
+) -> None:
+    """Note a fetch that worked (``ok`` or ``not-modified``) and reset the failure count."""
+    source.last_status = status
+    source.last_http_status = http_status
+    source.last_error = None
+    source.consecutive_failures = 0
+    source.last_fetched_at = now
+    source.next_fetch_at = next_fetch_at
+    if status == "ok":
+        source.etag = etag
+        source.last_modified = last_modified
+
+
+def record_failure(
+    source: Source,
+    *,
+    error: str,
+    http_status: int | None,
+    now: datetime,
+    next_fetch_at: datetime,
+    disable_reason: str | None,
+) -> None:
+    """Note a failed fetch; ``disable_reason`` stops crawling the source and says why."""
+    source.last_status = "error"
+    source.last_http_status = http_status
+    source.last_error = error
+    source.consecutive_failures += 1
+    source.last_fetched_at = now
+    source.next_fetch_at = next_fetch_at
+    if disable_reason:
+        source.state = "disabled"
+        source.disabled_reason = disable_reason
+
+
+def _content_hash(entry: ParsedEntry) -> str:
+    basis = "\x00".join((entry.title, entry.summary, entry.url or "", entry.author or ""))
+    return hashlib.sha256(basis.encode()).hexdigest()
+
+
+def _new_item(source_id: int, entry: ParsedEntry, digest: str, now: datetime) -> Item:
+    return Item(
+        source_id=source_id,
+        entry_key=entry.entry_key,
+        story_key=story_key(entry.url, entry.title),
+        url=entry.url,
+        title=entry.title,
+        summary=entry.summary,
+        author=entry.author,
+        published_at=entry.published_at,
+        ingested_at=now,
+        updated_at=now,
+        content_hash=digest,
+    )
+
+
+def _refresh(item: Item, entry: ParsedEntry, digest: str, now: datetime) -> None:
+    item.url = entry.url
+    item.title = entry.title
+    item.summary = entry.summary
+    item.author = entry.author
+    item.published_at = entry.published_at
+    item.story_key = story_key(entry.url, entry.title)
+    item.updated_at = now
+    item.content_hash = digest

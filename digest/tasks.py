@@ -1,0 +1,133 @@
+"""Celery app and thin tasks: primitive arguments in, one orchestrator call, explicit retry policy.
+
+Only tasks, views and commands read the clock. ``app`` is configured from the environment when this
+module is imported, which is what ``celery -A digest.tasks`` and ``digest worker`` rely on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from celery import Celery, Task
+from kombu.entity import Queue
+
+from digest import crawl, digests
+from digest.config import Settings, load_settings
+from digest.errors import MailError
+from digest.runtime import Runtime
+
+QUEUES = ("crawl", "digest")
+ROUTES = {
+    "digest.crawl_tick": {"queue": "crawl"},
+    "digest.crawl_source": {"queue": "crawl"},
+    "digest.dispatch_tick": {"queue": "digest"},
+    "digest.send_delivery": {"queue": "digest"},
+}
+MAIL_RETRIES = 8
+
+
+def broker_options(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """Celery's broker URL and transport options for ``DIGEST_BROKER_URL``.
+
+    ``filesystem://PATH`` is kombu's filesystem transport, a real broker that needs no server.
+    """
+    url = settings.broker_url
+    parts = urlsplit(url)
+    if parts.scheme != "filesystem":
+        return url, {}
+    folder = Path(unquote(parts.netloc + parts.path) or settings.home / "broker")
+    for sub in ("queue", "processed"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    return "filesystem://", {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        "store_processed": False,
+    }
+
+
+def create_celery(settings: Settings) -> Celery:
+    """The Celery app for these settings."""
+    broker, transport_options = broker_options(settings)
+    app = Celery("digest", broker=broker, set_as_current=True)
+    app.conf.update(
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        # Tasks are idempotent, so a task lost with its worker is run again rather than dropped.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="digest",
+        task_routes=ROUTES,
+        timezone="UTC",
+        enable_utc=True,
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "crawl-tick": {"task": "digest.crawl_tick", "schedule": 60.0},
+            "dispatch-tick": {"task": "digest.dispatch_tick", "schedule": 60.0},
+        },
+    )
+    return app
+
+
+app = create_celery(load_settings())
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """This worker process's runtime, created after the fork on first use."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(load_settings())
+    return _runtime
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@app.task(name="digest.crawl_tick")
+def crawl_tick() -> int:
+    """Claim every due source and enqueue one fetch per source."""
+    claimed = crawl.claim_due_sources(runtime().sessions, _now())
+    for source_id in claimed:
+        crawl_source.delay(source_id)
+    return len(claimed)
+
+
+@app.task(name="digest.crawl_source")
+def crawl_source(source_id: int) -> dict[str, Any]:
+    """Refresh one source; failures are recorded on the source, not raised."""
+    rt = runtime()
+    outcome = crawl.refresh_source(rt.sessions, rt.http, rt.matchers, source_id, _now(), rt.limits, rt.rng)
+    return {"source": outcome.source_id, "status": outcome.status, "new": outcome.new}
+
+
+@app.task(name="digest.dispatch_tick")
+def dispatch_tick(now: str | None = None) -> int:
+    """Open the window of every due subscription and enqueue its delivery."""
+    at = datetime.fromisoformat(now) if now else _now()
+    delivery_ids = digests.dispatch_due(runtime().sessions, at)
+    for delivery_id in delivery_ids:
+        send_delivery.delay(delivery_id)
+    return len(delivery_ids)
+
+
+@app.task(name="digest.send_delivery", bind=True, max_retries=MAIL_RETRIES)
+def send_delivery(self: Task, delivery_id: int) -> str:
+    """Send one digest; temporary mail failures retry with exponential back-off."""
+    rt = runtime()
+    try:
+        outcome = digests.send_delivery(
+            rt.sessions, delivery_id, mailer=rt.mailer, composer=rt.composer, config=rt.delivery, now=_now()
+        )
+    except MailError as exc:
+        raise self.retry(exc=exc, countdown=min(3600, 30 * 2**self.request.retries)) from None
+    return outcome.status

@@ -1,0 +1,245 @@
+"""Load the skill taxonomy (JSON Lines) into the database and compile it into a ``Matcher``.
+
+The bundled files in ``digest/data`` are built by ``digest/taxonomy_build.py`` from the sources named in
+``digest/data/NOTICE.md``. Loading is idempotent: ids come from canonical keys, so a reload keeps every
+tag and subscription.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from digest.errors import InvalidInputError
+from digest.match import AliasSpec, Matcher, SkillInfo
+from digest.models import Setting, Skill, SkillAlias
+
+DATA = Path(__file__).parent / "data"
+BUNDLED = DATA / "taxonomy.jsonl"
+BUNDLED_EXTRA = DATA / "taxonomy-stackoverflow.jsonl"
+VERSION_KEY = "taxonomy.version"
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """A surface form in the taxonomy file."""
+
+    text: str
+    ambiguous: bool
+    case_sensitive: bool
+    source: str = "taxonomy"
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """A skill entity in the taxonomy file."""
+
+    id: str
+    key: str
+    name: str
+    slug: str
+    category: str
+    description: str
+    aliases: tuple[Alias, ...]
+    parents: tuple[str, ...]
+    related: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Taxonomy:
+    """A parsed taxonomy file."""
+
+    version: str
+    entities: tuple[Entity, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """What a load changed."""
+
+    version: str
+    entities: int
+    aliases: int
+    changed: bool
+
+
+def skill_id_for(key: str) -> str:
+    """The stable id of a canonical key: 16 hex digits of its SHA-256."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def read_taxonomy(path: Path, extra: Path | None = None) -> Taxonomy:
+    """Parse a taxonomy file (and an optional file of extra aliases). Raises ``InvalidInputError``."""
+    lines = _json_lines(path)
+    if not lines or "_meta" not in lines[0]:
+        raise InvalidInputError(f"{path}: the first line must be the _meta header")
+    version = str(lines[0]["_meta"].get("version") or _digest(path))
+    extras: dict[str, list[Alias]] = {}
+    if extra and extra.exists():
+        # Either file changing must reload, so the version names both.
+        version = f"{version}+{_digest(extra)[:8]}"
+        extras = _extra_aliases(extra)
+    entities = tuple(_entity(line, extras.get(str(line.get("id")), ()), path) for line in lines[1:])
+    return Taxonomy(version=version, entities=entities)
+
+
+def read_bundled() -> Taxonomy:
+    """The taxonomy shipped with this package."""
+    return read_taxonomy(BUNDLED, BUNDLED_EXTRA)
+
+
+def loaded_version(session: Session) -> str | None:
+    """The version of the taxonomy in the database, if any."""
+    setting = session.get(Setting, VERSION_KEY)
+    return str(setting.value["version"]) if setting else None
+
+
+def load(session: Session, taxonomy: Taxonomy, now: datetime) -> LoadResult:
+    """Upsert every entity and replace its file-given aliases. Does nothing for the version already loaded."""
+    if loaded_version(session) == taxonomy.version:
+        return LoadResult(taxonomy.version, len(taxonomy.entities), 0, changed=False)
+    known = {skill.id: skill for skill in session.scalars(select(Skill))}
+    for entity in taxonomy.entities:
+        _upsert(session, known.get(entity.id), entity, taxonomy.version)
+    session.flush()
+    ids = [entity.id for entity in taxonomy.entities]
+    # Admin-added aliases (source "admin") survive a reload; file-given ones are replaced.
+    for chunk in _chunks(ids, 500):
+        session.execute(
+            delete(SkillAlias).where(SkillAlias.skill_id.in_(chunk), SkillAlias.source != "admin")
+        )
+    rows = [
+        {
+            "skill_id": entity.id,
+            "text": alias.text,
+            "folded": alias.text.casefold(),
+            "ambiguous": alias.ambiguous,
+            "case_sensitive": alias.case_sensitive,
+            "source": alias.source,
+        }
+        for entity in taxonomy.entities
+        for alias in entity.aliases
+    ]
+    if rows:
+        session.execute(insert(SkillAlias), rows)
+    _set_version(session, taxonomy.version, now)
+    return LoadResult(taxonomy.version, len(taxonomy.entities), len(rows), changed=True)
+
+
+def compile_matcher(session: Session) -> Matcher:
+    """Build a ``Matcher`` from the skills and aliases in the database."""
+    skills = {
+        skill.id: SkillInfo(skill.name, skill.category)
+        for skill in session.scalars(select(Skill).where(Skill.merged_into.is_(None)))
+    }
+    aliases = (
+        AliasSpec(alias.skill_id, alias.text, alias.ambiguous, alias.case_sensitive)
+        for alias in session.scalars(select(SkillAlias))
+    )
+    return Matcher(aliases, skills, version=loaded_version(session) or "")
+
+
+def _upsert(session: Session, skill: Skill | None, entity: Entity, version: str) -> None:
+    values: dict[str, Any] = {
+        "key": entity.key,
+        "name": entity.name,
+        "slug": entity.slug,
+        "category": entity.category,
+        "description": entity.description,
+        "parents": list(entity.parents),
+        "related": list(entity.related),
+        "taxonomy_version": version,
+    }
+    if skill is None:
+        session.add(Skill(id=entity.id, **values))
+        return
+    for name, value in values.items():
+        setattr(skill, name, value)
+
+
+def _set_version(session: Session, version: str, now: datetime) -> None:
+    setting = session.get(Setting, VERSION_KEY)
+    if setting is None:
+        session.add(Setting(key=VERSION_KEY, value={"version": version}, updated_at=now))
+    else:
+        setting.value = {"version": version}
+        setting.updated_at = now
+
+
+def _json_lines(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise InvalidInputError(f"{path}:{number}: each line must be a JSON object")
+        rows.append(row)
+    return rows
+
+
+def _entity(line: dict[str, Any], extra: Iterable[Alias], path: Path) -> Entity:
+    try:
+        key = str(line["key"])
+        aliases = tuple(
+            Alias(str(a["text"]), bool(a.get("ambiguous")), bool(a.get("case_sensitive")))
+            for a in line["aliases"]
+        )
+        entity_id = str(line.get("id") or skill_id_for(key))
+        return Entity(
+            id=entity_id,
+            key=key,
+            name=str(line["name"]),
+            slug=str(line["slug"]),
+            category=str(line.get("category") or "other"),
+            description=str(line.get("description") or ""),
+            aliases=_dedupe((*aliases, *extra)),
+            parents=tuple(line.get("parents") or ()),
+            related=tuple(line.get("related") or ()),
+        )
+    except (KeyError, TypeError) as exc:
+        raise InvalidInputError(f"{path}: entity {line.get('key', '?')!r} lacks field {exc}") from None
+
+
+def _extra_aliases(path: Path) -> dict[str, list[Alias]]:
+    extras: dict[str, list[Alias]] = {}
+    for row in _json_lines(path)[1:]:
+        alias = Alias(
+            str(row["alias"]),
+            bool(row.get("ambiguous")),
+            bool(row.get("case_sensitive")),
+            source=str(row.get("source") or "extra"),
+        )
+        extras.setdefault(str(row["entity"]), []).append(alias)
+    return extras
+
+
+def _dedupe(aliases: Iterable[Alias]) -> tuple[Alias, ...]:
+    seen: dict[str, Alias] = {}
+    for alias in aliases:
+        seen.setdefault(alias.text, alias)
+    return tuple(seen.values())
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
