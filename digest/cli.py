@@ -183,7 +183,7 @@ def up(
     from digest import processes
 
     settings = load_settings()
-    with _runtime() as rt:
+    with _runtime(schema=False) as rt:
         setup.upgrade_all(rt, _now())
     children = [
         processes.start(processes.web_command(host, port), settings),

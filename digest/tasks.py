@@ -39,13 +39,15 @@ def broker_options(settings: Settings) -> tuple[str, dict[str, Any]]:
     if parts.scheme != "filesystem":
         return url, {}
     folder = Path(unquote(parts.netloc + parts.path) or settings.home / "broker")
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return "filesystem://", {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
         "store_processed": False,
+        # Otherwise kombu creates ./control in whatever directory the process started in.
+        "control_folder": str(folder / "control"),
     }
 
 

@@ -1,0 +1,163 @@
+"""Real services on loopback for tests: a scriptable feed server and an SMTP sink."""
+
+from __future__ import annotations
+
+import email
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+def rss(*items: tuple[str, str, str], published: str | None = "Mon, 16 Nov 2026 08:00:00 GMT") -> bytes:
+    """An RSS 2.0 document of (guid, title, description) items, written for the test at hand."""
+    date = f"<pubDate>{published}</pubDate>" if published else ""
+    entries = "".join(
+        f"<item><guid>{guid}</guid><title>{title}</title><link>https://example.com/{guid}</link>"
+        f"<description>{body}</description>{date}</item>"
+        for guid, title, body in items
+    )
+    channel = f"<channel><title>Test</title>{entries}</channel>"
+    return f'<?xml version="1.0"?><rss version="2.0">{channel}</rss>'.encode()
+
+
+@dataclass
+class Route:
+    """What the feed server answers on one path."""
+
+    body: bytes = b""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+
+
+@dataclass
+class FeedServer:
+    """A loopback HTTP server whose routes tests change between requests; it records every request."""
+
+    base_url: str
+    routes: dict[str, Route]
+    requests: list[tuple[str, dict[str, str]]]
+
+    def url(self, path: str) -> str:
+        """Absolute URL of ``path``."""
+        return self.base_url + path
+
+
+def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        # Keep-alive responses otherwise wait for Nagle (FIELD-NOTES).
+        disable_nagle_algorithm = True
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            headers = {key.lower(): value for key, value in self.headers.items()}
+            server.requests.append((self.path, headers))
+            route = server.routes.get(self.path)
+            if route is None:
+                self._answer(404, {}, b"not found")
+                return
+            if route.etag and headers.get("if-none-match") == route.etag:
+                self._answer(304, {"ETag": route.etag}, b"")
+                return
+            extra = dict(route.headers)
+            if route.etag:
+                extra["ETag"] = route.etag
+            self._answer(route.status, extra, route.body)
+
+        def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            if status != 304:
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if status != 304:
+                self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+@contextmanager
+def feed_server() -> Iterator[FeedServer]:
+    """Start a feed server on 127.0.0.1 and stop it afterwards."""
+    state = FeedServer("", {}, [])
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@dataclass
+class SmtpSink:
+    """Messages an aiosmtpd server on loopback accepted, and how it should answer."""
+
+    host: str
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+    # Called with each recipient; returns an SMTP reply such as "550 no such user", or None to accept.
+    refuse: Callable[[str], str | None] = lambda _rcpt: None
+
+    @property
+    def url(self) -> str:
+        """The DIGEST_MAIL_URL of this sink."""
+        return f"smtp://{self.host}:{self.port}"
+
+
+class _SinkHandler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        reply = self.sink.refuse(address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        message = email.message_from_bytes(content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.sink.messages.append(message)
+        return "250 Message accepted"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def smtp_sink() -> Iterator[SmtpSink]:
+    """An aiosmtpd server on 127.0.0.1 collecting messages."""
+    sink = SmtpSink("127.0.0.1", free_port())
+    # server_hostname avoids a getfqdn() DNS lookup per connection (FIELD-NOTES).
+    controller = Controller(
+        _SinkHandler(sink), hostname=sink.host, port=sink.port, server_hostname="localhost"
+    )
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()

@@ -1,0 +1,191 @@
+"""The ingest wing end to end: a real HTTP server on loopback, real parsing, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from digest import crawl
+from digest.db import transaction
+from digest.models import Item, Skill, Source, Tag
+from digest.runtime import Runtime
+from tests.support import FeedServer, Route, feed_server, rss
+
+FIRST = rss(
+    ("a1", "Python 3.13 speeds up Kubernetes operators", "A release note."),
+    ("a2", "Quarterly results", "Revenue grew, teams go back to the office."),
+)
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with feed_server() as running:
+        yield running
+
+
+def add_source(rt: Runtime, url: str, now: datetime, kind: str = "news") -> int:
+    with transaction(rt.sessions) as session:
+        source = Source(url=url, name="test", kind=kind, next_fetch_at=now, created_at=now)
+        session.add(source)
+        session.flush()
+        return source.id
+
+
+def refresh(rt: Runtime, source_id: int, now: datetime) -> crawl.CrawlOutcome:
+    return crawl.refresh_source(
+        rt.sessions, rt.http, rt.matchers, source_id, now, rt.limits, random.Random(1)
+    )
+
+
+def source_row(rt: Runtime, source_id: int) -> Source:
+    with transaction(rt.sessions) as session:
+        source = session.get(Source, source_id)
+        assert source is not None
+        return source
+
+
+def test_it_stores_and_tags_new_items(rt: Runtime, server: FeedServer, now: datetime) -> None:
+    server.routes["/feed"] = Route(FIRST, headers={"Content-Type": "application/rss+xml"})
+    source_id = add_source(rt, server.url("/feed"), now)
+
+    outcome = refresh(rt, source_id, now)
+
+    assert (outcome.status, outcome.http_status, outcome.new, outcome.updated) == ("ok", 200, 2, 0)
+    with transaction(rt.sessions) as session:
+        titles = {item.title: item for item in session.scalars(select(Item))}
+        tagged = session.execute(
+            select(Item.title, Skill.name)
+            .join(Tag, Tag.item_id == Item.id)
+            .join(Skill, Skill.id == Tag.skill_id)
+        ).all()
+    assert titles["Python 3.13 speeds up Kubernetes operators"].ingested_at == now
+    assert set(tagged) == {
+        ("Python 3.13 speeds up Kubernetes operators", "Python"),
+        ("Python 3.13 speeds up Kubernetes operators", "Kubernetes"),
+    }
+
+
+def test_it_asks_conditionally_and_stores_nothing_twice(
+    rt: Runtime, server: FeedServer, now: datetime
+) -> None:
+    server.routes["/feed"] = Route(FIRST, etag='"v1"')
+    source_id = add_source(rt, server.url("/feed"), now)
+    refresh(rt, source_id, now)
+
+    again = refresh(rt, source_id, now + timedelta(hours=1))
+
+    assert server.requests[-1][1].get("if-none-match") == '"v1"'
+    assert (again.status, again.http_status, again.new) == ("not-modified", 304, 0)
+    with transaction(rt.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Item)) == 2
+
+
+def test_it_updates_a_changed_entry_without_changing_when_it_was_ingested(
+    rt: Runtime, server: FeedServer, now: datetime
+) -> None:
+    server.routes["/feed"] = Route(FIRST)
+    source_id = add_source(rt, server.url("/feed"), now)
+    refresh(rt, source_id, now)
+    server.routes["/feed"] = Route(rss(("a1", "Python 3.13 speeds up Rust and Kubernetes", "Edited.")))
+
+    outcome = refresh(rt, source_id, now + timedelta(hours=1))
+
+    assert (outcome.new, outcome.updated) == (0, 1)
+    with transaction(rt.sessions) as session:
+        item = session.scalars(select(Item).where(Item.title.like("%Rust%"))).one()
+        names = set(
+            session.scalars(
+                select(Skill.name).join(Tag, Tag.skill_id == Skill.id).where(Tag.item_id == item.id)
+            )
+        )
+    assert item.ingested_at == now
+    assert names == {"Python", "Kubernetes", "Rust"}
+
+
+def test_it_records_a_broken_feed_and_backs_off(rt: Runtime, server: FeedServer, now: datetime) -> None:
+    server.routes["/feed"] = Route(b"just some text, not a feed")
+    source_id = add_source(rt, server.url("/feed"), now)
+
+    outcome = refresh(rt, source_id, now)
+
+    source = source_row(rt, source_id)
+    assert outcome.status == "error"
+    assert source.last_status == "error" and source.consecutive_failures == 1
+    assert source.last_error and "feed" in source.last_error
+    assert source.next_fetch_at >= now + timedelta(minutes=15)
+    assert source.state == "active"
+
+
+def test_it_disables_a_feed_that_is_gone(rt: Runtime, server: FeedServer, now: datetime) -> None:
+    server.routes["/feed"] = Route(b"gone", status=410)
+    source_id = add_source(rt, server.url("/feed"), now)
+
+    refresh(rt, source_id, now)
+
+    source = source_row(rt, source_id)
+    assert source.state == "disabled"
+    assert source.disabled_reason and "410" in source.disabled_reason
+
+
+def test_it_follows_a_permanent_redirect_and_remembers_it(
+    rt: Runtime, server: FeedServer, now: datetime
+) -> None:
+    server.routes["/old"] = Route(status=301, headers={"Location": "/new"})
+    server.routes["/new"] = Route(FIRST)
+    source_id = add_source(rt, server.url("/old"), now)
+
+    outcome = refresh(rt, source_id, now)
+
+    assert outcome.new == 2
+    assert source_row(rt, source_id).url == server.url("/new")
+
+
+def test_it_follows_a_temporary_redirect_without_moving_the_feed(
+    rt: Runtime, server: FeedServer, now: datetime
+) -> None:
+    server.routes["/old"] = Route(status=302, headers={"Location": "/new"})
+    server.routes["/new"] = Route(FIRST)
+    source_id = add_source(rt, server.url("/old"), now)
+
+    refresh(rt, source_id, now)
+
+    assert source_row(rt, source_id).url == server.url("/old")
+
+
+def test_it_keeps_what_it_can_read_of_a_truncated_feed(
+    rt: Runtime, server: FeedServer, now: datetime
+) -> None:
+    server.routes["/feed"] = Route(FIRST[: FIRST.index(b"<item>", 10) + 120])
+    source_id = add_source(rt, server.url("/feed"), now)
+
+    outcome = refresh(rt, source_id, now)
+
+    assert (outcome.status, outcome.new) == ("ok", 1)
+
+
+def test_it_refuses_a_feed_larger_than_the_limit(rt: Runtime, server: FeedServer, now: datetime) -> None:
+    server.routes["/big"] = Route(FIRST + b" " * 2000)
+    source_id = add_source(rt, server.url("/big"), now)
+
+    outcome = crawl.refresh_source(
+        rt.sessions, rt.http, rt.matchers, source_id, now, crawl.CrawlLimits(max_bytes=1000), random.Random(1)
+    )
+
+    assert outcome.status == "error" and outcome.error and "more than the 1000" in outcome.error
+    with transaction(rt.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Item)) == 0
+
+
+def test_it_hands_a_due_source_to_one_claimer_only(rt: Runtime, server: FeedServer, now: datetime) -> None:
+    add_source(rt, server.url("/a"), now)
+    add_source(rt, server.url("/b"), now + timedelta(hours=1))
+
+    first = crawl.claim_due_sources(rt.sessions, now)
+    second = crawl.claim_due_sources(rt.sessions, now)
+
+    assert len(first) == 1
+    assert second == []

@@ -1,0 +1,399 @@
+"""The deliver wing: windows, exactly-once delivery, Maildir and real SMTP, replay. Clock pinned."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from digest import crawl, digests
+from digest.cadence import Schedule
+from digest.compose import build_message
+from digest.db import transaction
+from digest.errors import MailError
+from digest.mail import MaildirMailer, mailer_for
+from digest.models import Delivery, DeliveryItem, Source
+from digest.records import DigestContent, DigestSection, ItemForDigest
+from digest.runtime import Runtime
+from digest.subscribers import subscribe, unsubscribe
+from tests.support import FeedServer, Route, feed_server, rss, smtp_sink
+
+BERLIN_DAILY = Schedule("daily", 8, 0, "Europe/Berlin")
+HOURLY = Schedule("hourly", 8, 0, "UTC")
+
+
+def rss(*items: tuple[str, str, str]) -> bytes:
+    entries = "".join(
+        f"<item><guid>{guid}</guid><title>{title}</title><link>https://example.com/{guid}</link>"
+        f"<description>{body}</description></item>"
+        for guid, title, body in items
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{entries}</channel></rss>'.encode()
+    )
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with feed_server() as running:
+        yield running
+
+
+class Ingest:
+    """Publishes items on the loopback feed server and crawls them at a given time."""
+
+    def __init__(self, rt: Runtime, server: FeedServer) -> None:
+        self.rt, self.server, self.count = rt, server, 0
+
+    def __call__(
+        self, at: datetime, *items: tuple[str, str], path: str = "/feed", kind: str = "news"
+    ) -> None:
+        entries = []
+        for title, body in items:
+            self.count += 1
+            entries.append((f"{path}-{self.count}", title, body))
+        self.server.routes[path] = Route(rss(*entries, published=None))
+        with transaction(self.rt.sessions) as session:
+            source = session.scalars(select(Source).where(Source.url == self.server.url(path))).first()
+            if source is None:
+                source = Source(
+                    url=self.server.url(path), name=path, kind=kind, next_fetch_at=at, created_at=at
+                )
+                session.add(source)
+                session.flush()
+            source_id = source.id
+        outcome = crawl.refresh_source(
+            self.rt.sessions, self.rt.http, self.rt.matchers, source_id, at, self.rt.limits, random.Random(1)
+        )
+        assert outcome.status == "ok", outcome.error
+
+
+@pytest.fixture
+def ingest(rt: Runtime, server: FeedServer) -> Ingest:
+    return Ingest(rt, server)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def follow(rt: Runtime, email: str, schedule: Schedule, when: datetime, *skills: str) -> int:
+    with transaction(rt.sessions) as session:
+        return subscribe(session, email, skills or ("Python",), schedule, when, confirmed=True).id
+
+
+def send_all(rt: Runtime, now: datetime, mailer: object | None = None) -> list[digests.DeliveryOutcome]:
+    return [
+        digests.send_delivery(
+            rt.sessions,
+            delivery_id,
+            mailer=mailer or rt.mailer,
+            composer=rt.composer,
+            config=rt.delivery,
+            now=now,
+        )
+        for delivery_id in digests.dispatch_due(rt.sessions, now)
+    ]
+
+
+def outbox(rt: Runtime) -> list[EmailMessage]:
+    mailer = rt.mailer
+    assert isinstance(mailer, MaildirMailer)
+    messages = []
+    for path in sorted((mailer.path / "new").iterdir()):
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        messages.append(message)
+    return messages
+
+
+def test_it_sends_one_daily_digest_with_both_parts_and_bulk_headers(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", BERLIN_DAILY, at("2026-11-15T10:00"), "Python", "Kubernetes")
+    ingest(
+        at("2026-11-15T12:00"),
+        ("Python 3.13 is out", "Faster startup."),
+        ("Kubernetes 1.35", "New scheduler."),
+    )
+
+    outcomes = send_all(rt, at("2026-11-16T07:00:30"))
+
+    assert [(o.status, o.items) for o in outcomes] == [("sent", 2)]
+    [message] = outbox(rt)
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    assert "Python 3.13 is out" in text.get_content() and "Kubernetes 1.35" in text.get_content()
+    assert "Python 3.13 is out" in html.get_content()
+    assert message["Subject"].endswith("daily digest, 16 Nov")
+    assert message["Message-ID"] == outcomes[0].message_id
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "/u/" in message["List-Unsubscribe"] and "mailto:" in message["List-Unsubscribe"]
+    assert message["Precedence"] == "bulk"
+
+
+def test_it_never_sends_a_slot_twice(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", BERLIN_DAILY, at("2026-11-15T10:00"))
+    ingest(at("2026-11-15T12:00"), ("Python tips", ""))
+    [first] = send_all(rt, at("2026-11-16T07:00:30"))
+
+    again = send_all(rt, at("2026-11-16T07:00:30"))
+    redelivered = digests.send_delivery(
+        rt.sessions,
+        first.delivery_id,
+        mailer=rt.mailer,
+        composer=rt.composer,
+        config=rt.delivery,
+        now=at("2026-11-16T07:01"),
+    )
+
+    assert again == []
+    assert redelivered.status == "sent"
+    assert len(outbox(rt)) == 1
+
+
+def test_it_sends_one_digest_covering_an_outage(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", HOURLY, at("2026-11-16T06:10"))
+    for hour in (6, 7, 8):
+        ingest(at(f"2026-11-16T0{hour}:30"), (f"Python news at {hour}", ""))
+
+    outcomes = send_all(rt, at("2026-11-16T09:05"))
+    later = send_all(rt, at("2026-11-16T10:00"))
+
+    assert [(o.status, o.items) for o in outcomes] == [("sent", 3)]
+    assert [o.status for o in later] == ["skipped"]
+    with transaction(rt.sessions) as session:
+        windows = session.execute(
+            select(Delivery.window_start, Delivery.window_end).order_by(Delivery.id)
+        ).all()
+    assert windows == [
+        (at("2026-11-16T06:00"), at("2026-11-16T09:00")),
+        (at("2026-11-16T09:00"), at("2026-11-16T10:00")),
+    ]
+
+
+def test_each_item_lands_in_exactly_one_window(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", HOURLY, at("2026-11-16T05:10"))
+    ingest(at("2026-11-16T05:59:59"), ("Python before", ""))
+    ingest(at("2026-11-16T06:00"), ("Python on the boundary", ""))
+    send_all(rt, at("2026-11-16T06:00"))
+    send_all(rt, at("2026-11-16T07:00"))
+
+    with transaction(rt.sessions) as session:
+        carried = session.execute(
+            select(DeliveryItem.delivery_id, DeliveryItem.item_id).order_by(DeliveryItem.delivery_id)
+        ).all()
+    assert [delivery for delivery, _ in carried] == [1, 2]
+    assert len({item for _, item in carried}) == 2
+
+
+def test_it_skips_an_empty_window_without_mail(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", BERLIN_DAILY, at("2026-11-15T10:00"))
+    ingest(at("2026-11-15T12:00"), ("Quarterly results", "Nothing technical."))
+
+    outcomes = send_all(rt, at("2026-11-16T07:00:30"))
+
+    assert [o.status for o in outcomes] == ["skipped"]
+    assert outbox(rt) == []
+
+
+def test_it_does_not_mail_an_unsubscribed_reader(rt: Runtime, ingest: Ingest) -> None:
+    subscription = follow(rt, "reader@example.com", BERLIN_DAILY, at("2026-11-15T10:00"))
+    ingest(at("2026-11-15T12:00"), ("Python tips", ""))
+    with transaction(rt.sessions) as session:
+        unsubscribe(session, subscription)
+
+    assert send_all(rt, at("2026-11-16T07:00:30")) == []
+    assert outbox(rt) == []
+
+
+def test_a_story_in_two_feeds_or_two_skills_appears_once(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", BERLIN_DAILY, at("2026-11-15T10:00"), "Python", "Kubernetes")
+    ingest(at("2026-11-15T12:00"), ("Python on Kubernetes", "Same story."), path="/a")
+    ingest.server.routes["/b"] = Route(rss(("/a-1", "Python on Kubernetes (copy)", "Same story.")))
+    with transaction(rt.sessions) as session:
+        session.add(
+            Source(
+                url=ingest.server.url("/b"),
+                name="b",
+                kind="blog",
+                next_fetch_at=at("2026-11-15T12:00"),
+                created_at=at("2026-11-15T12:00"),
+            )
+        )
+    for source_id in crawl.claim_due_sources(rt.sessions, at("2026-11-15T12:00")):
+        crawl.refresh_source(
+            rt.sessions, rt.http, rt.matchers, source_id, at("2026-11-15T12:00"), rt.limits, random.Random(1)
+        )
+
+    [outcome] = send_all(rt, at("2026-11-16T07:00:30"))
+
+    assert outcome.items == 1
+
+
+def test_feed_markup_is_reduced_to_text_before_it_reaches_an_email(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", BERLIN_DAILY, at("2026-11-15T10:00"))
+    ingest(
+        at("2026-11-15T12:00"),
+        ("Python &lt;script&gt;alert(1)&lt;/script&gt; tips", "&lt;b&gt;bold&lt;/b&gt;"),
+    )
+
+    send_all(rt, at("2026-11-16T07:00:30"))
+
+    [message] = outbox(rt)
+    html = message.get_body(("html",))
+    assert html is not None
+    assert "alert(1)" not in html.get_content()
+    assert "Python tips" in html.get_content() and "<b>bold</b>" not in html.get_content()
+
+
+def test_text_that_looks_like_markup_or_headers_is_escaped(rt: Runtime) -> None:
+    hostile = "<script>alert(1)</script>\r\nBcc: victim@example.org"
+    item = ItemForDigest(
+        1,
+        hostile,
+        "https://example.com/x",
+        hostile,
+        "src",
+        "news",
+        None,
+        at("2026-11-15T12:00"),
+        "s",
+        ("Python",),
+        True,
+        1.0,
+    )
+    content = DigestContent(
+        1,
+        "reader@example.com",
+        "daily",
+        "UTC",
+        at("2026-11-15T07:00"),
+        at("2026-11-16T07:00"),
+        (DigestSection("s", "Python", "python", (item,)),),
+        unsubscribe_url="http://x/u/t",
+    )
+
+    email = rt.composer.digest(content)
+    message = build_message(
+        email,
+        sender="d@example.com",
+        recipient="reader@example.com",
+        message_id_value="<digest.1@example.com>",
+        date=at("2026-11-16T07:00"),
+        unsubscribe_url="http://x/u/t",
+    )
+
+    assert "<script>" not in email.html and "&lt;script&gt;" in email.html
+    assert message["Bcc"] is None
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert parsed["Bcc"] is None
+
+
+def test_a_replay_renders_the_same_bytes_as_were_sent(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", BERLIN_DAILY, at("2026-11-15T10:00"), "Python", "Rust")
+    ingest(at("2026-11-15T12:00"), ("Python and Rust", ""), ("Rust only", ""), ("Python only", ""))
+    [outcome] = send_all(rt, at("2026-11-16T07:00:30"))
+    ingest(at("2026-11-15T13:00"), ("A late Python item", ""))
+
+    email, stored = digests.render_delivery(rt.sessions, outcome.delivery_id, rt.composer, rt.delivery)
+
+    assert stored is not None and email.body_hash == stored
+    assert "A late Python item" not in email.text
+
+
+def test_it_delivers_over_real_smtp(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", BERLIN_DAILY, at("2026-11-15T10:00"))
+    ingest(at("2026-11-15T12:00"), ("Python tips", ""))
+    with smtp_sink() as sink:
+        mailer = mailer_for(sink.url)
+        outcomes = send_all(rt, at("2026-11-16T07:00:30"), mailer)
+        mailer.close()
+
+    assert [o.status for o in outcomes] == ["sent"]
+    [message] = sink.messages
+    assert message["To"] == "reader@example.com"
+    assert message.get_content_type() == "multipart/alternative"
+    assert all(len(line) <= 998 for line in message.as_bytes().splitlines())
+
+
+def test_a_permanent_smtp_refusal_marks_the_delivery_failed(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", BERLIN_DAILY, at("2026-11-15T10:00"))
+    ingest(at("2026-11-15T12:00"), ("Python tips", ""))
+    with smtp_sink() as sink:
+        sink.refuse = lambda _rcpt: "550 5.1.1 no such user"
+        mailer = mailer_for(sink.url)
+        outcomes = send_all(rt, at("2026-11-16T07:00:30"), mailer)
+        mailer.close()
+
+    assert [o.status for o in outcomes] == ["failed"]
+    assert outcomes[0].error and "550" in outcomes[0].error
+
+
+def test_a_temporary_smtp_refusal_is_retried_and_sent_once(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", BERLIN_DAILY, at("2026-11-15T10:00"))
+    ingest(at("2026-11-15T12:00"), ("Python tips", ""))
+    now = at("2026-11-16T07:00:30")
+    with smtp_sink() as sink:
+        sink.refuse = lambda _rcpt: "451 4.3.0 try again later"
+        mailer = mailer_for(sink.url)
+        [delivery_id] = digests.dispatch_due(rt.sessions, now)
+        with pytest.raises(MailError) as refused:
+            digests.send_delivery(
+                rt.sessions, delivery_id, mailer=mailer, composer=rt.composer, config=rt.delivery, now=now
+            )
+        assert not refused.value.permanent
+        sink.refuse = lambda _rcpt: None
+        retried = digests.send_delivery(
+            rt.sessions,
+            delivery_id,
+            mailer=mailer,
+            composer=rt.composer,
+            config=rt.delivery,
+            now=now + timedelta(minutes=1),
+        )
+        mailer.close()
+
+    assert retried.status == "sent"
+    assert len(sink.messages) == 1
+
+
+def test_a_delivery_abandoned_mid_send_is_taken_up_again(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", BERLIN_DAILY, at("2026-11-15T10:00"))
+    ingest(at("2026-11-15T12:00"), ("Python tips", ""))
+    now = at("2026-11-16T07:00:30")
+    [delivery_id] = digests.dispatch_due(rt.sessions, now)
+    with transaction(rt.sessions) as session:
+        delivery = session.get(Delivery, delivery_id)
+        assert delivery is not None
+        delivery.status, delivery.claimed_at = "sending", now
+
+    assert digests.dispatch_due(rt.sessions, now + timedelta(minutes=1)) == []
+    assert send_all(rt, now + digests.SEND_LEASE + timedelta(minutes=1))[0].status == "sent"
+    assert len(outbox(rt)) == 1
+
+
+def test_the_maildir_stores_a_message_once_per_message_id(tmp_path: Path) -> None:
+    mailer = MaildirMailer(tmp_path / "box")
+    message = EmailMessage()
+    message["Message-ID"] = "<digest.1@example.com>"
+    message.set_content("hello")
+
+    mailer.send(message)
+    mailer.send(replace_id(message, "<digest.1@example.com>"))
+
+    assert len(list((tmp_path / "box" / "new").iterdir())) == 1
+
+
+def replace_id(message: EmailMessage, value: str) -> EmailMessage:
+    copy = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert isinstance(copy, EmailMessage)
+    del copy["Message-ID"]
+    copy["Message-ID"] = value
+    return copy
