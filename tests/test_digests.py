@@ -28,17 +28,6 @@ BERLIN_DAILY = Schedule("daily", 8, 0, "Europe/Berlin")
 HOURLY = Schedule("hourly", 8, 0, "UTC")
 
 
-def rss(*items: tuple[str, str, str]) -> bytes:
-    entries = "".join(
-        f"<item><guid>{guid}</guid><title>{title}</title><link>https://example.com/{guid}</link>"
-        f"<description>{body}</description></item>"
-        for guid, title, body in items
-    )
-    return (
-        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{entries}</channel></rss>'.encode()
-    )
-
-
 @pytest.fixture
 def server() -> Iterator[FeedServer]:
     with feed_server() as running:
