@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from digest.errors import InvalidInputError
 
 CADENCES = ("hourly", "daily", "weekly")
+_QUARTER = timedelta(minutes=15)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -56,10 +57,9 @@ def zone(name: str) -> ZoneInfo:
 def latest_slot(schedule: Schedule, now: datetime) -> datetime:
     """The last slot at or before ``now`` (UTC)."""
     tz = zone(schedule.timezone)
-    local = now.astimezone(tz)
     if schedule.cadence == "hourly":
-        return local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
-    day = local.date()
+        return _top_of_hour(tz, _quarter(now), -_QUARTER)
+    day = now.astimezone(tz).date()
     if schedule.cadence == "weekly":
         day -= timedelta(days=(day.weekday() - schedule.weekday) % 7)
     step = timedelta(days=7 if schedule.cadence == "weekly" else 1)
@@ -70,9 +70,9 @@ def latest_slot(schedule: Schedule, now: datetime) -> datetime:
 
 def next_slot(schedule: Schedule, after: datetime) -> datetime:
     """The first slot strictly after ``after`` (UTC)."""
-    if schedule.cadence == "hourly":
-        return latest_slot(schedule, after) + timedelta(hours=1)
     tz = zone(schedule.timezone)
+    if schedule.cadence == "hourly":
+        return _top_of_hour(tz, _quarter(after) + _QUARTER, _QUARTER)
     day = latest_slot(schedule, after).astimezone(tz).date()
     step = timedelta(days=7 if schedule.cadence == "weekly" else 1)
     while (slot := _slot_on(day, schedule.hour, tz)) <= after:
@@ -83,6 +83,24 @@ def next_slot(schedule: Schedule, after: datetime) -> datetime:
 def previous_slot(schedule: Schedule, slot: datetime) -> datetime:
     """The slot before ``slot``: where a new subscription's first window starts (one period back)."""
     return latest_slot(schedule, slot - timedelta(microseconds=1))
+
+
+def _quarter(moment: datetime) -> datetime:
+    """``moment`` rounded down to a quarter hour in UTC."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
+
+
+def _top_of_hour(tz: ZoneInfo, start: datetime, step: timedelta) -> datetime:
+    """The first quarter hour from ``start`` (walking by ``step``) that is a whole hour on local clocks.
+
+    Every UTC offset in use is a multiple of 15 minutes, and some zones shift by 30 minutes at DST
+    (Australia/Lord_Howe), so the local top of the hour is found by looking rather than by adding an hour.
+    """
+    moment = start
+    while moment.astimezone(tz).minute != 0:
+        moment += step
+    return moment
 
 
 def _slot_on(day: date, hour: int, tz: ZoneInfo) -> datetime:

@@ -6,6 +6,7 @@ bad value into one ``ConfigError`` line that names the variable and what it acce
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -126,13 +127,13 @@ def _stored_secret(home: Path) -> str:
         return path.read_text().strip()
     home.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(32)
-    # O_EXCL: two processes starting at once must agree on one key.
+    # O_EXCL: two processes starting at once must agree on one key; 0600 from the first byte.
     try:
-        with path.open("x") as handle:
-            handle.write(key)
-        path.chmod(0o600)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key)
     return key
 
 

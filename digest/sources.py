@@ -51,7 +51,7 @@ def parse_duration(text: str) -> int:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     text = text.strip().lower()
     number, unit = text[:-1], text[-1:]
-    if unit not in units or not number.isdigit() or int(number) <= 0:
+    if unit not in units or not (number.isascii() and number.isdigit()) or int(number) <= 0:
         raise InvalidInputError(f"not a duration: {text!r} (use forms like 90s, 15m, 1h, 2d)")
     return int(number) * units[unit]
 

@@ -1,0 +1,133 @@
+"""The Celery path with a real worker process: once on the embedded broker, once on Redis + PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from digest import crawl, db, processes, taxonomy
+from digest.cadence import Schedule
+from digest.config import Settings, load_settings
+from digest.models import Delivery, Source
+from digest.runtime import Runtime
+from digest.subscribers import subscribe
+from digest.tasks import create_celery
+from tests.conftest import SMALL_TAXONOMY
+from tests.support import Route, feed_server, rss, smtp_sink
+
+pytestmark = pytest.mark.slow
+SUBSCRIBED = datetime(2026, 11, 15, 10, 0, tzinfo=UTC)
+DISPATCH = datetime(2026, 11, 16, 7, 0, 30, tzinfo=UTC)
+WAIT = 60.0
+
+
+def prepare(settings: Settings, how_many: int) -> Runtime:
+    """A migrated database with tagged items and ``how_many`` daily subscribers due at DISPATCH."""
+    rt = Runtime(settings)
+    db.upgrade(rt.engine)
+    with db.transaction(rt.sessions) as session:
+        taxonomy.load(session, taxonomy.read_taxonomy(SMALL_TAXONOMY), SUBSCRIBED)
+        for number in range(how_many):
+            subscribe(
+                session,
+                f"reader{number}@example.com",
+                ["Python"],
+                Schedule("daily", 8, 0, "Europe/Berlin"),
+                SUBSCRIBED,
+                confirmed=True,
+            )
+    with feed_server() as server:
+        server.routes["/feed"] = Route(
+            rss(
+                ("p1", "Python 3.14 released", "Free-threaded builds."),
+                ("p2", "Why we moved our Python services", "A migration story."),
+            )
+        )
+        with db.transaction(rt.sessions) as session:
+            session.add(
+                Source(
+                    url=server.url("/feed"),
+                    name="loopback",
+                    kind="news",
+                    next_fetch_at=SUBSCRIBED,
+                    created_at=SUBSCRIBED,
+                )
+            )
+        [source_id] = crawl.claim_due_sources(rt.sessions, SUBSCRIBED)
+        outcome = crawl.refresh_source(
+            rt.sessions, rt.http, rt.matchers, source_id, SUBSCRIBED, rt.limits, random.Random(1)
+        )
+    assert outcome.new == 2
+    return rt
+
+
+@pytest.fixture
+def worker() -> Iterator[Callable[[Settings], None]]:
+    """Starts real worker processes for given settings and stops them at the end of the test."""
+    started = []
+
+    def start(settings: Settings) -> None:
+        started.append(processes.start(processes.worker_command(), settings))
+
+    yield start
+    processes.stop(started)
+
+
+def wait_until_sent(rt: Runtime, expected: int) -> dict[str, int]:
+    deadline = time.monotonic() + WAIT
+    counts: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        with db.transaction(rt.sessions) as session:
+            counts = dict(
+                session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
+                .tuples()
+                .all()
+            )
+        if counts.get("sent", 0) + counts.get("failed", 0) >= expected:
+            return counts
+        time.sleep(0.2)
+    return counts
+
+
+def test_a_real_worker_sends_digests_through_the_embedded_broker(
+    tmp_path: Path, worker: Callable[[Settings], None]
+) -> None:
+    settings = load_settings(home=tmp_path / "home", secret_key="s")
+    assert settings.broker_url.startswith("filesystem://") and settings.database_url.startswith("sqlite")
+    rt = prepare(settings, how_many=3)
+    worker(settings)
+
+    create_celery(settings).send_task("digest.dispatch_tick", args=[DISPATCH.isoformat()])
+
+    assert wait_until_sent(rt, 3) == {"sent": 3}
+    assert len(list((settings.home / "outbox" / "new").iterdir())) == 3
+    rt.close()
+
+
+def test_a_real_worker_sends_digests_through_redis_to_smtp(
+    tmp_path: Path, postgres_url: str, redis_url: str, worker: Callable[[Settings], None]
+) -> None:
+    with smtp_sink() as sink:
+        settings = load_settings(
+            home=tmp_path / "home",
+            secret_key="s",
+            database_url=postgres_url,
+            broker_url=redis_url,
+            mail_url=sink.url,
+        )
+        rt = prepare(settings, how_many=5)
+        worker(settings)
+
+        create_celery(settings).send_task("digest.dispatch_tick", args=[DISPATCH.isoformat()])
+        counts = wait_until_sent(rt, 5)
+        rt.close()
+
+    assert counts == {"sent": 5}
+    assert sorted(str(m["To"]) for m in sink.messages) == [f"reader{n}@example.com" for n in range(5)]
+    assert len({m["Message-ID"] for m in sink.messages}) == 5
