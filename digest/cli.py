@@ -604,32 +604,15 @@ def replay(
     as_json: JsonOption = False,
 ) -> None:
     """Re-render a past delivery from its stored manifest and check it is identical to what was sent."""
-    from digest.compose import build_message, message_id
-
+    if preview.suffix not in (".html", ".eml"):
+        raise InvalidInputError("--preview takes a file ending in .html or .eml")
     with _runtime() as rt:
-        email, stored = digests.render_delivery(rt.sessions, delivery_id, rt.composer, rt.delivery)
-        if preview.suffix == ".eml":
-            with transaction(rt.sessions) as session:
-                delivery = session.get(Delivery, delivery_id)
-                assert delivery is not None
-                to = session.scalar(
-                    select(Subscriber.email)
-                    .join(Subscription)
-                    .where(Subscription.id == delivery.subscription_id)
-                )
-            message = build_message(
-                email,
-                sender=rt.settings.from_address,
-                recipient=to or "",
-                message_id_value=message_id(delivery_id, rt.settings.from_address),
-                date=delivery.finished_at or _now(),
-                unsubscribe_url=rt.settings.base_url,
-            )
-            preview.write_bytes(message.as_bytes())
-        elif preview.suffix == ".html":
-            preview.write_text(email.html, encoding="utf-8")
-        else:
-            raise InvalidInputError("--preview takes a file ending in .html or .eml")
+        rendered = digests.render_delivery(rt.sessions, delivery_id, rt.composer, rt.delivery)
+    if preview.suffix == ".eml":
+        preview.write_bytes(rendered.message.as_bytes())
+    else:
+        preview.write_text(rendered.email.html, encoding="utf-8")
+    stored, email = rendered.hash_stored, rendered.email
     row = {
         "delivery": delivery_id,
         "hash_stored": stored,
@@ -649,10 +632,10 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        err.print(f"[red]configuration error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except DigestError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

@@ -306,9 +306,9 @@ def _report(
             )
     preview = None
     if emails:
-        composed, _ = render_delivery(rt.sessions, emails[0].delivery_id, rt.composer, rt.delivery)
+        rendered = render_delivery(rt.sessions, emails[0].delivery_id, rt.composer, rt.delivery)
         preview_path = rt.settings.home / "preview.html"
-        preview_path.write_text(composed.html, encoding="utf-8")
+        preview_path.write_text(rendered.email.html, encoding="utf-8")
         preview = str(preview_path)
     outbox = str(mailer.path) if isinstance(mailer, MaildirMailer) else rt.settings.mail_url
     return DemoReport(tuple(feeds), items, tags, tuple(emails), outbox, preview, sent_now)

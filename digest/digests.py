@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -134,14 +135,7 @@ def send_delivery(
     if not content.sections and not config.send_empty:
         return _finish(sessions, delivery_id, "skipped", now, error=None)
     email = composer.digest(content)
-    message = build_message(
-        email,
-        sender=config.sender,
-        recipient=content.email,
-        message_id_value=message_id(delivery_id, config.sender),
-        date=now,
-        unsubscribe_url=content.unsubscribe_url,
-    )
+    message = _message(content, email, config, now)
     if not has_manifest:
         _store_manifest(sessions, delivery_id, content, email, message["Message-ID"])
     try:
@@ -154,16 +148,40 @@ def send_delivery(
     return _finish(sessions, delivery_id, "sent", now, error=None)
 
 
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A delivery re-rendered from its manifest, beside the hash stored when it was sent."""
+
+    email: ComposedEmail
+    message: EmailMessage
+    hash_stored: str | None
+
+
 def render_delivery(
     sessions: sessionmaker[Session], delivery_id: int, composer: Composer, config: DeliveryConfig
-) -> tuple[ComposedEmail, str | None]:
-    """Re-render a delivery from its stored manifest; returns the email and the hash stored at send time."""
+) -> Rendered:
+    """Re-render a delivery from its stored manifest, as the message it was sent as."""
     with transaction(sessions) as session:
         delivery = session.get(Delivery, delivery_id)
         if delivery is None:
             raise NotFoundError(f"no delivery with id {delivery_id}")
         content, _ = _content(session, delivery_id, config)
-        return composer.digest(content), delivery.body_hash
+        sent_at, stored = delivery.finished_at or delivery.created_at, delivery.body_hash
+    email = composer.digest(content)
+    return Rendered(email, _message(content, email, config, sent_at), stored)
+
+
+def _message(
+    content: DigestContent, email: ComposedEmail, config: DeliveryConfig, date: datetime
+) -> EmailMessage:
+    return build_message(
+        email,
+        sender=config.sender,
+        recipient=content.email,
+        message_id_value=message_id(content.delivery_id, config.sender),
+        date=date,
+        unsubscribe_url=content.unsubscribe_url,
+    )
 
 
 def _claim(sessions: sessionmaker[Session], delivery_id: int, now: datetime) -> bool:

@@ -291,10 +291,15 @@ def test_a_replay_renders_the_same_bytes_as_were_sent(rt: Runtime, ingest: Inges
     [outcome] = send_all(rt, at("2026-11-16T07:00:30"))
     ingest(at("2026-11-15T13:00"), ("A late Python item", ""))
 
-    email, stored = digests.render_delivery(rt.sessions, outcome.delivery_id, rt.composer, rt.delivery)
+    rendered = digests.render_delivery(rt.sessions, outcome.delivery_id, rt.composer, rt.delivery)
 
-    assert stored is not None and email.body_hash == stored
-    assert "A late Python item" not in email.text
+    assert rendered.hash_stored is not None and rendered.email.body_hash == rendered.hash_stored
+    assert "A late Python item" not in rendered.email.text
+    [sent] = outbox(rt)
+    assert str(rendered.message["List-Unsubscribe"]).strip() == str(sent["List-Unsubscribe"]).strip()
+    sent_text, replay_text = sent.get_body(("plain",)), rendered.message.get_body(("plain",))
+    assert sent_text is not None and replay_text is not None
+    assert replay_text.get_content() == sent_text.get_content()
 
 
 def test_it_delivers_over_real_smtp(rt: Runtime, ingest: Ingest) -> None:

@@ -98,3 +98,14 @@ def test_a_validly_signed_payload_that_is_not_an_object_is_refused() -> None:
 
     with pytest.raises(InvalidInputError, match="not valid"):
         read_token(SECRET, MANAGE, token)
+
+
+def test_an_unsubscribe_link_is_the_same_every_time_so_a_replay_hashes_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = make_token(SECRET, UNSUBSCRIBE, PAYLOAD)
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+
+    assert make_token(SECRET, UNSUBSCRIBE, PAYLOAD) == first
+    assert make_token(SECRET, CONFIRM, PAYLOAD) != make_token(SECRET, CONFIRM, {**PAYLOAD, "n": 1})

@@ -1,0 +1,165 @@
+"""The `digest` command as scripts use it: --help everywhere, --json shapes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from digest.cli import app
+from tests.support import FeedServer, Route, feed_server, rss
+
+
+def commands(group: click.Command, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    yield prefix
+    for name, sub in getattr(group, "commands", {}).items():
+        yield from commands(sub, (*prefix, name))
+
+
+ALL_COMMANDS = sorted(commands(typer.main.get_command(app)))
+
+
+def digest(
+    home: Path, *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env |= {"DIGEST_HOME": str(home), **(extra_env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "digest.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("command", ALL_COMMANDS, ids=lambda c: " ".join(c) or "digest")
+def test_every_command_has_help(command: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"])
+
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+
+
+def test_a_missing_schema_is_one_line_naming_the_fix(tmp_path: Path) -> None:
+    done = digest(tmp_path / "home", "feeds", "list")
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "digest db upgrade" in done.stderr
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    done = digest(tmp_path / "home", "db", "upgrade", extra_env={"DIGEST_MAIL_URL": "ftp://mail.example.com"})
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert "DIGEST_MAIL_URL" in line and "smtp://" in line
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    assert digest(path, "db", "upgrade", "--json").returncode == 0
+    return path
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with feed_server() as running:
+        running.routes["/feed"] = Route(rss(("c1", "Kubernetes operators in Python", "A guide to kopf.")))
+        yield running
+
+
+def run_json(home: Path, *args: str) -> object:
+    done = digest(home, *args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_pipeline_runs_from_the_command_line(home: Path, server: FeedServer) -> None:
+    added = run_json(home, "feeds", "add", server.url("/feed"), "--kind", "blog", "--every", "30m")
+    crawled = run_json(home, "crawl")
+    subscribed = run_json(
+        home,
+        "subscribe",
+        "reader@example.com",
+        "--skill",
+        "k8s",
+        "--skill",
+        "python",
+        "--cadence",
+        "hourly",
+        "--timezone",
+        "UTC",
+    )
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    sent = run_json(home, "send-due", "--now", later)
+    again = run_json(home, "send-due", "--now", later)
+    deliveries = run_json(home, "deliveries", "list")
+
+    assert isinstance(added, dict) and added["interval"] == 1800 and added["kind"] == "blog"
+    assert isinstance(crawled, dict)
+    assert crawled["totals"]["new"] == 1
+    assert set(crawled["feeds"][0]) == {"id", "url", "status", "http_status", "new", "updated", "error"}
+    assert isinstance(subscribed, dict) and subscribed["skills"] == ["Kubernetes", "Python"]
+    assert isinstance(sent, dict) and (sent["sent"], sent["skipped"], sent["failed"]) == (1, 0, 0)
+    assert isinstance(again, dict) and again["sent"] == 0
+    assert isinstance(deliveries, list)
+    [delivery] = deliveries
+    assert set(delivery) == {
+        "id",
+        "subscriber",
+        "cadence",
+        "skills",
+        "window_start",
+        "window_end",
+        "status",
+        "items",
+        "message_id",
+    }
+    assert delivery["status"] == "sent" and len(delivery["items"]) == 1
+    assert delivery["window_end"].endswith("Z")
+
+    replayed = run_json(home, "replay", str(delivery["id"]), "--preview", str(home / "again.html"))
+    assert isinstance(replayed, dict) and replayed["identical"] is True
+    assert (home / "again.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_a_feed_is_added_once_and_only_over_http(home: Path, server: FeedServer) -> None:
+    assert digest(home, "feeds", "add", server.url("/feed")).returncode == 0
+
+    twice = digest(home, "feeds", "add", server.url("/feed"))
+    local_file = digest(home, "feeds", "add", "file:///etc/passwd")
+
+    assert twice.returncode == 1 and "already" in twice.stderr
+    assert local_file.returncode == 1 and "only http" in local_file.stderr
+
+
+def test_skills_resolve_by_name_alias_and_id_and_unknown_ones_get_suggestions(home: Path) -> None:
+    done = digest(home, "skills", "show", "python3", "K8s", "Large language models", "pythn", "--json")
+
+    rows = json.loads(done.stdout)
+    assert done.returncode == 1
+    assert [row["name"] for row in rows[:3]] == ["Python", "Kubernetes", "Large language model"]
+    assert rows[3]["id"] is None and "suggestions" in rows[3]
+    by_id = json.loads(digest(home, "skills", "show", rows[0]["id"], "--json").stdout)
+    assert by_id[0]["name"] == "Python"
+
+
+def test_tag_prints_the_documented_fields(home: Path) -> None:
+    done = digest(
+        home, "tag", "--title", "Serving LLMs on Kubernetes", "--text", "We use Python 3.12.", "--json"
+    )
+
+    tags = {tag["name"]: tag for tag in json.loads(done.stdout)}
+    assert {"Large language model", "Kubernetes", "Python"} <= set(tags)
+    assert set(tags["Python"]) == {"id", "name", "category", "matched", "in_title", "count", "score"}
+    assert tags["Kubernetes"]["in_title"] is True and tags["Python"]["in_title"] is False
