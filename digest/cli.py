@@ -188,7 +188,7 @@ def up(
     children = [
         processes.start(processes.web_command(host, port), settings),
         processes.start(processes.worker_command(), settings),
-        processes.start(processes.beat_command(settings.home / "celerybeat-schedule"), settings),
+        processes.start(processes.beat_command(), settings),
     ]
     err.print(f"web on http://{host}:{port}, worker and beat running; Ctrl-C stops all three")
     try:
@@ -236,16 +236,15 @@ def worker(
 
 @app.command()
 def beat() -> None:
-    """Run Celery beat: the crawl and dispatch ticks."""
-    import os
+    """Run Celery beat with the periodic schedules stored in the database (crawl and dispatch ticks)."""
+    from celery.apps.beat import Beat
 
-    from digest import processes
+    from digest import tasks
 
-    settings = load_settings()
-    with _runtime():
-        pass
-    command = processes.beat_command(settings.home / "celerybeat-schedule")
-    os.execv(command[0], command)  # noqa: S606 - replaces this process with beat, argv is fixed
+    with _runtime() as rt:
+        schedule = tasks.schedule_from_database(rt.sessions)
+    tasks.app.conf.beat_schedule = schedule
+    Beat(app=tasks.app, schedule=str(rt.settings.home / "celerybeat-schedule"), loglevel="WARNING").run()
 
 
 # -- feeds and crawling --

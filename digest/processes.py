@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from digest.config import Settings, settings_env
 
@@ -43,20 +42,9 @@ def worker_command(
     ]
 
 
-def beat_command(schedule_file: Path) -> list[str]:
-    """argv of Celery beat, keeping its state file in ``DIGEST_HOME``."""
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "digest.tasks",
-        "beat",
-        "-s",
-        str(schedule_file),
-        "-l",
-        "WARNING",
-    ]
+def beat_command() -> list[str]:
+    """argv of Celery beat on the schedules stored in the database."""
+    return [sys.executable, "-m", "digest.cli", "beat"]
 
 
 def web_command(host: str, port: int) -> list[str]:

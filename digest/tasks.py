@@ -13,10 +13,14 @@ from urllib.parse import unquote, urlsplit
 
 from celery import Celery, Task
 from kombu.entity import Queue
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from digest import crawl, digests
 from digest.config import Settings, load_settings
+from digest.db import transaction
 from digest.errors import MailError
+from digest.models import Schedule
 from digest.runtime import Runtime
 
 QUEUES = ("crawl", "digest")
@@ -71,12 +75,19 @@ def create_celery(settings: Settings) -> Celery:
         timezone="UTC",
         enable_utc=True,
         worker_hijack_root_logger=False,
-        beat_schedule={
-            "crawl-tick": {"task": "digest.crawl_tick", "schedule": 60.0},
-            "dispatch-tick": {"task": "digest.dispatch_tick", "schedule": 60.0},
-        },
     )
     return app
+
+
+def schedule_from_database(sessions: sessionmaker[Session]) -> dict[str, dict[str, Any]]:
+    """Celery beat's schedule from the ``schedules`` table, read when beat starts."""
+    with transaction(sessions) as session:
+        rows = session.scalars(select(Schedule).where(Schedule.enabled.is_(True))).all()
+    return {
+        row.name: {"task": row.task, "schedule": float(row.every_seconds)}
+        for row in rows
+        if row.every_seconds
+    }
 
 
 app = create_celery(load_settings())
