@@ -35,7 +35,7 @@ from digest.models import (
     SubscriptionSkill,
 )
 from digest.records import ComposedEmail, DeliveryOutcome, DigestContent, DigestSection, ItemForDigest
-from digest.selection import select_window
+from digest.selection import item_for_digest, select_window
 from digest.tokens import MANAGE, UNSUBSCRIBE, make_token
 
 # A delivery claimed longer ago than this is taken to have lost its worker and may be claimed again.
@@ -250,19 +250,8 @@ def _manifest_sections(session: Session, delivery_id: int) -> tuple[DigestSectio
     sections: dict[str, tuple[str, str, list[ItemForDigest]]] = {}
     for entry, item, source_name, source_kind, skill_name, skill_slug in rows:
         sections.setdefault(entry.skill_id, (skill_name, skill_slug, []))[2].append(
-            ItemForDigest(
-                item_id=item.id,
-                title=item.title,
-                url=item.url,
-                summary=item.summary,
-                source_name=source_name,
-                source_kind=source_kind,
-                published_at=item.published_at,
-                ingested_at=item.ingested_at,
-                skill_id=entry.skill_id,
-                matched=tuple(entry.matched),
-                in_title=entry.in_title,
-                score=entry.score,
+            item_for_digest(
+                item, source_name, source_kind, entry.skill_id, entry.matched, entry.in_title, entry.score
             )
         )
     return tuple(

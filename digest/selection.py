@@ -39,26 +39,39 @@ def select_window(
         .where(Tag.skill_id.in_(list(skill_ids)), Tag.ingested_at >= start, Tag.ingested_at < end)
     ).all()
     candidates = [
-        ItemForDigest(
-            item_id=item.id,
-            title=item.title,
-            url=item.url,
-            summary=item.summary,
-            source_name=source_name,
-            source_kind=source_kind,
-            published_at=item.published_at,
-            ingested_at=item.ingested_at,
-            skill_id=tag.skill_id,
-            matched=tuple(tag.matched),
-            in_title=tag.in_title,
-            score=tag.score,
-        )
+        item_for_digest(item, source_name, source_kind, tag.skill_id, tag.matched, tag.in_title, tag.score)
         for tag, item, source_name, source_kind in rows
     ]
     story = {item.id: item.story_key for _, item, _, _ in rows}
     ranked = rank(candidates, story)
     shown = ranked[:cap]
     return Selection(sections=_sections(session, shown, skill_ids), more=len(ranked) - len(shown))
+
+
+def item_for_digest(
+    item: Item,
+    source_name: str,
+    source_kind: str,
+    skill_id: str,
+    matched: Sequence[str],
+    in_title: bool,
+    score: float,
+) -> ItemForDigest:
+    """The record of a stored item as a digest shows it, with why it is there."""
+    return ItemForDigest(
+        item_id=item.id,
+        title=item.title,
+        url=item.url,
+        summary=item.summary,
+        source_name=source_name,
+        source_kind=source_kind,
+        published_at=item.published_at,
+        ingested_at=item.ingested_at,
+        skill_id=skill_id,
+        matched=tuple(matched),
+        in_title=in_title,
+        score=score,
+    )
 
 
 def rank(candidates: Sequence[ItemForDigest], story: dict[int, str]) -> list[ItemForDigest]:

@@ -37,6 +37,10 @@ class Alias:
     case_sensitive: bool
     source: str = "taxonomy"
 
+    def to_json(self) -> dict[str, Any]:
+        """The line form of this alias in a taxonomy file."""
+        return {"text": self.text, "ambiguous": self.ambiguous, "case_sensitive": self.case_sensitive}
+
 
 @dataclass(frozen=True, slots=True)
 class Entity:
@@ -51,6 +55,22 @@ class Entity:
     aliases: tuple[Alias, ...]
     parents: tuple[str, ...]
     related: tuple[str, ...]
+    sources: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The line form of this entity in a taxonomy file, in the field order of the format."""
+        return {
+            "id": self.id,
+            "key": self.key,
+            "name": self.name,
+            "slug": self.slug,
+            "category": self.category,
+            "description": self.description,
+            "aliases": [alias.to_json() for alias in self.aliases],
+            "parents": list(self.parents),
+            "related": list(self.related),
+            "sources": list(self.sources),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +231,7 @@ def _entity(line: dict[str, Any], extra: Iterable[Alias], path: Path) -> Entity:
             aliases=_dedupe((*aliases, *extra)),
             parents=tuple(line.get("parents") or ()),
             related=tuple(line.get("related") or ()),
+            sources=tuple(line.get("sources") or ()),
         )
     except (KeyError, TypeError) as exc:
         raise InvalidInputError(f"{path}: entity {line.get('key', '?')!r} lacks field {exc}") from None

@@ -27,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from digest.taxonomy import Alias, Entity, skill_id_for
+
 FORMAT = "digest-taxonomy/1"
 # The newest upstream snapshot (linguist @ b45dbe9b2825) dates the bundle instead of the clock, so a
 # rebuild of unchanged sources is byte-identical. Bump it when the sources are refreshed.
@@ -533,50 +535,6 @@ _SO_VERSION = re.compile(r"-\d+(\.[0-9x]+)*$")
 
 
 @dataclass(frozen=True)
-class Alias:
-    """One surface form of an entity."""
-
-    text: str
-    ambiguous: bool
-    case_sensitive: bool
-
-    def to_json(self) -> dict[str, Any]:
-        """The line form of this alias."""
-        return {"text": self.text, "ambiguous": self.ambiguous, "case_sensitive": self.case_sensitive}
-
-
-@dataclass(frozen=True)
-class Entity:
-    """One skill as written to taxonomy.jsonl."""
-
-    id: str
-    key: str
-    name: str
-    slug: str
-    category: str
-    description: str
-    aliases: tuple[Alias, ...]
-    parents: tuple[str, ...]
-    related: tuple[str, ...]
-    sources: tuple[str, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        """The line form of this entity, in the field order of the format."""
-        return {
-            "id": self.id,
-            "key": self.key,
-            "name": self.name,
-            "slug": self.slug,
-            "category": self.category,
-            "description": self.description,
-            "aliases": [alias.to_json() for alias in self.aliases],
-            "parents": list(self.parents),
-            "related": list(self.related),
-            "sources": list(self.sources),
-        }
-
-
-@dataclass(frozen=True)
 class ExtraAlias:
     """One Stack Overflow-derived alias, kept apart because it is CC BY-SA 4.0."""
 
@@ -669,11 +627,6 @@ def slugify(text: str) -> str:
     text = text.replace("++", " plus plus ").replace("+", " plus ").replace("#", " sharp ")
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "x"
-
-
-def entity_id(key: str) -> str:
-    """The id of a canonical key: the first 16 hex digits of its SHA-256."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 # --- GitHub Explore topics ------------------------------------------------------------------------------
@@ -1048,7 +1001,7 @@ def _references(
     registry: Registry, draft: Draft, refs: Iterable[str], exclude: Iterable[str]
 ) -> tuple[str, ...]:
     keys = {registry.resolve(ref) for ref in refs} - {None, draft.key, *exclude}
-    return tuple(sorted(entity_id(key) for key in keys if key is not None))
+    return tuple(sorted(skill_id_for(key) for key in keys if key is not None))
 
 
 def _finish(registry: Registry, words: frozenset[str]) -> tuple[Entity, ...]:
@@ -1066,7 +1019,7 @@ def _finish(registry: Registry, words: frozenset[str]) -> tuple[Entity, ...]:
         parent_keys = {registry.resolve(ref) or "" for ref in draft.parents}
         entities.append(
             Entity(
-                id=entity_id(key),
+                id=skill_id_for(key),
                 key=key,
                 name=draft.name,
                 slug=slugify(key),
@@ -1095,7 +1048,7 @@ def _stackoverflow(
             continue
         for tag in (source_tag, target_tag):
             if _so_alias_fits(tag, key, registry, known[key], words):
-                found.add(ExtraAlias(entity_id(key), tag))
+                found.add(ExtraAlias(skill_id_for(key), tag))
     return tuple(sorted(found, key=lambda extra: (extra.entity, extra.alias)))
 
 
