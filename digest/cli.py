@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,7 +25,7 @@ from sqlalchemy import func, select
 from digest import crawl, digests, setup
 from digest import sources as plan
 from digest.cadence import WEEKDAYS, Schedule, check_cadence
-from digest.config import load_settings
+from digest.config import Settings, load_settings
 from digest.db import transaction
 from digest.errors import ConfigError, DigestError, InvalidInputError
 from digest.models import (
@@ -74,6 +76,12 @@ def _runtime(*, schema: bool = True) -> Iterator[Runtime]:
         yield rt
     finally:
         rt.close()
+
+
+def _checked_settings() -> Settings:
+    """Settings of a process that will open the database itself: refuse early if the schema is missing."""
+    with _runtime() as rt:
+        return rt.settings
 
 
 def _print_json(data: Any) -> None:
@@ -178,8 +186,6 @@ def up(
     port: Annotated[int, typer.Option(help="Port of the web app.")] = 8000,
 ) -> None:
     """Run the web app, a Celery worker and Celery beat together (embedded default). Ctrl-C stops all."""
-    import time
-
     from digest import processes
 
     settings = load_settings()
@@ -211,9 +217,7 @@ def web(
 
     from digest.web import create_app
 
-    settings = load_settings()
-    with _runtime():
-        pass
+    settings = _checked_settings()
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
@@ -224,12 +228,9 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="Processes or threads.")] = 2,
 ) -> None:
     """Run a Celery worker on the configured broker."""
-    import os
-
     from digest import processes
 
-    with _runtime():
-        pass
+    _checked_settings()
     command = processes.worker_command(queues.split(","), pool, concurrency)
     os.execv(command[0], command)  # noqa: S606 - replaces this process with the worker, argv is fixed
 
