@@ -85,6 +85,9 @@ class Source(Base):
     last_status: Mapped[str | None] = mapped_column(String(20))
     last_http_status: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    last_warning: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 of the last body parsed: an unchanged body is not parsed again.
+    body_hash: Mapped[str | None] = mapped_column(String(64))
     consecutive_failures: Mapped[int] = mapped_column(default=0)
     last_fetched_at: Mapped[datetime | None]
     next_fetch_at: Mapped[datetime] = mapped_column(index=True)
@@ -104,8 +107,12 @@ class Item(Base):
     url: Mapped[str | None] = mapped_column(String(2048))
     title: Mapped[str] = mapped_column(Text)
     summary: Mapped[str] = mapped_column(Text, default="")
-    author: Mapped[str | None] = mapped_column(String(500))
-    published_at: Mapped[datetime | None]
+    summary_html: Mapped[str] = mapped_column(Text, default="")
+    authors: Mapped[list[Any]] = mapped_column(default=list)
+    language: Mapped[str | None] = mapped_column(String(35))
+    external_id: Mapped[str | None] = mapped_column(String(300), index=True)
+    category: Mapped[str | None] = mapped_column(String(100))
+    published_at: Mapped[datetime]
     ingested_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
     content_hash: Mapped[str] = mapped_column(String(64))

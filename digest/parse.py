@@ -119,7 +119,7 @@ def _entry_from_feedparser(entry: Mapping[str, Any], feed_url: str) -> ParsedEnt
         url=urljoin(feed_url, link) if link else None,
         title=title,
         summary=_text(body, MAX_SUMMARY),
-        author=entry.get("author") or None,
+        authors=tuple(a["name"] for a in entry.get("authors", ()) if a.get("name")),
         published_at=datetime.fromtimestamp(calendar.timegm(published), UTC) if published else None,
     )
 
@@ -130,7 +130,7 @@ def _entry(
     url: str | None,
     title: str,
     summary: str,
-    author: str | None,
+    authors: tuple[str, ...],
     published_at: datetime | None,
 ) -> ParsedEntry:
     basis = (
@@ -141,7 +141,7 @@ def _entry(
         url=url,
         title=title or (summary[:80] + "…" if len(summary) > 80 else summary) or "(untitled)",
         summary=summary,
-        author=author,
+        authors=authors,
         published_at=published_at,
     )
 
@@ -185,13 +185,13 @@ def _entry_from_json(item: Mapping[str, Any], feed_url: str) -> ParsedEntry:
     link = item.get("url") or item.get("external_url")
     body = item.get("summary") or item.get("content_html") or item.get("content_text") or ""
     authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict) else [])
-    author = ", ".join(str(a.get("name")) for a in authors if isinstance(a, dict) and a.get("name")) or None
+    names = tuple(str(a["name"]) for a in authors if isinstance(a, dict) and a.get("name"))
     return _entry(
         raw_id=str(item["id"]) if item.get("id") is not None else None,
         url=urljoin(feed_url, str(link)) if link else None,
         title=_text(str(item.get("title", "")), MAX_TITLE),
         summary=_text(str(body), MAX_SUMMARY),
-        author=author,
+        authors=names,
         published_at=_iso_date(item.get("date_published") or item.get("date_modified")),
     )
 

@@ -34,14 +34,24 @@ class FetchResult:
 
 @dataclass(frozen=True, slots=True)
 class ParsedEntry:
-    """One feed entry, normalised: plain-text title and summary, absolute URL, UTC dates."""
+    """One feed entry, normalised.
+
+    ``url`` is canonical (absolute, host lower-cased, no fragment, no tracking parameters); ``title`` and
+    ``summary`` are plain text; ``summary_html`` is the entry's HTML reduced to a safe subset;
+    ``published_at`` is UTC, or None when the feed gave no usable date (the store then uses the fetch
+    time). ``external_id`` names a paper across feeds: ``arxiv:<id without version>`` or ``doi:<doi>``.
+    """
 
     entry_key: str
     url: str | None
     title: str
     summary: str
-    author: str | None
-    published_at: datetime | None
+    summary_html: str = ""
+    authors: tuple[str, ...] = ()
+    published_at: datetime | None = None
+    language: str | None = None
+    external_id: str | None = None
+    category: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,9 @@ class ParsedFeed:
     entries: tuple[ParsedEntry, ...]
     # feedparser's "bozo" note on a feed it could still read.
     warning: str | None = None
+    # RSS <ttl>, in minutes: how long the publisher asks readers to wait.
+    ttl_minutes: int | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

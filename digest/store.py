@@ -126,32 +126,47 @@ def record_failure(
 
 
 def _content_hash(entry: ParsedEntry) -> str:
-    basis = "\x00".join((entry.title, entry.summary, entry.url or "", entry.author or ""))
+    basis = "\x00".join((entry.title, entry.summary_html or entry.summary, entry.url or "", *entry.authors))
     return hashlib.sha256(basis.encode()).hexdigest()
 
 
 def _new_item(source_id: int, entry: ParsedEntry, digest: str, now: datetime) -> Item:
-    return Item(
+    item = Item(
         source_id=source_id,
         entry_key=entry.entry_key,
-        story_key=story_key(entry.url, entry.title),
+        story_key=_story_key(entry),
         url=entry.url,
         title=entry.title,
-        summary=entry.summary,
-        author=entry.author,
-        published_at=entry.published_at,
         ingested_at=now,
         updated_at=now,
         content_hash=digest,
     )
+    _copy_details(item, entry, now)
+    return item
 
 
 def _refresh(item: Item, entry: ParsedEntry, digest: str, now: datetime) -> None:
     item.url = entry.url
     item.title = entry.title
-    item.summary = entry.summary
-    item.author = entry.author
-    item.published_at = entry.published_at
-    item.story_key = story_key(entry.url, entry.title)
+    item.story_key = _story_key(entry)
     item.updated_at = now
     item.content_hash = digest
+    _copy_details(item, entry, now)
+
+
+def _story_key(entry: ParsedEntry) -> str:
+    """Copies of one story share a key: a paper by its arXiv id or DOI, anything else by its canonical URL."""
+    if entry.external_id:
+        return story_key(None, entry.external_id)
+    return story_key(entry.url, entry.title)
+
+
+def _copy_details(item: Item, entry: ParsedEntry, now: datetime) -> None:
+    item.summary = entry.summary
+    item.summary_html = entry.summary_html
+    item.authors = list(entry.authors)
+    item.language = entry.language
+    item.external_id = entry.external_id
+    item.category = entry.category
+    # A missing date, or one in the future (feeds' clocks and typos), is replaced by the fetch time.
+    item.published_at = entry.published_at if entry.published_at and entry.published_at <= now else now

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from digest import db
 from digest.errors import SchemaMissingError
-from digest.models import Base, Schedule
+from digest.models import Base, Item, Schedule
 
 TABLES = set(Base.metadata.tables)
 
@@ -55,4 +57,36 @@ def test_a_database_without_schema_is_named_with_the_command_that_fixes_it(datab
 
     with pytest.raises(SchemaMissingError, match="run `digest db upgrade`"):
         db.require_schema(engine)
+    engine.dispose()
+
+
+def test_0002_keeps_each_items_author_and_dates_undated_items(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    db.upgrade(engine, "0001")
+    fetched = datetime(2026, 11, 16, 8, 0)
+    source = {"url": "http://127.0.0.1/f", "name": "f", "kind": "news", "state": "active", "at": fetched}
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO sources (id, url, name, kind, state, consecutive_failures, next_fetch_at,"
+                " created_at) VALUES (1, :url, :name, :kind, :state, 0, :at, :at)"
+            ),
+            source,
+        )
+        for number, author in ((1, "A. Writer"), (2, None)):
+            connection.execute(
+                text(
+                    "INSERT INTO items (id, source_id, entry_key, story_key, title, summary, author,"
+                    " published_at, ingested_at, updated_at, content_hash)"
+                    " VALUES (:id, 1, :key, :key, 't', '', :author, NULL, :at, :at, 'h')"
+                ),
+                {"id": number, "key": f"k{number}", "author": author, "at": fetched},
+            )
+
+    db.upgrade(engine)
+
+    with db.make_sessions(engine)() as session:
+        items = {item.id: item for item in session.scalars(select(Item))}
+    assert items[1].authors == ["A. Writer"] and items[2].authors == []
+    assert items[1].published_at == items[1].ingested_at == datetime(2026, 11, 16, 8, tzinfo=UTC)
     engine.dispose()
