@@ -223,7 +223,7 @@ def web(
 
 @app.command()
 def worker(
-    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "crawl,digest",
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "crawl,match,digest",
     pool: Annotated[str, typer.Option(help="Celery pool: solo, prefork or threads.")] = "prefork",
     concurrency: Annotated[int, typer.Option(help="Processes or threads.")] = 2,
 ) -> None:
@@ -344,7 +344,7 @@ def crawl_command(
             claimed,
             "crawling",
             as_json,
-            lambda sid: crawl.refresh_source(rt.sessions, rt.http, rt.matchers, sid, now, rt.limits, rt.rng),
+            lambda sid: crawl.refresh_and_tag(rt.sessions, rt.fetcher, rt.matchers, sid, now, rt.rng),
         )
     rows = [
         {

@@ -1,42 +1,43 @@
 """Ingest orchestrator: refresh one source, top to bottom.
 
-    claim due source -> fetch (conditional GET) -> parse -> upsert items -> match -> store tags
-                     -> record outcome and next fetch time
+    claim due source -> fetch (conditional GET) -> skip if unchanged -> parse -> upsert items
+                     -> record outcome and next fetch time -> (batch) match -> store tags
 
 The same functions run in Celery tasks (``tasks.crawl_source``) and in ``digest crawl``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
-import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest import sources as plan
 from digest.db import transaction
 from digest.errors import FetchError, NotFoundError, ParseError
-from digest.fetch import fetch
 from digest.match import Matcher
-from digest.models import Source
+from digest.models import Item, Source
 from digest.parse import parse_feed
-from digest.records import CrawlOutcome, FetchResult
-from digest.store import record_failure, record_success, replace_tags, upsert_entries
+from digest.records import CrawlOutcome, FetchResult, ParsedFeed
+from digest.store import StoredItem, record_failure, record_success, replace_tags, upsert_entries
 from digest.taxonomy import compile_matcher, loaded_version
 
 # A claimed source is not handed out again for this long, even if its task is lost.
 CLAIM_LEASE = timedelta(minutes=10)
 
 
-@dataclass(frozen=True, slots=True)
-class CrawlLimits:
-    """Limits the crawler applies to every fetch."""
+class FeedFetcher(Protocol):
+    """What the crawler needs from the HTTP edge (``digest.fetch``)."""
 
-    max_bytes: int
+    def fetch(self, url: str, *, etag: str | None, last_modified: str | None) -> FetchResult:
+        """GET ``url`` conditionally, or raise ``FetchError``."""
+        ...
 
 
 class MatcherCache:
@@ -80,52 +81,78 @@ def claim_due_sources(
 
 
 def refresh_source(
+    sessions: sessionmaker[Session], fetcher: FeedFetcher, source_id: int, now: datetime, rng: random.Random
+) -> CrawlOutcome:
+    """Fetch, parse and store one source; every failure is recorded on the source, never raised.
+
+    Items are not tagged here: their ids come back in ``changed`` for ``tag_items``, which the task path
+    runs as a follow-up batch task and the foreground path runs at once (``refresh_and_tag``).
+    """
+    target = _target(sessions, source_id)
+    try:
+        result = fetcher.fetch(target.url, etag=target.etag, last_modified=target.last_modified)
+    except FetchError as exc:
+        return _fail(sessions, target, now, exc)
+    if result.not_modified:
+        return _succeed(sessions, target, result, now, rng, status="not-modified")
+    body_hash = hashlib.sha256(result.content).hexdigest()
+    if body_hash == target.body_hash:
+        # The server ignores conditional GET but sent the same bytes: nothing to parse or write.
+        return _succeed(sessions, target, result, now, rng, status="not-modified")
+    try:
+        parsed = parse_feed(result.content, url=result.url, content_type=result.content_type)
+    except ParseError as exc:
+        return _fail(sessions, target, now, FetchError(str(exc), status=result.status_code))
+    with transaction(sessions) as session:
+        stored = upsert_entries(session, target.id, parsed.entries, now)
+    return _succeed(
+        sessions, target, result, now, rng, status="ok", parsed=parsed, body_hash=body_hash, stored=stored
+    )
+
+
+def tag_items(sessions: sessionmaker[Session], matchers: MatcherCache, item_ids: Sequence[int]) -> int:
+    """Match a batch of items against the taxonomy and store their tags; returns the tags written."""
+    if not item_ids:
+        return 0
+    with transaction(sessions) as session:
+        items = session.execute(
+            select(Item.id, Item.title, Item.summary, Item.ingested_at).where(Item.id.in_(list(item_ids)))
+        ).all()
+        matcher = matchers.get(session)
+        tags = {item_id: matcher.tag(title, summary) for item_id, title, summary, _ in items}
+        ingested = {item_id: ingested_at for item_id, _, _, ingested_at in items}
+        return replace_tags(session, tags, ingested, matcher.version)
+
+
+def refresh_and_tag(
     sessions: sessionmaker[Session],
-    client: httpx.Client,
+    fetcher: FeedFetcher,
     matchers: MatcherCache,
     source_id: int,
     now: datetime,
-    limits: CrawlLimits,
     rng: random.Random,
 ) -> CrawlOutcome:
-    """Fetch, parse, store and tag one source; every failure is recorded on the source, never raised."""
+    """``refresh_source`` then ``tag_items`` in the foreground (the CLI and the demo)."""
+    outcome = refresh_source(sessions, fetcher, source_id, now, rng)
+    tag_items(sessions, matchers, outcome.changed)
+    return outcome
+
+
+def _target(sessions: sessionmaker[Session], source_id: int) -> plan.SourceForFetch:
     with transaction(sessions) as session:
         source = session.get(Source, source_id)
         if source is None:
             raise NotFoundError(f"no source with id {source_id}")
-        target = plan.SourceForFetch(
-            source.id,
-            source.url,
-            source.kind,
-            plan.interval_for(source.kind, source.interval_seconds),
-            source.etag,
-            source.last_modified,
-            source.consecutive_failures,
+        return plan.SourceForFetch(
+            id=source.id,
+            url=source.url,
+            kind=source.kind,
+            interval=plan.interval_for(source.kind, source.interval_seconds),
+            etag=source.etag,
+            last_modified=source.last_modified,
+            consecutive_failures=source.consecutive_failures,
+            body_hash=source.body_hash,
         )
-    try:
-        result = fetch(
-            client,
-            target.url,
-            etag=target.etag,
-            last_modified=target.last_modified,
-            max_bytes=limits.max_bytes,
-        )
-    except FetchError as exc:
-        return _fail(sessions, target, now, str(exc), exc.status, permanent=exc.status == 410)
-    if result.not_modified:
-        return _succeed(sessions, target, result, now, rng, status="not-modified", stored=None)
-    try:
-        parsed = parse_feed(result.content, url=result.url, content_type=result.content_type)
-    except ParseError as exc:
-        return _fail(sessions, target, now, str(exc), result.status_code, permanent=False)
-    with transaction(sessions) as session:
-        stored = upsert_entries(session, target.id, parsed.entries, now)
-        matcher = matchers.get(session)
-        tags = {item.id: matcher.tag(item.title, item.summary) for item in stored}
-        ingested = {item.id: item.ingested_at for item in stored}
-        tagged = replace_tags(session, tags, ingested, matcher.version)
-        counts = (sum(item.is_new for item in stored), sum(not item.is_new for item in stored), tagged)
-    return _succeed(sessions, target, result, now, rng, status="ok", stored=counts)
 
 
 def _succeed(
@@ -136,9 +163,11 @@ def _succeed(
     rng: random.Random,
     *,
     status: str,
-    stored: tuple[int, int, int] | None,
+    parsed: ParsedFeed | None = None,
+    body_hash: str | None = None,
+    stored: Sequence[StoredItem] = (),
 ) -> CrawlOutcome:
-    new, updated, tagged = stored or (0, 0, 0)
+    hint = plan.cache_hint(dict(result.headers), parsed.ttl_minutes if parsed else None, now)
     with transaction(sessions) as session:
         source = session.get(Source, target.id)
         assert source is not None
@@ -149,25 +178,33 @@ def _succeed(
             etag=result.etag,
             last_modified=result.last_modified,
             now=now,
-            next_fetch_at=plan.next_fetch_after_success(now, target.interval, rng),
+            next_fetch_at=plan.next_fetch_after_success(now, target.interval, rng, publisher_hint=hint),
         )
+        if parsed is not None:
+            source.last_warning = parsed.warning
+            source.body_hash = body_hash
         if result.permanent_url and not _url_taken(session, result.permanent_url, target.id):
             source.url = result.permanent_url
-    return CrawlOutcome(target.id, target.url, status, result.status_code, new, updated, tagged, None)
+    new = sum(item.is_new for item in stored)
+    return CrawlOutcome(
+        source_id=target.id,
+        url=target.url,
+        status=status,
+        http_status=result.status_code,
+        new=new,
+        updated=len(stored) - new,
+        error=None,
+        changed=tuple(item.id for item in stored),
+    )
 
 
 def _fail(
-    sessions: sessionmaker[Session],
-    target: plan.SourceForFetch,
-    now: datetime,
-    error: str,
-    http_status: int | None,
-    *,
-    permanent: bool,
+    sessions: sessionmaker[Session], target: plan.SourceForFetch, now: datetime, exc: FetchError
 ) -> CrawlOutcome:
     failures = target.consecutive_failures + 1
+    error = str(exc)
     reason = None
-    if permanent:
+    if exc.status == 410 or (exc.permanent and exc.status is None):
         reason = error
     elif failures >= plan.MAX_FAILURES:
         reason = f"{failures} failures in a row; last: {error}"
@@ -177,12 +214,14 @@ def _fail(
         record_failure(
             source,
             error=error,
-            http_status=http_status,
+            http_status=exc.status,
             now=now,
-            next_fetch_at=plan.next_fetch_after_failure(now, target.interval, failures),
+            next_fetch_at=plan.next_fetch_after_failure(
+                now, target.interval, failures, retry_after=exc.retry_after
+            ),
             disable_reason=reason,
         )
-    return CrawlOutcome(target.id, target.url, "error", http_status, 0, 0, 0, error)
+    return CrawlOutcome(target.id, target.url, "error", exc.status, 0, 0, error)
 
 
 def _url_taken(session: Session, url: str, source_id: int) -> bool:

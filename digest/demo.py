@@ -161,8 +161,8 @@ def run_demo(rt: Runtime, now: datetime, step: Callable[[str], None] = lambda _:
         outcomes = {}
         for source_id in crawl.claim_due_sources(rt.sessions, start, everything=True):
             if source_id in ids:
-                outcomes[source_id] = crawl.refresh_source(
-                    rt.sessions, rt.http, rt.matchers, source_id, start, rt.limits, random.Random(source_id)
+                outcomes[source_id] = crawl.refresh_and_tag(
+                    rt.sessions, rt.fetcher, rt.matchers, source_id, start, random.Random(source_id)
                 )
     step("demo subscribers")
     subscription_ids = _subscribe_all(rt, start)

@@ -19,7 +19,7 @@ STOP_GRACE = 15.0
 
 
 def worker_command(
-    queues: Sequence[str] = ("crawl", "digest"), pool: str = "solo", concurrency: int = 1
+    queues: Sequence[str] = ("crawl", "match", "digest"), pool: str = "solo", concurrency: int = 1
 ) -> list[str]:
     """argv of a Celery worker for this package."""
     return [

@@ -91,8 +91,9 @@ class CrawlOutcome:
     http_status: int | None
     new: int
     updated: int
-    tagged: int
     error: str | None
+    # Ids of the items added or changed, for the matcher.
+    changed: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.compose import Composer
 from digest.config import Settings
-from digest.crawl import CrawlLimits, MatcherCache
+from digest.crawl import FeedFetcher, MatcherCache
 from digest.db import make_engine, make_sessions, require_schema
 from digest.digests import DeliveryConfig
-from digest.fetch import make_client
+from digest.fetch import fetch, make_client
 from digest.mail import Mailer, mailer_for
+from digest.records import FetchResult
 
 
 @dataclass
@@ -62,10 +63,10 @@ class Runtime:
         s = self.settings
         return DeliveryConfig(s.from_address, s.base_url, s.secret_key, s.max_items, s.send_empty)
 
-    @property
-    def limits(self) -> CrawlLimits:
-        """Settings of the crawler."""
-        return CrawlLimits(max_bytes=self.settings.max_feed_bytes)
+    @cached_property
+    def fetcher(self) -> FeedFetcher:
+        """The feed fetcher of this process."""
+        return _ClientFetcher(self.http, self.settings.max_feed_bytes)
 
     def require_schema(self) -> None:
         """Raise ``SchemaMissingError`` unless migrations are applied."""
@@ -79,3 +80,12 @@ class Runtime:
             self.mailer.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+@dataclass(frozen=True)
+class _ClientFetcher:
+    client: httpx.Client
+    max_bytes: int
+
+    def fetch(self, url: str, *, etag: str | None, last_modified: str | None) -> FetchResult:
+        return fetch(self.client, url, etag=etag, last_modified=last_modified, max_bytes=self.max_bytes)

@@ -60,8 +60,8 @@ def prepare(settings: Settings, how_many: int) -> Runtime:
                 )
             )
         [source_id] = crawl.claim_due_sources(rt.sessions, SUBSCRIBED)
-        outcome = crawl.refresh_source(
-            rt.sessions, rt.http, rt.matchers, source_id, SUBSCRIBED, rt.limits, random.Random(1)
+        outcome = crawl.refresh_and_tag(
+            rt.sessions, rt.fetcher, rt.matchers, source_id, SUBSCRIBED, random.Random(1)
         )
     assert outcome.new == 2
     return rt

@@ -226,7 +226,7 @@ def test_the_checker_rejects_commands_the_app_does_not_have() -> None:
 def test_the_worker_consumes_both_queues_with_a_prefork_pool(services: dict[str, Any]) -> None:
     argv = argv_of(services["worker"]["command"])
     assert argv[:2] == ["digest", "worker"]
-    assert argv[argv.index("--queues") + 1].split(",") == ["crawl", "digest"]
+    assert argv[argv.index("--queues") + 1].split(",") == ["crawl", "match", "digest"]
     assert argv[argv.index("--pool") + 1] == "prefork"
 
 

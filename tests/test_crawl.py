@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from digest import crawl
 from digest.db import transaction
@@ -36,9 +36,7 @@ def add_source(rt: Runtime, url: str, now: datetime, kind: str = "news") -> int:
 
 
 def refresh(rt: Runtime, source_id: int, now: datetime) -> crawl.CrawlOutcome:
-    return crawl.refresh_source(
-        rt.sessions, rt.http, rt.matchers, source_id, now, rt.limits, random.Random(1)
-    )
+    return crawl.refresh_and_tag(rt.sessions, rt.fetcher, rt.matchers, source_id, now, random.Random(1))
 
 
 def source_row(rt: Runtime, source_id: int) -> Source:
@@ -167,17 +165,87 @@ def test_it_keeps_what_it_can_read_of_a_truncated_feed(
     assert (outcome.status, outcome.new) == ("ok", 1)
 
 
-def test_it_refuses_a_feed_larger_than_the_limit(rt: Runtime, server: FeedServer, now: datetime) -> None:
-    server.routes["/big"] = Route(FIRST + b" " * 2000)
-    source_id = add_source(rt, server.url("/big"), now)
+def test_a_server_ignoring_conditional_get_costs_no_parse_when_the_body_is_unchanged(
+    rt: Runtime, server: FeedServer, now: datetime
+) -> None:
+    server.routes["/feed"] = Route(FIRST)
+    source_id = add_source(rt, server.url("/feed"), now)
+    refresh(rt, source_id, now)
+    with transaction(rt.sessions) as session:
+        session.execute(update(Item).values(title="edited locally"))
 
-    outcome = crawl.refresh_source(
-        rt.sessions, rt.http, rt.matchers, source_id, now, crawl.CrawlLimits(max_bytes=1000), random.Random(1)
+    again = refresh(rt, source_id, now + timedelta(hours=1))
+
+    assert (again.status, again.http_status, again.new, again.updated) == ("not-modified", 200, 0, 0)
+    with transaction(rt.sessions) as session:
+        assert set(session.scalars(select(Item.title))) == {"edited locally"}
+
+
+def test_it_waits_as_long_as_the_publisher_asks_within_a_day(
+    rt: Runtime, server: FeedServer, now: datetime
+) -> None:
+    server.routes["/feed"] = Route(FIRST, headers={"Cache-Control": "max-age=10800"})
+    source_id = add_source(rt, server.url("/feed"), now)
+
+    refresh(rt, source_id, now)
+
+    assert timedelta(hours=2.7) <= source_row(rt, source_id).next_fetch_at - now <= timedelta(hours=3.3)
+
+
+def test_it_honours_retry_after_when_throttled(rt: Runtime, server: FeedServer, now: datetime) -> None:
+    server.routes["/feed"] = Route(b"slow down", status=429, headers={"Retry-After": "7200"})
+    source_id = add_source(rt, server.url("/feed"), now)
+
+    outcome = refresh(rt, source_id, now)
+
+    source = source_row(rt, source_id)
+    assert outcome.status == "error" and outcome.http_status == 429
+    assert source.next_fetch_at == now + timedelta(hours=2)
+    assert source.state == "active"
+
+
+def test_it_disables_a_feed_after_ten_failures_in_a_row_and_says_why(
+    rt: Runtime, server: FeedServer, now: datetime
+) -> None:
+    server.routes["/feed"] = Route(b"oops", status=500)
+    source_id = add_source(rt, server.url("/feed"), now)
+
+    for attempt in range(10):
+        assert source_row(rt, source_id).state == "active", attempt
+        refresh(rt, source_id, now + timedelta(days=attempt))
+
+    source = source_row(rt, source_id)
+    assert source.state == "disabled" and source.consecutive_failures == 10
+    assert (
+        source.disabled_reason
+        and "10 failures in a row" in source.disabled_reason
+        and "500" in source.disabled_reason
     )
 
-    assert outcome.status == "error" and outcome.error and "more than the 1000" in outcome.error
+
+def test_a_failed_fetch_loses_nothing_already_stored(rt: Runtime, server: FeedServer, now: datetime) -> None:
+    server.routes["/feed"] = Route(FIRST)
+    source_id = add_source(rt, server.url("/feed"), now)
+    refresh(rt, source_id, now)
+    server.routes["/feed"] = Route(b"<html><body>maintenance</body></html>")
+
+    refresh(rt, source_id, now + timedelta(hours=1))
+
     with transaction(rt.sessions) as session:
-        assert session.scalar(select(func.count()).select_from(Item)) == 0
+        assert session.scalar(select(func.count()).select_from(Item)) == 2
+        assert session.scalar(select(func.count()).select_from(Tag)) == 2
+
+
+def test_it_records_the_warning_of_a_feed_it_could_still_read(
+    rt: Runtime, server: FeedServer, now: datetime
+) -> None:
+    server.routes["/feed"] = Route(FIRST[: FIRST.index(b"<item>", 10) + 120])
+    source_id = add_source(rt, server.url("/feed"), now)
+
+    refresh(rt, source_id, now)
+
+    warning = source_row(rt, source_id).last_warning
+    assert warning and "SAXParseException" in warning
 
 
 def test_it_hands_a_due_source_to_one_claimer_only(rt: Runtime, server: FeedServer, now: datetime) -> None:

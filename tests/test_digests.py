@@ -57,8 +57,8 @@ class Ingest:
                 session.add(source)
                 session.flush()
             source_id = source.id
-        outcome = crawl.refresh_source(
-            self.rt.sessions, self.rt.http, self.rt.matchers, source_id, at, self.rt.limits, random.Random(1)
+        outcome = crawl.refresh_and_tag(
+            self.rt.sessions, self.rt.fetcher, self.rt.matchers, source_id, at, random.Random(1)
         )
         assert outcome.status == "ok", outcome.error
 
@@ -217,8 +217,8 @@ def test_a_story_in_two_feeds_or_two_skills_appears_once(rt: Runtime, ingest: In
             )
         )
     for source_id in crawl.claim_due_sources(rt.sessions, at("2026-11-15T12:00")):
-        crawl.refresh_source(
-            rt.sessions, rt.http, rt.matchers, source_id, at("2026-11-15T12:00"), rt.limits, random.Random(1)
+        crawl.refresh_and_tag(
+            rt.sessions, rt.fetcher, rt.matchers, source_id, at("2026-11-15T12:00"), random.Random(1)
         )
 
     [outcome] = send_all(rt, at("2026-11-16T07:00:30"))

@@ -12,6 +12,7 @@ from digest.sources import (
     DEFAULT_INTERVALS,
     MAX_BACKOFF,
     MIN_INTERVAL,
+    cache_hint,
     check_feed_url,
     check_kind,
     interval_for,
@@ -125,3 +126,39 @@ def test_jitter_is_reproducible_from_the_random_generator() -> None:
     second = next_fetch_after_success(NOW, 900, random.Random(7))
 
     assert first == second
+
+
+def test_the_publisher_can_ask_for_a_longer_wait_but_not_a_shorter_one() -> None:
+    rng = random.Random(1)
+    longer = next_fetch_after_success(NOW, 900, rng, publisher_hint=3 * 3600) - NOW
+    shorter = next_fetch_after_success(NOW, 900, rng, publisher_hint=60) - NOW
+    absurd = next_fetch_after_success(NOW, 900, rng, publisher_hint=90 * 86400) - NOW
+
+    assert timedelta(hours=2.7) <= longer <= timedelta(hours=3.3)
+    assert timedelta(seconds=810) <= shorter <= timedelta(seconds=990)
+    assert absurd <= timedelta(hours=24 * 1.1)
+
+
+@pytest.mark.parametrize(
+    ("headers", "ttl", "expected"),
+    [
+        ({"cache-control": "public, max-age=7200"}, None, 7200.0),
+        ({"cache-control": "no-cache"}, None, None),
+        ({"expires": "Mon, 04 May 2026 15:00:00 GMT"}, None, 3 * 3600.0),
+        ({"expires": "not a date"}, None, None),
+        ({"expires": "Mon, 04 May 2026 11:00:00 GMT"}, None, None),
+        ({}, 60, 3600.0),
+        ({"cache-control": "max-age=600"}, 120, 7200.0),
+        ({}, None, None),
+    ],
+)
+def test_it_reads_the_publishers_wait_from_cache_headers_and_ttl(
+    headers: dict[str, str], ttl: int | None, expected: float | None
+) -> None:
+    assert cache_hint(headers, ttl, NOW) == expected
+
+
+def test_retry_after_lengthens_the_back_off_up_to_a_day() -> None:
+    assert next_fetch_after_failure(NOW, 900, 1, retry_after=3600) == NOW + timedelta(hours=1)
+    assert next_fetch_after_failure(NOW, 900, 1, retry_after=10) == NOW + timedelta(seconds=900)
+    assert next_fetch_after_failure(NOW, 900, 1, retry_after=10**9) == NOW + timedelta(hours=24)
