@@ -41,8 +41,13 @@ class Settings(BaseSettings):
     default_timezone: str = Field(default="UTC", description="IANA timezone for new subscribers")
     max_items: int = Field(default=20, ge=1, le=200, description="items per digest before '+N more'")
     send_empty: bool = Field(default=False, description="send 'nothing new' mails for empty windows")
-    http_timeout: float = Field(default=20.0, gt=0, le=300, description="seconds per feed request")
-    max_feed_bytes: int = Field(default=20_000_000, gt=0, description="largest feed body accepted")
+    http_timeout: float = Field(default=30.0, gt=0, le=300, description="seconds for a whole feed response")
+    max_feed_bytes: int = Field(default=10_000_000, gt=0, description="largest feed body accepted")
+    crawl_threads: int = Field(default=8, ge=1, le=64, description="feeds fetched at once by `digest crawl`")
+    per_host: int = Field(default=2, ge=1, le=16, description="requests at once to one host")
+    block_private_addresses: bool | None = Field(
+        default=None, description="refuse feeds on private addresses (default: on with PostgreSQL)"
+    )
 
     @field_validator("home")
     @classmethod
@@ -77,6 +82,11 @@ class Settings(BaseSettings):
             fills["broker_url"] = f"filesystem://{self.home / 'broker'}"
         if not self.mail_url:
             fills["mail_url"] = f"maildir://{self.home / 'outbox'}"
+        if self.block_private_addresses is None:
+            # On by default in the distributed mode; the embedded demo and tests crawl loopback.
+            fills["block_private_addresses"] = not fills.get("database_url", self.database_url).startswith(
+                "sqlite"
+            )
         for name, value in fills.items():
             object.__setattr__(self, name, value)
         _check_scheme("DIGEST_DATABASE_URL", self.database_url, DATABASE_SCHEMES)
@@ -139,15 +149,11 @@ def _stored_secret(home: Path) -> str:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that gives a child process (worker, beat, web) exactly these settings."""
-    return {
-        "DIGEST_HOME": str(settings.home),
-        "DIGEST_DATABASE_URL": settings.database_url,
-        "DIGEST_BROKER_URL": settings.broker_url,
-        "DIGEST_MAIL_URL": settings.mail_url,
-        "DIGEST_SECRET_KEY": settings.secret_key,
-        "DIGEST_BASE_URL": settings.base_url,
-        "DIGEST_FROM": settings.from_address,
-        "DIGEST_DEFAULT_TIMEZONE": settings.default_timezone,
-        "DIGEST_MAX_ITEMS": str(settings.max_items),
-        "DIGEST_SEND_EMPTY": str(settings.send_empty).lower(),
-    }
+    env = {}
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        env[field.alias or ENV_PREFIX + name.upper()] = text
+    return env

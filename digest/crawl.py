@@ -12,6 +12,7 @@ import hashlib
 import random
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -20,10 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest import sources as plan
 from digest.db import transaction
-from digest.errors import FetchError, NotFoundError, ParseError
+from digest.errors import FetchError, InvalidInputError, NotFoundError, ParseError
 from digest.match import Matcher
 from digest.models import Item, Source
-from digest.parse import parse_feed
+from digest.parse import discover_feed_links, parse_feed
 from digest.records import CrawlOutcome, FetchResult, ParsedFeed
 from digest.store import StoredItem, record_failure, record_success, replace_tags, upsert_entries
 from digest.taxonomy import compile_matcher, loaded_version
@@ -136,6 +137,37 @@ def refresh_and_tag(
     outcome = refresh_source(sessions, fetcher, source_id, now, rng)
     tag_items(sessions, matchers, outcome.changed)
     return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class FoundFeed:
+    """A feed URL that was fetched and parsed, and the feed's own title."""
+
+    url: str
+    title: str
+
+
+def find_feed(fetcher: FeedFetcher, url: str) -> FoundFeed:
+    """The feed at ``url``; for a web page, the first feed it links to (RSS/Atom autodiscovery).
+
+    Raises ``InvalidInputError`` when neither the URL nor any linked URL is a readable feed.
+    """
+    result = fetcher.fetch(url, etag=None, last_modified=None)
+    try:
+        parsed = parse_feed(result.content, url=result.url, content_type=result.content_type)
+        return FoundFeed(result.permanent_url or url, parsed.title)
+    except ParseError as exc:
+        candidates = discover_feed_links(result.content, result.url)
+        if not candidates:
+            raise InvalidInputError(f"no feed at {url}: {exc}") from None
+    for candidate in candidates:
+        try:
+            linked = fetcher.fetch(candidate, etag=None, last_modified=None)
+            parsed = parse_feed(linked.content, url=linked.url, content_type=linked.content_type)
+        except (FetchError, ParseError):
+            continue
+        return FoundFeed(linked.permanent_url or candidate, parsed.title)
+    raise InvalidInputError(f"{url} links to {len(candidates)} feed(s), none of which could be read")
 
 
 def _target(sessions: sessionmaker[Session], source_id: int) -> plan.SourceForFetch:

@@ -90,3 +90,7 @@ def test_0002_keeps_each_items_author_and_dates_undated_items(database_url: str)
     assert items[1].authors == ["A. Writer"] and items[2].authors == []
     assert items[1].published_at == items[1].ingested_at == datetime(2026, 11, 16, 8, tzinfo=UTC)
     engine.dispose()
+
+
+def test_the_schema_head_the_code_checks_for_is_the_newest_migration() -> None:
+    assert db.head_revision() == db.SCHEMA_HEAD

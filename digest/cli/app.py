@@ -1,0 +1,20 @@
+"""The Typer app and its command groups."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    help="Email digests of the news, blog posts and papers that mention the skills you follow.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema and bundled data.", no_args_is_help=True)
+feeds_app = typer.Typer(help="The feeds we crawl.", no_args_is_help=True)
+skills_app = typer.Typer(help="Look up skills in the taxonomy.", no_args_is_help=True)
+deliveries_app = typer.Typer(help="Digests sent, skipped or failed.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(feeds_app, name="feeds")
+app.add_typer(skills_app, name="skills")
+app.add_typer(deliveries_app, name="deliveries")

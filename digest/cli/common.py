@@ -1,0 +1,94 @@
+"""What every command shares: consoles, the runtime, JSON and time helpers, progress bars."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from digest.config import Settings, load_settings
+from digest.errors import InvalidInputError
+from digest.runtime import Runtime
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+R = TypeVar("R")
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+
+
+def clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def runtime(*, schema: bool = True) -> Iterator[Runtime]:
+    rt = Runtime(load_settings())
+    try:
+        if schema:
+            rt.require_schema()
+        yield rt
+    finally:
+        rt.close()
+
+
+def checked_settings() -> Settings:
+    """Settings of a process that will open the database itself: refuse early if the schema is missing."""
+    with runtime() as rt:
+        return rt.settings
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(f"not an ISO 8601 time: {text!r}") from None
+    if value.tzinfo is None:
+        raise InvalidInputError(f"{text!r} has no UTC offset; write it like 2026-11-29T08:00:00Z")
+    return value.astimezone(UTC)
+
+
+def progress() -> Progress:
+    """A progress bar on stderr that disappears when done."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def each(items: Sequence[T], label: str, quiet: bool, work: Callable[[T], R], *, threads: int = 1) -> list[R]:
+    """``work`` on every item (on ``threads`` threads), with a progress bar unless ``quiet``.
+
+    Results come in completion order.
+    """
+    results: list[R] = []
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        if quiet or len(items) < 2:
+            return [future.result() for future in as_completed(futures)]
+        with progress() as bar:
+            task = bar.add_task(label, total=len(items))
+            for future in as_completed(futures):
+                results.append(future.result())
+                bar.advance(task)
+    return results

@@ -1,0 +1,209 @@
+"""Feeds and crawling: ``digest feeds ...`` and ``digest crawl``."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from digest import catalog, crawl
+from digest import sources as plan
+from digest.cli.app import app, feeds_app
+from digest.cli.common import JsonOption, clock, each, iso, out, print_json, runtime
+from digest.db import transaction
+from digest.opml import parse_opml, write_opml
+from digest.records import CrawlOutcome
+
+FeedId = Annotated[int, typer.Argument(help="The feed's id (see `digest feeds list`).")]
+
+
+def _feed_json(info: catalog.FeedInfo) -> dict[str, Any]:
+    row = dataclasses.asdict(info)
+    row["next_fetch"], row["last_fetched"] = iso(info.next_fetch), iso(info.last_fetched)
+    return row
+
+
+@feeds_app.command("add")
+def feeds_add(
+    url: Annotated[str, typer.Argument(help="The feed's http(s) URL, or a web page that links to its feed.")],
+    kind: Annotated[str, typer.Option(help="news, blog or paper.")] = "news",
+    every: Annotated[
+        str | None, typer.Option(help="Fetch interval such as 15m or 1h (default per kind).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Display name (default: the feed's title or host).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a feed to crawl. A web page is answered by the feed it links to (autodiscovery)."""
+    interval = plan.parse_duration(every) if every else None
+    with runtime() as rt:
+        found = crawl.find_feed(rt.fetcher, plan.check_feed_url(url))
+        with transaction(rt.sessions) as session:
+            info = catalog.add_feed(
+                session, found.url, kind, clock(), interval=interval, name=name or found.title
+            )
+    if as_json:
+        print_json(_feed_json(info))
+        return
+    via = f" (found on {url})" if found.url != url.strip() else ""
+    out.print(f"added feed {info.id}: {info.url}{via} — {info.kind}, every {info.interval}s")
+
+
+@feeds_app.command("list")
+def feeds_list(as_json: JsonOption = False) -> None:
+    """List feeds: kind, interval, last status and error, failures in a row, next fetch, items."""
+    with runtime() as rt, transaction(rt.sessions) as session:
+        feeds = catalog.list_feeds(session)
+    if as_json:
+        print_json([_feed_json(info) for info in feeds])
+        return
+    table = Table()
+    for column in (
+        "id",
+        "name",
+        "kind",
+        "every",
+        "state",
+        "status",
+        "failures",
+        "next fetch",
+        "items",
+        "error",
+    ):
+        table.add_column(column, overflow="fold")
+    for info in feeds:
+        table.add_row(
+            str(info.id),
+            info.name,
+            info.kind,
+            f"{info.interval // 60}m",
+            info.state,
+            info.last_status or "-",
+            str(info.consecutive_failures),
+            iso(info.next_fetch) or "-",
+            str(info.items),
+            info.disabled_reason or info.last_error or info.last_warning or "",
+        )
+    out.print(table)
+
+
+@feeds_app.command("import")
+def feeds_import(
+    file: Annotated[
+        Path, typer.Argument(help="An OPML file (subscription list).", exists=True, dir_okay=False)
+    ],
+    kind: Annotated[str, typer.Option(help="Kind of feeds whose outline names none.")] = "blog",
+    as_json: JsonOption = False,
+) -> None:
+    """Add every feed of an OPML file; feeds already known are left alone."""
+    opml = parse_opml(file.read_bytes())
+    with runtime() as rt, transaction(rt.sessions) as session:
+        result = catalog.import_feeds(session, opml, kind, clock())
+    if as_json:
+        print_json(dataclasses.asdict(result))
+        return
+    out.print(f"{len(result.added)} added, {len(result.known)} already known, {len(result.skipped)} skipped")
+    for line in (*result.skipped, *result.warnings):
+        out.print(f"  {line}", highlight=False)
+
+
+@feeds_app.command("export")
+def feeds_export(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Write every feed as OPML 2.0 (kinds and intervals kept in attributes)."""
+    with runtime() as rt, transaction(rt.sessions) as session:
+        feeds = catalog.export_feeds(session)
+    document = write_opml(feeds, title="digest feeds", created=clock())
+    if output is None:
+        sys.stdout.buffer.write(document)
+    else:
+        output.write_bytes(document)
+
+
+def _change(source_id: int, action: str, as_json: bool) -> None:
+    with runtime() as rt, transaction(rt.sessions) as session:
+        if action == "remove":
+            info = catalog.remove_feed(session, source_id)
+        else:
+            info = catalog.set_state(session, source_id, action, clock())
+    if as_json:
+        print_json(_feed_json(info))
+    else:
+        verb = {"pause": "paused", "resume": "resumed", "remove": "removed"}[action]
+        out.print(f"{verb} feed {info.id}: {info.url}")
+
+
+@feeds_app.command("pause")
+def feeds_pause(source_id: FeedId, as_json: JsonOption = False) -> None:
+    """Stop fetching a feed until it is resumed; its items stay."""
+    _change(source_id, "pause", as_json)
+
+
+@feeds_app.command("resume")
+def feeds_resume(source_id: FeedId, as_json: JsonOption = False) -> None:
+    """Fetch a paused or disabled feed again, starting now."""
+    _change(source_id, "resume", as_json)
+
+
+@feeds_app.command("remove")
+def feeds_remove(source_id: FeedId, as_json: JsonOption = False) -> None:
+    """Delete a feed and its items."""
+    _change(source_id, "remove", as_json)
+
+
+def _outcome_json(outcome: CrawlOutcome) -> dict[str, Any]:
+    return {
+        "id": outcome.source_id,
+        "url": outcome.url,
+        "status": outcome.status,
+        "http_status": outcome.http_status,
+        "new": outcome.new,
+        "updated": outcome.updated,
+        "error": outcome.error,
+    }
+
+
+@app.command("crawl")
+def crawl_command(
+    everything: Annotated[bool, typer.Option("--all", help="Fetch every active feed, due or not.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Fetch every due feed now, in the foreground, through the same code the tasks use, and wait."""
+    now = clock()
+    with runtime() as rt:
+        claimed = crawl.claim_due_sources(rt.sessions, now, everything=everything)
+        outcomes: list[CrawlOutcome] = each(
+            claimed,
+            "crawling",
+            as_json,
+            lambda sid: crawl.refresh_and_tag(rt.sessions, rt.fetcher, rt.matchers, sid, now, rt.rng),
+            threads=rt.settings.crawl_threads,
+        )
+    rows = [_outcome_json(outcome) for outcome in sorted(outcomes, key=lambda o: o.source_id)]
+    totals = {
+        "feeds": len(rows),
+        "ok": sum(r["status"] == "ok" for r in rows),
+        "not_modified": sum(r["status"] == "not-modified" for r in rows),
+        "errors": sum(r["status"] == "error" for r in rows),
+        "new": sum(r["new"] for r in rows),
+        "updated": sum(r["updated"] for r in rows),
+    }
+    if as_json:
+        print_json({"feeds": rows, "totals": totals})
+        return
+    for row in rows:
+        code = row["http_status"] or "-"
+        line = f"{row['id']:>4} {row['status']:<12} {code:>4} +{row['new']} ~{row['updated']} {row['url']}"
+        out.print(line + (f"  [red]{row['error']}[/red]" if row["error"] else ""), highlight=False)
+    out.print(
+        f"{totals['feeds']} feeds: {totals['ok']} ok, {totals['not_modified']} not modified, "
+        f"{totals['errors']} errors; {totals['new']} new, {totals['updated']} updated items"
+    )

@@ -1,0 +1,141 @@
+"""Database set-up, the demo, and the long-running processes (web, worker, beat, up)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from digest import setup
+from digest.cli.app import app, db_app
+from digest.cli.common import (
+    JsonOption,
+    checked_settings,
+    clock,
+    err,
+    out,
+    print_json,
+    runtime,
+)
+from digest.config import load_settings
+
+
+@db_app.command("upgrade")
+def db_upgrade(as_json: JsonOption = False) -> None:
+    """Apply schema migrations and load the bundled skill taxonomy (idempotent)."""
+    with runtime(schema=False) as rt:
+        result = setup.upgrade_all(rt, clock())
+    if as_json:
+        print_json(dataclasses.asdict(result))
+        return
+    loaded = (
+        f"loaded ({result.entities} skills, {result.aliases} aliases)"
+        if result.taxonomy_loaded
+        else "up to date"
+    )
+    out.print(f"schema at revision {result.revision}; taxonomy {result.taxonomy_version} {loaded}")
+
+
+@app.command()
+def demo(as_json: JsonOption = False) -> None:
+    """Run the whole pipeline on bundled feeds: crawl, tag, and email three demo subscribers."""
+    from digest.demo import run_demo
+
+    with runtime(schema=False) as rt:
+        if as_json:
+            report = run_demo(rt, clock())
+            print_json(report.as_json())
+            return
+        with err.status("demo") as status:
+            report = run_demo(rt, clock(), step=lambda text: status.update(f"demo: {text}"))
+    feeds = Table(title="Feeds crawled from 127.0.0.1")
+    for column in ("feed", "kind", "status", "new", "items"):
+        feeds.add_column(column)
+    for row in report.feeds:
+        feeds.add_row(row.name, row.kind, row.status, str(row.new), str(row.items))
+    out.print(feeds)
+    out.print(f"{report.items} items, {report.tags} skill tags")
+    emails = Table(title=f"Emails ({report.sent_now} sent by this run)")
+    for column in ("id", "to", "cadence", "items", "subject"):
+        emails.add_column(column)
+    for email in report.emails:
+        emails.add_row(str(email.delivery_id), email.to, email.cadence, str(email.items), email.subject)
+    out.print(emails)
+    out.print(f"outbox (Maildir): {report.outbox}")
+    for email in report.emails:
+        if email.path:
+            out.print(f"  {email.path}")
+    if report.preview:
+        out.print(f"HTML preview: {report.preview}")
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option(help="Address the web app listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the web app.")] = 8000,
+) -> None:
+    """Run the web app, a Celery worker and Celery beat together (embedded default). Ctrl-C stops all."""
+    from digest import processes
+
+    settings = load_settings()
+    with runtime(schema=False) as rt:
+        setup.upgrade_all(rt, clock())
+    children = [
+        processes.start(processes.web_command(host, port), settings),
+        processes.start(processes.worker_command(), settings),
+        processes.start(processes.beat_command(), settings),
+    ]
+    err.print(f"web on http://{host}:{port}, worker and beat running; Ctrl-C stops all three")
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        err.print("[red]a process exited; stopping the others[/red]")
+    except KeyboardInterrupt:
+        err.print("stopping…")
+    finally:
+        processes.stop(children)
+
+
+@app.command()
+def web(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the web app (subscribe, manage, unsubscribe, skill pages)."""
+    import uvicorn
+
+    from digest.web import create_app
+
+    settings = checked_settings()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "crawl,match,digest",
+    pool: Annotated[str, typer.Option(help="Celery pool: solo, prefork or threads.")] = "prefork",
+    concurrency: Annotated[int, typer.Option(help="Processes or threads.")] = 2,
+) -> None:
+    """Run a Celery worker on the configured broker."""
+    from digest import processes
+
+    checked_settings()
+    command = processes.worker_command(queues.split(","), pool, concurrency)
+    os.execv(command[0], command)  # noqa: S606 - replaces this process with the worker, argv is fixed
+
+
+@app.command()
+def beat() -> None:
+    """Run Celery beat with the periodic schedules stored in the database (crawl and dispatch ticks)."""
+    from celery.apps.beat import Beat
+
+    from digest import tasks
+
+    with runtime() as rt:
+        schedule = tasks.schedule_from_database(rt.sessions)
+    tasks.app.conf.beat_schedule = schedule
+    Beat(app=tasks.app, schedule=str(rt.settings.home / "celerybeat-schedule"), loglevel="WARNING").run()
