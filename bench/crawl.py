@@ -1,0 +1,230 @@
+"""Crawl 1,000 loopback feeds x 50 items through the real crawler; compare with bare feedparser.
+
+Figures, all from one run:
+- first crawl (fetch + parse + normalise + store, no tagging) wall time and items/s, as the ratio to
+  bare ``feedparser.parse`` of the same bytes in a loop (the baseline);
+- a second crawl in which every feed answers 304;
+- peak memory (max RSS) of the crawling process.
+The feed server runs in another process so it does not compete for this one's interpreter lock.
+Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import resource
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import feedparser
+
+from digest import crawl, db
+from digest.cli.common import each
+from digest.config import load_settings
+from digest.models import Source
+from digest.runtime import Runtime
+
+WORDS = (
+    "kubernetes python latency cluster model inference training data pipeline storage query index cache "
+    "release compiler memory network service operator rollout benchmark vector embedding scheduler shard "
+    "replica consensus throughput tracing metrics gradient tokenizer transformer dataset evaluation"
+).split()
+
+
+def sentence(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
+
+
+def summary_html(rng: random.Random) -> str:
+    paragraphs = [
+        f"<p>{sentence(rng, 18)} <em>{sentence(rng, 5)}</em> {sentence(rng, 14)}</p>" for _ in range(3)
+    ]
+    return "".join(paragraphs) + f'<p><a href="https://example.org/{rng.randrange(10**6)}">More</a></p>'
+
+
+def rss_feed(number: int, items: int, rng: random.Random) -> bytes:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    entries = "".join(
+        f"<item><title>{sentence(rng, 8)}</title><link>https://news{number}.example.com/{n}</link>"
+        f"<guid>https://news{number}.example.com/{n}</guid>"
+        f"<pubDate>{(start + timedelta(minutes=n)).strftime('%a, %d %b %Y %H:%M:%S +0000')}</pubDate>"
+        f"<description><![CDATA[{summary_html(rng)}]]></description></item>"
+        for n in range(items)
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Feed {number}</title>'
+        f"<link>https://news{number}.example.com/</link>{entries}</channel></rss>"
+    ).encode()
+
+
+def atom_feed(number: int, items: int, rng: random.Random, *, arxiv: bool) -> bytes:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    entries = []
+    for n in range(items):
+        ident = (
+            f"http://arxiv.org/abs/2611.{number:05d}{n:02d}v1"
+            if arxiv
+            else f"tag:blog{number}.example.org,2026:{n}"
+        )
+        extra = (
+            '<arxiv:primary_category xmlns:arxiv="http://arxiv.org/schemas/atom" term="cs.LG"/>'
+            "<author><name>A. Author</name></author><author><name>B. Author</name></author>"
+            if arxiv
+            else "<author><name>Team</name></author>"
+        )
+        when = (start + timedelta(minutes=n)).isoformat()
+        body = (
+            f"<summary>{sentence(rng, 60)}</summary>"
+            if arxiv
+            else (
+                f'<content type="html">{summary_html(rng).replace("&", "&amp;").replace("<", "&lt;")}</content>'
+            )
+        )
+        entries.append(
+            f"<entry><id>{ident}</id><title>{sentence(rng, 9)}</title>"
+            f'<link href="{ident.replace("tag:", "https://")}"/><updated>{when}</updated>'
+            f"<published>{when}</published>{extra}{body}</entry>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        f"<title>Feed {number}</title><id>urn:feed:{number}</id><updated>2026-11-01T00:00:00Z</updated>"
+        + "".join(entries)
+        + "</feed>"
+    ).encode()
+
+
+def make_feeds(count: int, items: int) -> dict[str, bytes]:
+    rng = random.Random(42)
+    feeds = {}
+    for number in range(count):
+        kind = number % 3
+        if kind == 0:
+            feeds[f"/f/{number}.rss"] = rss_feed(number, items, rng)
+        else:
+            feeds[f"/f/{number}.atom"] = atom_feed(number, items, rng, arxiv=kind == 2)
+    return feeds
+
+
+def serve(feeds: dict[str, bytes], ready: Any, port_holder: Any) -> None:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def do_GET(self) -> None:
+            body = feeds.get(self.path)
+            etag = f'"{hash(self.path) & 0xFFFFFFFF:x}"'
+            if body is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("ETag", etag)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    ThreadingHTTPServer.request_queue_size = 256
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port_holder.value = server.server_address[1]
+    ready.set()
+    server.serve_forever()
+
+
+def bare_items_per_second(feeds: dict[str, bytes]) -> tuple[float, int]:
+    start = time.perf_counter()
+    items = sum(len(feedparser.parse(body).entries) for body in feeds.values())
+    return items / (time.perf_counter() - start), items
+
+
+def crawl_all(rt: Runtime, now: datetime) -> tuple[float, list[crawl.CrawlOutcome]]:
+    start = time.perf_counter()
+    claimed = crawl.claim_due_sources(rt.sessions, now, everything=True)
+    outcomes = each(
+        claimed,
+        "crawl",
+        True,
+        lambda sid: crawl.refresh_source(rt.sessions, rt.fetcher, sid, now, rt.rng),
+        threads=rt.settings.crawl_threads,
+    )
+    return time.perf_counter() - start, outcomes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--items", type=int, default=50)
+    args = parser.parse_args()
+    feeds = make_feeds(args.feeds, args.items)
+    context = multiprocessing.get_context("fork")
+    ready, port = context.Event(), context.Value("i", 0)
+    server = context.Process(target=serve, args=(feeds, ready, port), daemon=True)
+    server.start()
+    ready.wait(10)
+    try:
+        figures = run(feeds, f"http://127.0.0.1:{port.value}")
+    finally:
+        server.terminate()
+    print(json.dumps(figures))
+
+
+def run(feeds: dict[str, bytes], base: str) -> dict[str, Any]:
+    bare_rate, total_items = bare_items_per_second(feeds)
+    home = Path(tempfile.mkdtemp()) / "home"
+    rt = Runtime(load_settings(home=home, secret_key="bench"))
+    db.upgrade(rt.engine)
+    now = datetime.now(UTC)
+    with db.transaction(rt.sessions) as session:
+        session.add_all(
+            Source(url=base + path, name=path, kind="news", next_fetch_at=now, created_at=now)
+            for path in feeds
+        )
+    first_s, first = crawl_all(rt, now)
+    second_s, second = crawl_all(rt, now + timedelta(minutes=1))
+    rt.close()
+    stored = sum(o.new for o in first)
+    rate = stored / first_s
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    errors = sum(o.status == "error" for o in first) + sum(o.status == "error" for o in second)
+    print(f"feeds {len(feeds)}, items {total_items}, stored {stored}, errors {errors}")
+    print(f"bare feedparser.parse (baseline): {bare_rate:8.0f} items/s")
+    print(
+        f"first crawl:  {first_s:6.1f} s  {rate:8.0f} items/s  = {rate / bare_rate:.2f} x baseline (target >= 0.50)"
+    )
+    print(
+        f"all-304 crawl: {second_s:5.1f} s for {len(second)} feeds (target < 10 s); "
+        f"{sum(o.status == 'not-modified' for o in second)} not modified"
+    )
+    print(f"peak memory: {peak_mb:.0f} MB (target < 500 MB)")
+    return {
+        "feeds": len(feeds),
+        "items": total_items,
+        "stored": stored,
+        "errors": errors,
+        "bare_items_per_s": round(bare_rate),
+        "first_crawl_s": round(first_s, 2),
+        "first_items_per_s": round(rate),
+        "ratio": round(rate / bare_rate, 3),
+        "all_304_s": round(second_s, 2),
+        "peak_mb": round(peak_mb),
+    }
+
+
+if __name__ == "__main__":
+    main()
