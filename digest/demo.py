@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +30,7 @@ from digest import crawl, processes, setup
 from digest.cadence import Schedule
 from digest.db import transaction
 from digest.digests import FINAL, render_delivery
+from digest.fetch import Fetcher
 from digest.mail import MaildirMailer
 from digest.models import Delivery, DeliveryItem, Item, Source, Subscriber, Subscription, Tag
 from digest.records import CrawlOutcome
@@ -155,15 +156,19 @@ def run_demo(rt: Runtime, now: datetime, step: Callable[[str], None] = lambda _:
     step("database and taxonomy")
     setup.upgrade_all(rt, now)
     start = now - CLOCK_BACK
-    with serve_directory(FEEDS) as base_url:
+    # The demo's own feeds are on loopback, which the private-address guard of a distributed set-up refuses.
+    with (
+        serve_directory(FEEDS) as base_url,
+        Fetcher(replace(rt.fetch_config, block_private=False)) as fetcher,
+    ):
         step("crawling demo feeds on " + base_url)
         ids = _register_sources(rt, base_url, start)
-        outcomes = {}
-        for source_id in crawl.claim_due_sources(rt.sessions, start, everything=True):
-            if source_id in ids:
-                outcomes[source_id] = crawl.refresh_and_tag(
-                    rt.sessions, rt.fetcher, rt.matchers, source_id, start, random.Random(source_id)
-                )
+        outcomes = {
+            source_id: crawl.refresh_and_tag(
+                rt.sessions, fetcher, rt.matchers, source_id, start, random.Random(source_id)
+            )
+            for source_id in ids
+        }
     step("demo subscribers")
     subscription_ids = _subscribe_all(rt, start)
     step("digests through a Celery worker")

@@ -1,76 +1,314 @@
-"""The only module that speaks HTTP: conditional GET with limits and redirect bookkeeping."""
+"""The only module that speaks HTTP: conditional GET with limits, redirect bookkeeping and an SSRF guard.
+
+    Fetcher.fetch (any thread) -> the fetch loop's thread -> AsyncFetcher.fetch
+        -> per-host slot -> GET one hop (guarded connect, hard deadline) -> redirect? next hop
+        -> status -> body streamed under a size cap -> FetchResult | FetchError
+
+One event loop per process owns one pooled ``httpx.AsyncClient``; callers in any thread share its
+connections and its per-host limits through the sync ``Fetcher`` facade.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
+import ipaddress
+import socket
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC
+from types import TracebackType
+from typing import Any, NamedTuple, Self, TypeVar
+
+import httpcore
 import httpx
 
 from digest import __version__
 from digest.errors import FetchError
 from digest.records import FetchResult
 
-USER_AGENT = f"digest/{__version__} (+feed digest service)"
-MAX_REDIRECTS = 5
+T = TypeVar("T")
+
 ACCEPT = "application/atom+xml, application/rss+xml, application/feed+json, application/xml;q=0.9, */*;q=0.5"
-# 408 and 429 mean "later"; other 4xx will not get better by themselves.
-TRANSIENT_4XX = {408, 425, 429}
-# Not httpx's is_redirect, which also counts 304 Not Modified.
-REDIRECTS = {301, 302, 303, 307, 308}
+# Said explicitly rather than left to httpx, which would also offer zstd if zstandard were installed.
+ACCEPT_ENCODING = "gzip, deflate, br"
+# 408, 425 and 429 mean "later"; other 4xx will not get better by themselves.
+TRANSIENT_4XX = frozenset({408, 425, 429})
+# Not httpx's is_redirect, which also counts 304 Not Modified. RFC 9110 §15.4: only 301 and 308 are
+# permanent, so only a chain made of them moves the stored feed URL.
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+PERMANENT_REDIRECTS = frozenset({301, 308})
 
 
-def make_client(timeout: float) -> httpx.Client:
-    """One pooled client per process. Redirects are followed by hand to tell 301/308 from 302/307."""
-    return httpx.Client(
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        follow_redirects=False,
-        headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+def user_agent(base_url: str) -> str:
+    """The User-Agent naming this service and where its operator can be found."""
+    return f"digest/{__version__} (+{base_url})"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchConfig:
+    """Limits applied to every fetch."""
+
+    connect_timeout: float = 10.0
+    # A hard deadline for the whole fetch (connect, headers, body, redirects), so a server trickling a
+    # byte a second is cut as surely as one that never answers.
+    total_timeout: float = 30.0
+    max_bytes: int = 10_000_000
+    max_redirects: int = 5
+    per_host: int = 2
+    user_agent: str = f"digest/{__version__}"
+    # Refuse hosts that resolve to private, loopback, link-local, multicast or reserved addresses (SSRF).
+    block_private: bool = True
+
+    def __post_init__(self) -> None:
+        if min(self.connect_timeout, self.total_timeout) <= 0 or self.max_bytes <= 0 or self.per_host < 1:
+            raise ValueError(f"timeouts, max_bytes and per_host must be positive: {self}")
+        if self.max_redirects < 0:
+            raise ValueError(f"max_redirects cannot be negative: {self}")
+
+
+# -- private-address guard ---------------------------------------------------------------------------------
+
+
+def is_public_address(ip: str) -> bool:
+    """Whether ``ip`` is a globally routable unicast address (IPv6 forms embedding IPv4 are unwrapped)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        candidates += [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
+    return all(
+        a.is_global
+        and not (a.is_private or a.is_loopback or a.is_link_local or a.is_multicast)
+        and not (a.is_reserved or a.is_unspecified)
+        for a in candidates
     )
 
 
-def fetch(
-    client: httpx.Client, url: str, *, etag: str | None, last_modified: str | None, max_bytes: int
-) -> FetchResult:
-    """GET ``url`` conditionally. Raises ``FetchError`` for anything that is not a usable answer."""
-    headers = {}
-    if etag:
-        headers["If-None-Match"] = etag
-    if last_modified:
-        headers["If-Modified-Since"] = last_modified
-    current, permanent = url, True
-    for _ in range(MAX_REDIRECTS + 1):
+def _public_addresses(host: str, infos: Iterable[tuple[Any, ...]]) -> list[str]:
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    refused = [address for address in addresses if not is_public_address(address)]
+    if refused or not addresses:
+        where = f"the non-public address {refused[0]}" if refused else "no address"
+        raise FetchError(f"refused to connect to {host}: it resolves to {where}", permanent=True)
+    return addresses
+
+
+class GuardedBackend(httpcore.NetworkBackend):
+    """Resolves once, refuses non-public addresses, then connects to the checked IP (no DNS rebinding)."""
+
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self.inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
         try:
-            with client.stream("GET", current, headers=headers) as response:
-                if response.status_code in REDIRECTS:
-                    location = response.headers.get("location")
-                    if not location:
-                        raise FetchError(f"HTTP {response.status_code} without a Location header")
-                    permanent = permanent and response.status_code in (301, 308)
-                    current = str(response.url.join(location))
-                    continue
-                _raise_for_status(response)
-                content = b"" if response.status_code == 304 else _read_capped(response, max_bytes)
-                return FetchResult(
-                    url=current,
-                    status_code=response.status_code,
-                    content=content,
-                    etag=response.headers.get("etag"),
-                    last_modified=response.headers.get("last-modified"),
-                    content_type=response.headers.get("content-type", ""),
-                    permanent_url=current if permanent and current != url else None,
-                    headers=tuple(response.headers.items()),
-                )
-        except httpx.TimeoutException:
-            raise FetchError(f"timed out fetching {current}") from None
-        except httpx.HTTPError as exc:
-            raise FetchError(f"could not fetch {current}: {exc}") from None
-    raise FetchError(f"more than {MAX_REDIRECTS} redirects from {url}")
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}") from exc
+        error: Exception | None = None
+        for ip in _public_addresses(host, infos):
+            try:
+                return self.inner.connect_tcp(ip, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("unix sockets are not allowed with the private-address guard")
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
 
 
-def _raise_for_status(response: httpx.Response) -> None:
+class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
+    """The asyncio twin of ``GuardedBackend``."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self.inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}") from exc
+        error: Exception | None = None
+        for ip in _public_addresses(host, infos):
+            try:
+                return await self.inner.connect_tcp(ip, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not allowed with the private-address guard")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def guard_transport(transport: httpx.HTTPTransport | httpx.AsyncHTTPTransport) -> None:
+    """Put the private-address guard between ``transport``'s connection pool and the network.
+
+    httpx 0.28 keeps its httpcore pool in the private ``transport._pool``, and the pool hands its
+    ``_network_backend`` to every connection it opens (httpcore 1.0 ``connection_pool.py``). TLS still
+    uses the URL's host for SNI and certificate checks (``connection.py`` ``start_tls(server_hostname=
+    origin.host)``). Neither attribute is public: this raises, and test_fetch fails, if an upgrade moves them.
+    """
+    pool = getattr(transport, "_pool", None)
+    inner = getattr(pool, "_network_backend", None)
+    if type(pool) is httpcore.AsyncConnectionPool and isinstance(inner, httpcore.AsyncNetworkBackend):
+        pool._network_backend = AsyncGuardedBackend(inner)
+    elif type(pool) is httpcore.ConnectionPool and isinstance(inner, httpcore.NetworkBackend):
+        pool._network_backend = GuardedBackend(inner)
+    else:
+        raise RuntimeError(
+            f"cannot install the private-address guard: {type(transport).__name__}._pool is "
+            f"{type(pool).__name__} with backend {type(inner).__name__}; httpx or httpcore changed"
+        )
+
+
+# -- fetching ------------------------------------------------------------------------------------------------
+
+
+class _Redirect(NamedTuple):
+    status: int
+    location: str
+
+
+class AsyncFetcher:
+    """Conditional GETs on one pooled ``httpx.AsyncClient``, at most ``per_host`` at once per host."""
+
+    def __init__(self, config: FetchConfig) -> None:
+        self.config = config
+        transport = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20), retries=0
+        )
+        if config.block_private:
+            guard_transport(transport)
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            # The read timeout is only a backstop: the hard deadline is asyncio.timeout_at in _fetch.
+            timeout=httpx.Timeout(config.total_timeout, connect=config.connect_timeout),
+            follow_redirects=False,
+            # No proxies or .netrc from the environment: the guard must see the feed's own host.
+            trust_env=False,
+            headers={"User-Agent": config.user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
+        )
+        self._slots: dict[str, asyncio.Semaphore] = {}
+
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchResult:
+        """GET ``url`` conditionally. Raises ``FetchError`` for anything that is not a usable answer."""
+        return await self._fetch(url, etag, last_modified, self.config.max_bytes)
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _fetch(
+        self, url: str, etag: str | None, last_modified: str | None, max_bytes: int
+    ) -> FetchResult:
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        current, permanent = url, True
+        deadline: float | None = None
+        for _ in range(self.config.max_redirects + 1):
+            target = _http_url(current)
+            async with self._slot(target.host):
+                # The deadline starts once the first request may go out: waiting for a slot is not the
+                # server's fault.
+                deadline = deadline or asyncio.get_running_loop().time() + self.config.total_timeout
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        answer = await self._get(current, target, headers, max_bytes)
+                except FetchError:
+                    raise
+                except Exception as exc:
+                    raise _describe(exc, target, self.config) from None
+            if isinstance(answer, FetchResult):
+                return replace(answer, permanent_url=current) if permanent and current != url else answer
+            permanent = permanent and answer.status in PERMANENT_REDIRECTS
+            current = answer.location
+        raise FetchError(f"more than {self.config.max_redirects} redirects from {url}")
+
+    def _slot(self, host: str) -> asyncio.Semaphore:
+        slot = self._slots.get(host)
+        if slot is None:
+            slot = self._slots[host] = asyncio.Semaphore(self.config.per_host)
+        return slot
+
+    async def _get(
+        self, current: str, url: httpx.URL, headers: dict[str, str], max_bytes: int
+    ) -> FetchResult | _Redirect:
+        async with self._client.stream("GET", url, headers=headers) as response:
+            code = response.status_code
+            if code in REDIRECTS:
+                location = response.headers.get("location")
+                if not location:
+                    raise FetchError(f"HTTP {code} without a Location header from {url}", status=code)
+                return _Redirect(code, str(response.url.join(location)))
+            # Retry-After dates are relative to the clock now; fetch is an edge, so it reads it here.
+            _raise_for_status(response, now=time.time())
+            content = b"" if code == 304 else await _read_capped(response, max_bytes)
+            return FetchResult(
+                url=current,
+                status_code=code,
+                content=content,
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+                content_type=response.headers.get("content-type", ""),
+                headers=tuple(response.headers.multi_items()),
+            )
+
+
+def _http_url(url: str) -> httpx.URL:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise FetchError(f"{url!r} is not a valid URL: {exc}", permanent=True) from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise FetchError(f"cannot fetch {url}: only http:// and https:// URLs are supported", permanent=True)
+    return parsed
+
+
+def _raise_for_status(response: httpx.Response, *, now: float) -> None:
     code = response.status_code
-    if code < 400 and code != 204:
+    if (200 <= code < 300 and code != 204) or code == 304:
         return
-    retry_after = _retry_after(response.headers.get("retry-after"))
     if code == 204:
         raise FetchError("HTTP 204: the server sent no feed", status=code)
     if code == 410:
@@ -80,18 +318,33 @@ def _raise_for_status(response: httpx.Response) -> None:
         f"HTTP {code} {response.reason_phrase}".strip(),
         permanent=not transient,
         status=code,
-        retry_after=retry_after,
+        retry_after=_retry_after(response.headers.get("retry-after"), now) if transient else None,
     )
 
 
-def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
-    declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+def _retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After of delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
+    value = (value or "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # "-0000" parses naive; HTTP-dates are always GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
         raise FetchError(
             f"feed is {declared} bytes, more than the {max_bytes} allowed", status=response.status_code
         )
     chunks, size = [], 0
-    for chunk in response.iter_bytes():
+    # Decoded bytes are counted, so a small gzip or brotli bomb is cut as well.
+    async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > max_bytes:
             raise FetchError(
@@ -101,7 +354,95 @@ def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _retry_after(value: str | None) -> float | None:
-    if value and value.strip().isdigit():
-        return float(value.strip())
-    return None
+def _describe(exc: BaseException, url: httpx.URL, config: FetchConfig) -> FetchError:
+    """One readable sentence for an httpx, httpcore or socket error."""
+    host = url.host
+    causes = _causes(exc)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return FetchError(f"timed out after {config.connect_timeout:g} s connecting to {host}")
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return FetchError(f"timed out after {config.total_timeout:g} s fetching {url}")
+    if any(isinstance(cause, socket.gaierror) for cause in causes):
+        return FetchError(f"cannot resolve {host}")
+    if any(isinstance(cause, ConnectionRefusedError) for cause in causes):
+        return FetchError(f"could not connect to {host}: connection refused")
+    if isinstance(exc, httpx.ConnectError):
+        return FetchError(f"could not connect to {host}: {exc}")
+    if isinstance(exc, httpx.DecodingError):
+        return FetchError(f"could not decode the body of {url}: {exc}")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return FetchError(f"{host} broke the HTTP protocol: {exc}")
+    if isinstance(exc, httpx.InvalidURL):
+        return FetchError(f"{url} redirected to an invalid URL: {exc}", permanent=True)
+    if isinstance(exc, httpx.HTTPError | httpx.StreamError | OSError):
+        return FetchError(f"could not fetch {url}: {exc or type(exc).__name__}")
+    raise exc
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+# -- the sync facade ---------------------------------------------------------------------------------------
+
+
+class Fetcher:
+    """Thread-safe sync facade: one event loop in a daemon thread runs one ``AsyncFetcher`` for all callers.
+
+    Create it in the process that uses it (after a Celery prefork, not before: threads do not survive fork).
+    """
+
+    def __init__(self, config: FetchConfig) -> None:
+        self.config = config
+        self._async = AsyncFetcher(config)
+        self._loop = asyncio.new_event_loop()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run_loop, name="digest-fetch", daemon=True)
+        self._thread.start()
+
+    def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
+        """GET ``url`` conditionally; blocks this thread only. Raises ``FetchError``."""
+        return self._call(lambda: self._async.fetch(url, etag=etag, last_modified=last_modified))
+
+    def close(self) -> None:
+        """Close the pooled connections and stop the loop. Calling it twice is harmless."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            asyncio.run_coroutine_threadsafe(self._async.aclose(), self._loop).result()
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _call(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this Fetcher is closed")
+            future = asyncio.run_coroutine_threadsafe(make(), self._loop)
+        return future.result()
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.run_until_complete(self._loop.shutdown_default_executor())
+            self._loop.close()

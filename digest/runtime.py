@@ -10,18 +10,16 @@ import random
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.compose import Composer
 from digest.config import Settings
-from digest.crawl import FeedFetcher, MatcherCache
+from digest.crawl import MatcherCache
 from digest.db import make_engine, make_sessions, require_schema
 from digest.digests import DeliveryConfig
-from digest.fetch import fetch, make_client
+from digest.fetch import FetchConfig, Fetcher, user_agent
 from digest.mail import Mailer, mailer_for
-from digest.records import FetchResult
 
 
 @dataclass
@@ -43,11 +41,6 @@ class Runtime:
         return make_sessions(self.engine)
 
     @cached_property
-    def http(self) -> httpx.Client:
-        """The pooled HTTP client of this process."""
-        return make_client(self.settings.http_timeout)
-
-    @cached_property
     def mailer(self) -> Mailer:
         """The mail transport of this process (its SMTP connection is reused)."""
         return mailer_for(self.settings.mail_url)
@@ -63,10 +56,23 @@ class Runtime:
         s = self.settings
         return DeliveryConfig(s.from_address, s.base_url, s.secret_key, s.max_items, s.send_empty)
 
+    @property
+    def fetch_config(self) -> FetchConfig:
+        """Limits and manners of every feed request."""
+        s = self.settings
+        return FetchConfig(
+            connect_timeout=min(s.http_timeout, 10.0),
+            total_timeout=s.http_timeout,
+            max_bytes=s.max_feed_bytes,
+            per_host=s.per_host,
+            user_agent=user_agent(s.base_url),
+            block_private=bool(s.block_private_addresses),
+        )
+
     @cached_property
-    def fetcher(self) -> FeedFetcher:
-        """The feed fetcher of this process."""
-        return _ClientFetcher(self.http, self.settings.max_feed_bytes)
+    def fetcher(self) -> Fetcher:
+        """The feed fetcher of this process: one pooled client, built after any fork, on first use."""
+        return Fetcher(self.fetch_config)
 
     def require_schema(self) -> None:
         """Raise ``SchemaMissingError`` unless migrations are applied."""
@@ -74,18 +80,9 @@ class Runtime:
 
     def close(self) -> None:
         """Close whatever was opened."""
-        if "http" in self.__dict__:
-            self.http.close()
+        if "fetcher" in self.__dict__:
+            self.fetcher.close()
         if "mailer" in self.__dict__:
             self.mailer.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
-
-
-@dataclass(frozen=True)
-class _ClientFetcher:
-    client: httpx.Client
-    max_bytes: int
-
-    def fetch(self, url: str, *, etag: str | None, last_modified: str | None) -> FetchResult:
-        return fetch(self.client, url, etag=etag, last_modified=last_modified, max_bytes=self.max_bytes)

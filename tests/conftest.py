@@ -97,7 +97,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     """Settings in a temporary DIGEST_HOME on the database under test."""
-    return load_settings(home=tmp_path / "home", database_url=database_url, secret_key="test-secret")
+    # Test feeds are served on loopback, which the private-address guard would refuse.
+    return load_settings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        secret_key="test-secret",
+        block_private_addresses=False,
+    )
 
 
 @pytest.fixture

@@ -161,3 +161,94 @@ def smtp_sink() -> Iterator[SmtpSink]:
         yield sink
     finally:
         controller.stop()
+
+
+# Servers that misbehave on purpose, for test_fetch: each GET is answered by a function of the test's.
+Responder = Callable[[BaseHTTPRequestHandler, "ScriptedServer"], None]
+
+
+@dataclass
+class ScriptedServer:
+    """A loopback HTTP server answering every GET with one function; it counts requests in flight per host.
+
+    Responders that wait must wait on ``stopping`` so the server can stop; it joins every handler thread.
+    """
+
+    port: int
+    stopping: threading.Event = field(default_factory=threading.Event)
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    in_flight: dict[str, int] = field(default_factory=dict)
+    peak: dict[str, int] = field(default_factory=dict)
+    peak_total: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        """Absolute URL of ``path``, reached through ``host`` (127.0.0.1 or localhost)."""
+        return f"http://{host}:{self.port}{path}"
+
+    def enter(self, host: str) -> None:
+        """Count a request to ``host`` in flight."""
+        with self.lock:
+            self.in_flight[host] = self.in_flight.get(host, 0) + 1
+            self.peak[host] = max(self.peak.get(host, 0), self.in_flight[host])
+            self.peak_total = max(self.peak_total, sum(self.in_flight.values()))
+
+    def leave(self, host: str) -> None:
+        """Count a request to ``host`` done."""
+        with self.lock:
+            self.in_flight[host] -= 1
+
+
+def write_chunked(handler: BaseHTTPRequestHandler, chunks: Iterator[bytes] | list[bytes]) -> None:
+    """Send ``chunks`` with Transfer-Encoding: chunked (no Content-Length); headers must be open."""
+    handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+    for chunk in chunks:
+        if chunk:
+            handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            handler.wfile.flush()
+    handler.wfile.write(b"0\r\n\r\n")
+
+
+def _scripted_handler(server: ScriptedServer, respond: Responder) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True
+        protocol_version = "HTTP/1.1"
+        # An idle keep-alive connection left open by a client ends after this, so stopping never hangs.
+        timeout = 10
+
+        def do_GET(self) -> None:
+            headers = {key.lower(): value for key, value in self.headers.items()}
+            host = headers.get("host", "").rsplit(":", 1)[0]
+            server.requests.append((self.path, headers))
+            server.enter(host)
+            try:
+                respond(self, server)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+            finally:
+                server.leave(host)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+@contextmanager
+def scripted_server(respond: Responder) -> Iterator[ScriptedServer]:
+    """Start a scripted server on 127.0.0.1 (reachable as localhost too) and stop it afterwards."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    state = ScriptedServer(port=int(httpd.server_address[1]))
+    # Joined on server_close, so no handler thread outlives the test.
+    httpd.daemon_threads = False
+    httpd.RequestHandlerClass = _scripted_handler(state, respond)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        state.stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()

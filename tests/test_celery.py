@@ -120,6 +120,7 @@ def test_a_real_worker_sends_digests_through_redis_to_smtp(
             database_url=postgres_url,
             broker_url=redis_url,
             mail_url=sink.url,
+            block_private_addresses=False,
         )
         rt = prepare(settings, how_many=5)
         worker(settings)

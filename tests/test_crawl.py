@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -257,3 +260,67 @@ def test_it_hands_a_due_source_to_one_claimer_only(rt: Runtime, server: FeedServ
 
     assert len(first) == 1
     assert second == []
+
+
+REAL_FEEDS = sorted(
+    path
+    for path in (Path(__file__).parent / "data" / "feeds").iterdir()
+    if path.suffix in (".xml", ".rss", ".json")
+)
+
+
+def test_real_world_snapshots_are_crawled_or_refused_with_a_reason(
+    rt: Runtime, server: FeedServer, now: datetime
+) -> None:
+    ids = {}
+    for path in REAL_FEEDS:
+        server.routes[f"/{path.name}"] = Route(path.read_bytes())
+        ids[path.name] = add_source(rt, server.url(f"/{path.name}"), now)
+
+    outcomes = {name: refresh(rt, source_id, now) for name, source_id in ids.items()}
+
+    refused = {name for name, outcome in outcomes.items() if outcome.status == "error"}
+    assert refused == {"allthis-partial.json", "ScriptingNews.json", "entity_bomb.xml", "external_entity.xml"}
+    assert all(outcomes[name].error for name in refused)
+    assert sum(outcome.new for outcome in outcomes.values()) > 150
+    with transaction(rt.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Item).where(Item.published_at > now)) == 0
+
+
+def test_two_crawlers_claiming_at_once_share_the_due_feeds_without_overlap(
+    rt: Runtime, server: FeedServer, now: datetime
+) -> None:
+    for number in range(40):
+        add_source(rt, server.url(f"/{number}"), now)
+    barrier = threading.Barrier(2)
+
+    def claim() -> list[int]:
+        barrier.wait()
+        return crawl.claim_due_sources(rt.sessions, now)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = pool.map(lambda _: claim(), range(2))
+
+    assert not set(first) & set(second)
+    assert len(first) + len(second) == 40
+
+
+def test_copies_of_one_paper_in_two_feeds_share_a_story(
+    rt: Runtime, server: FeedServer, now: datetime
+) -> None:
+    atom = (
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>arXiv</title>'
+        "<entry><id>http://arxiv.org/abs/2611.01234{version}</id><title>Sparse attention for LLMs</title>"
+        '<link href="http://arxiv.org/abs/2611.01234{version}"/><updated>2026-11-10T00:00:00Z</updated>'
+        "<summary>We study Python.</summary></entry></feed>"
+    )
+    server.routes["/a"] = Route(atom.format(version="v1").encode())
+    server.routes["/b"] = Route(atom.format(version="v2").encode())
+    for path in ("/a", "/b"):
+        refresh(rt, add_source(rt, server.url(path), now), now)
+
+    with transaction(rt.sessions) as session:
+        stories = session.execute(select(Item.external_id, Item.story_key)).all()
+    assert len(stories) == 2
+    assert {external_id for external_id, _ in stories} == {"arxiv:2611.01234"}
+    assert len({story for _, story in stories}) == 1
