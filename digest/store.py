@@ -6,8 +6,9 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from digest.models import Item, Source, Tag
@@ -17,12 +18,9 @@ from digest.records import ParsedEntry, TagMatch
 
 @dataclass(frozen=True, slots=True)
 class StoredItem:
-    """An item that was added or changed, with the text the matcher reads."""
+    """An item that was added or changed."""
 
     id: int
-    title: str
-    summary: str
-    ingested_at: datetime
     is_new: bool
 
 
@@ -32,28 +30,35 @@ def upsert_entries(
     """Insert new entries and update changed ones; unchanged entries are left alone.
 
     An entry is identified by (source, entry key), so a refetch never doubles it; ``ingested_at`` is set
-    once, when it is first seen, because digest windows are defined on it.
+    once, when it is first seen, because digest windows are defined on it. Rows are written in bulk
+    (one INSERT ... RETURNING, one UPDATE by primary key), not object by object: a crawl stores tens of
+    thousands of items.
     """
     keys = [entry.entry_key for entry in entries]
     existing = {
-        item.entry_key: item
-        for item in session.scalars(select(Item).where(Item.source_id == source_id, Item.entry_key.in_(keys)))
+        key: (item_id, content_hash)
+        for item_id, key, content_hash in session.execute(
+            select(Item.id, Item.entry_key, Item.content_hash).where(
+                Item.source_id == source_id, Item.entry_key.in_(keys)
+            )
+        )
     }
-    changed: list[tuple[Item, bool]] = []
+    new_rows, changed_rows = [], []
     for entry in entries:
         digest = _content_hash(entry)
-        item = existing.get(entry.entry_key)
-        if item is None:
-            item = _new_item(source_id, entry, digest, now)
-            session.add(item)
-            changed.append((item, True))
-        elif item.content_hash != digest:
-            _refresh(item, entry, digest, now)
-            changed.append((item, False))
-    session.flush()
-    return [
-        StoredItem(item.id, item.title, item.summary, item.ingested_at, is_new) for item, is_new in changed
-    ]
+        known = existing.get(entry.entry_key)
+        if known is None:
+            new_rows.append(_new_row(source_id, entry, digest, now))
+        elif known[1] != digest:
+            changed_rows.append({"id": known[0], **_row(entry, digest, now)})
+    stored = []
+    if new_rows:
+        inserted = session.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), new_rows)
+        stored += [StoredItem(item_id, is_new=True) for item_id in inserted]
+    if changed_rows:
+        session.execute(update(Item), changed_rows)
+        stored += [StoredItem(row["id"], is_new=False) for row in changed_rows]
+    return stored
 
 
 def replace_tags(
@@ -130,28 +135,32 @@ def _content_hash(entry: ParsedEntry) -> str:
     return hashlib.sha256(basis.encode()).hexdigest()
 
 
-def _new_item(source_id: int, entry: ParsedEntry, digest: str, now: datetime) -> Item:
-    item = Item(
-        source_id=source_id,
-        entry_key=entry.entry_key,
-        story_key=_story_key(entry),
-        url=entry.url,
-        title=entry.title,
-        ingested_at=now,
-        updated_at=now,
-        content_hash=digest,
-    )
-    _copy_details(item, entry, now)
-    return item
+def _new_row(source_id: int, entry: ParsedEntry, digest: str, now: datetime) -> dict[str, Any]:
+    return {
+        "source_id": source_id,
+        "entry_key": entry.entry_key,
+        "ingested_at": now,
+        **_row(entry, digest, now),
+    }
 
 
-def _refresh(item: Item, entry: ParsedEntry, digest: str, now: datetime) -> None:
-    item.url = entry.url
-    item.title = entry.title
-    item.story_key = _story_key(entry)
-    item.updated_at = now
-    item.content_hash = digest
-    _copy_details(item, entry, now)
+def _row(entry: ParsedEntry, digest: str, now: datetime) -> dict[str, Any]:
+    """The columns an entry sets, on insert and on update."""
+    return {
+        "url": entry.url,
+        "title": entry.title,
+        "story_key": _story_key(entry),
+        "updated_at": now,
+        "content_hash": digest,
+        "summary": entry.summary,
+        "summary_html": entry.summary_html,
+        "authors": list(entry.authors),
+        "language": entry.language,
+        "external_id": entry.external_id,
+        "category": entry.category,
+        # A missing date, or one in the future (feeds' clocks and typos), becomes the fetch time.
+        "published_at": entry.published_at if entry.published_at and entry.published_at <= now else now,
+    }
 
 
 def _story_key(entry: ParsedEntry) -> str:
@@ -159,14 +168,3 @@ def _story_key(entry: ParsedEntry) -> str:
     if entry.external_id:
         return story_key(None, entry.external_id)
     return story_key(entry.url, entry.title)
-
-
-def _copy_details(item: Item, entry: ParsedEntry, now: datetime) -> None:
-    item.summary = entry.summary
-    item.summary_html = entry.summary_html
-    item.authors = list(entry.authors)
-    item.language = entry.language
-    item.external_id = entry.external_id
-    item.category = entry.category
-    # A missing date, or one in the future (feeds' clocks and typos), is replaced by the fetch time.
-    item.published_at = entry.published_at if entry.published_at and entry.published_at <= now else now
