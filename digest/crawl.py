@@ -12,8 +12,10 @@ import hashlib
 import random
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from multiprocessing import get_context
 from typing import Protocol
 
 from sqlalchemy import select, update
@@ -31,6 +33,39 @@ from digest.taxonomy import compile_matcher, loaded_version
 
 # A claimed source is not handed out again for this long, even if its task is lost.
 CLAIM_LEASE = timedelta(minutes=10)
+
+
+class FeedParser(Protocol):
+    """``parse_feed``, in this process or in others (``ParserPool``)."""
+
+    def __call__(self, content: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
+        """Bytes to a parsed feed, or ``ParseError``."""
+        ...
+
+
+class ParserPool:
+    """``parse_feed`` in worker processes: parsing is CPU-bound, so threads cannot spread it over cores.
+
+    The foreground crawl uses it; Celery workers are already one process per task and parse in place.
+    Workers are spawned, not forked, because the fetcher runs a thread that a fork would not carry.
+    """
+
+    def __init__(self, processes: int) -> None:
+        self._pool = ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"))
+
+    def __call__(self, content: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
+        """Parse in a worker process and wait for it (this thread only)."""
+        return self._pool.submit(parse_feed, content, url=url, content_type=content_type).result()
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        self._pool.shutdown(cancel_futures=True)
+
+    def __enter__(self) -> ParserPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class FeedFetcher(Protocol):
@@ -82,7 +117,12 @@ def claim_due_sources(
 
 
 def refresh_source(
-    sessions: sessionmaker[Session], fetcher: FeedFetcher, source_id: int, now: datetime, rng: random.Random
+    sessions: sessionmaker[Session],
+    fetcher: FeedFetcher,
+    source_id: int,
+    now: datetime,
+    rng: random.Random,
+    parse: FeedParser = parse_feed,
 ) -> CrawlOutcome:
     """Fetch, parse and store one source; every failure is recorded on the source, never raised.
 
@@ -101,7 +141,7 @@ def refresh_source(
         # The server ignores conditional GET but sent the same bytes: nothing to parse or write.
         return _succeed(sessions, target, result, now, rng, status="not-modified")
     try:
-        parsed = parse_feed(result.content, url=result.url, content_type=result.content_type)
+        parsed = parse(result.content, url=result.url, content_type=result.content_type)
     except ParseError as exc:
         return _fail(sessions, target, now, FetchError(str(exc), status=result.status_code))
     with transaction(sessions) as session:
@@ -132,9 +172,10 @@ def refresh_and_tag(
     source_id: int,
     now: datetime,
     rng: random.Random,
+    parse: FeedParser = parse_feed,
 ) -> CrawlOutcome:
     """``refresh_source`` then ``tag_items`` in the foreground (the CLI and the demo)."""
-    outcome = refresh_source(sessions, fetcher, source_id, now, rng)
+    outcome = refresh_source(sessions, fetcher, source_id, now, rng, parse)
     tag_items(sessions, matchers, outcome.changed)
     return outcome
 
@@ -172,19 +213,29 @@ def find_feed(fetcher: FeedFetcher, url: str) -> FoundFeed:
 
 def _target(sessions: sessionmaker[Session], source_id: int) -> plan.SourceForFetch:
     with transaction(sessions) as session:
-        source = session.get(Source, source_id)
-        if source is None:
-            raise NotFoundError(f"no source with id {source_id}")
-        return plan.SourceForFetch(
-            id=source.id,
-            url=source.url,
-            kind=source.kind,
-            interval=plan.interval_for(source.kind, source.interval_seconds),
-            etag=source.etag,
-            last_modified=source.last_modified,
-            consecutive_failures=source.consecutive_failures,
-            body_hash=source.body_hash,
-        )
+        row = session.execute(
+            select(
+                Source.url,
+                Source.kind,
+                Source.interval_seconds,
+                Source.etag,
+                Source.last_modified,
+                Source.consecutive_failures,
+                Source.body_hash,
+            ).where(Source.id == source_id)
+        ).first()
+    if row is None:
+        raise NotFoundError(f"no source with id {source_id}")
+    return plan.SourceForFetch(
+        id=source_id,
+        url=row.url,
+        kind=row.kind,
+        interval=plan.interval_for(row.kind, row.interval_seconds),
+        etag=row.etag,
+        last_modified=row.last_modified,
+        consecutive_failures=row.consecutive_failures,
+        body_hash=row.body_hash,
+    )
 
 
 def _succeed(
@@ -200,23 +251,24 @@ def _succeed(
     stored: Sequence[StoredItem] = (),
 ) -> CrawlOutcome:
     hint = plan.cache_hint(dict(result.headers), parsed.ttl_minutes if parsed else None, now)
+    changes: dict[str, object] = {"last_status": status, "last_http_status": result.status_code}
+    if parsed is not None:
+        changes |= {
+            "etag": result.etag,
+            "last_modified": result.last_modified,
+            "last_warning": parsed.warning,
+            "body_hash": body_hash,
+        }
     with transaction(sessions) as session:
-        source = session.get(Source, target.id)
-        assert source is not None
-        record_success(
-            source,
-            status=status,
-            http_status=result.status_code,
-            etag=result.etag,
-            last_modified=result.last_modified,
-            now=now,
-            next_fetch_at=plan.next_fetch_after_success(now, target.interval, rng, publisher_hint=hint),
-        )
-        if parsed is not None:
-            source.last_warning = parsed.warning
-            source.body_hash = body_hash
         if result.permanent_url and not _url_taken(session, result.permanent_url, target.id):
-            source.url = result.permanent_url
+            changes["url"] = result.permanent_url
+        record_success(
+            session,
+            target.id,
+            now,
+            plan.next_fetch_after_success(now, target.interval, rng, publisher_hint=hint),
+            **changes,
+        )
     new = sum(item.is_new for item in stored)
     return CrawlOutcome(
         source_id=target.id,
@@ -241,10 +293,9 @@ def _fail(
     elif failures >= plan.MAX_FAILURES:
         reason = f"{failures} failures in a row; last: {error}"
     with transaction(sessions) as session:
-        source = session.get(Source, target.id)
-        assert source is not None
         record_failure(
-            source,
+            session,
+            target.id,
             error=error,
             http_status=exc.status,
             now=now,

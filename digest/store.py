@@ -88,29 +88,27 @@ def replace_tags(
 
 
 def record_success(
-    source: Source,
-    *,
-    status: str,
-    http_status: int,
-    etag: str | None,
-    last_modified: str | None,
-    now: datetime,
-    next_fetch_at: datetime,
+    session: Session, source_id: int, now: datetime, next_fetch_at: datetime, **changes: Any
 ) -> None:
-    """Note a fetch that worked (``ok`` or ``not-modified``) and reset the failure count."""
-    source.last_status = status
-    source.last_http_status = http_status
-    source.last_error = None
-    source.consecutive_failures = 0
-    source.last_fetched_at = now
-    source.next_fetch_at = next_fetch_at
-    if status == "ok":
-        source.etag = etag
-        source.last_modified = last_modified
+    """Note a fetch that worked and reset the failure count, in one UPDATE (a crawl of all-304 feeds is
+    mostly this). ``changes`` are further columns (status, validators, warning, body hash, a moved URL).
+    """
+    session.execute(
+        update(Source)
+        .where(Source.id == source_id)
+        .values(
+            last_error=None,
+            consecutive_failures=0,
+            last_fetched_at=now,
+            next_fetch_at=next_fetch_at,
+            **changes,
+        )
+    )
 
 
 def record_failure(
-    source: Source,
+    session: Session,
+    source_id: int,
     *,
     error: str,
     http_status: int | None,
@@ -119,15 +117,17 @@ def record_failure(
     disable_reason: str | None,
 ) -> None:
     """Note a failed fetch; ``disable_reason`` stops crawling the source and says why."""
-    source.last_status = "error"
-    source.last_http_status = http_status
-    source.last_error = error
-    source.consecutive_failures += 1
-    source.last_fetched_at = now
-    source.next_fetch_at = next_fetch_at
+    values: dict[str, Any] = {
+        "last_status": "error",
+        "last_http_status": http_status,
+        "last_error": error,
+        "consecutive_failures": Source.consecutive_failures + 1,
+        "last_fetched_at": now,
+        "next_fetch_at": next_fetch_at,
+    }
     if disable_reason:
-        source.state = "disabled"
-        source.disabled_reason = disable_reason
+        values |= {"state": "disabled", "disabled_reason": disable_reason}
+    session.execute(update(Source).where(Source.id == source_id).values(**values))
 
 
 def _content_hash(entry: ParsedEntry) -> str:

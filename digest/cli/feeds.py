@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,8 +18,11 @@ from digest.cli.app import app, feeds_app
 from digest.cli.common import JsonOption, clock, each, iso, out, print_json, runtime
 from digest.db import transaction
 from digest.opml import parse_opml, write_opml
+from digest.parse import parse_feed
 from digest.records import CrawlOutcome
 
+PARSERS = os.cpu_count() or 2
+POOL_FROM = 8
 FeedId = Annotated[int, typer.Argument(help="The feed's id (see `digest feeds list`).")]
 
 
@@ -178,13 +183,15 @@ def crawl_command(
 ) -> None:
     """Fetch every due feed now, in the foreground, through the same code the tasks use, and wait."""
     now = clock()
-    with runtime() as rt:
+    with runtime() as rt, ExitStack() as stack:
         claimed = crawl.claim_due_sources(rt.sessions, now, everything=everything)
+        # Starting parser processes costs about a second: worth it only for more than a handful of feeds.
+        parse = stack.enter_context(crawl.ParserPool(PARSERS)) if len(claimed) >= POOL_FROM else parse_feed
         outcomes: list[CrawlOutcome] = each(
             claimed,
             "crawling",
             as_json,
-            lambda sid: crawl.refresh_and_tag(rt.sessions, rt.fetcher, rt.matchers, sid, now, rt.rng),
+            lambda sid: crawl.refresh_and_tag(rt.sessions, rt.fetcher, rt.matchers, sid, now, rt.rng, parse),
             threads=rt.settings.crawl_threads,
         )
     rows = [_outcome_json(outcome) for outcome in sorted(outcomes, key=lambda o: o.source_id)]
