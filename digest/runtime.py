@@ -7,8 +7,10 @@ connections on its own.
 from __future__ import annotations
 
 import random
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +23,32 @@ from digest.digests import DeliveryConfig
 from digest.fetch import FetchConfig, Fetcher, user_agent
 from digest.mail import Mailer, mailer_for
 
+T = TypeVar("T")
+
+
+class _once(Generic[T]):
+    """``cached_property`` that builds its value once even when threads ask at the same moment.
+
+    (Python 3.12 dropped the lock ``cached_property`` had; a crawl worker runs tasks on threads.)
+    """
+
+    _lock = threading.RLock()
+
+    def __init__(self, build: Callable[[Any], T]) -> None:
+        self.build = build
+        self.__doc__ = build.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> T:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        with self._lock:
+            if self.name not in instance.__dict__:
+                instance.__dict__[self.name] = self.build(instance)
+            return cast(T, instance.__dict__[self.name])
+
 
 @dataclass
 class Runtime:
@@ -30,22 +58,22 @@ class Runtime:
     matchers: MatcherCache = field(default_factory=MatcherCache)
     rng: random.Random = field(default_factory=random.Random)
 
-    @cached_property
+    @_once
     def engine(self) -> Engine:
         """The database engine."""
         return make_engine(self.settings.database_url)
 
-    @cached_property
+    @_once
     def sessions(self) -> sessionmaker[Session]:
         """The session factory."""
         return make_sessions(self.engine)
 
-    @cached_property
+    @_once
     def mailer(self) -> Mailer:
         """The mail transport of this process (its SMTP connection is reused)."""
         return mailer_for(self.settings.mail_url)
 
-    @cached_property
+    @_once
     def composer(self) -> Composer:
         """The email renderer."""
         return Composer()
@@ -69,7 +97,7 @@ class Runtime:
             block_private=bool(s.block_private_addresses),
         )
 
-    @cached_property
+    @_once
     def fetcher(self) -> Fetcher:
         """The feed fetcher of this process: one pooled client, built after any fork, on first use."""
         return Fetcher(self.fetch_config)

@@ -6,6 +6,7 @@ module is imported, which is what ``celery -A digest.tasks`` and ``digest worker
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,14 +95,20 @@ def schedule_from_database(sessions: sessionmaker[Session]) -> dict[str, dict[st
 
 app = create_celery(load_settings())
 _runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
 
 
 def runtime() -> Runtime:
-    """This worker process's runtime, created after the fork on first use."""
+    """This worker process's runtime, created after the fork on first use.
+
+    Locked because a crawl worker runs tasks on threads (``--pool threads``) that share one runtime: one
+    fetcher, so the per-host limit holds across them.
+    """
     global _runtime
-    if _runtime is None:
-        _runtime = Runtime(load_settings())
-    return _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = Runtime(load_settings())
+        return _runtime
 
 
 def _now() -> datetime:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from digest import crawl, db, processes, taxonomy
 from digest.cadence import Schedule
 from digest.config import Settings, load_settings
-from digest.models import Delivery, Source
+from digest.models import Delivery, Item, Skill, Source, Tag
 from digest.runtime import Runtime
 from digest.subscribers import subscribe
 from digest.tasks import create_celery
@@ -132,3 +132,51 @@ def test_a_real_worker_sends_digests_through_redis_to_smtp(
     assert counts == {"sent": 5}
     assert sorted(str(m["To"]) for m in sink.messages) == [f"reader{n}@example.com" for n in range(5)]
     assert len({m["Message-ID"] for m in sink.messages}) == 5
+
+
+def test_a_beat_tick_crawls_due_feeds_and_the_matcher_tags_them_in_batches(
+    tmp_path: Path, postgres_url: str, redis_url: str, worker: Callable[[Settings], None]
+) -> None:
+    settings = load_settings(
+        home=tmp_path / "home",
+        secret_key="s",
+        database_url=postgres_url,
+        broker_url=redis_url,
+        block_private_addresses=False,
+    )
+    rt = Runtime(settings)
+    db.upgrade(rt.engine)
+    now = datetime.now(UTC)
+    with feed_server() as server:
+        server.routes["/feed"] = Route(
+            rss(("t1", "Kubernetes 1.36 and Go", ""), ("t2", "PyTorch on GPUs", ""))
+        )
+        with db.transaction(rt.sessions) as session:
+            taxonomy.load(session, taxonomy.read_taxonomy(SMALL_TAXONOMY), now)
+            session.add(
+                Source(
+                    url=server.url("/feed"), name="loopback", kind="news", next_fetch_at=now, created_at=now
+                )
+            )
+        worker(settings)
+
+        create_celery(settings).send_task("digest.crawl_tick")
+        deadline = time.monotonic() + WAIT
+        tagged: set[tuple[str, str]] = set()
+        while time.monotonic() < deadline and len(tagged) < 3:
+            with db.transaction(rt.sessions) as session:
+                tagged = set(
+                    session.execute(
+                        select(Item.title, Skill.name)
+                        .join(Tag, Tag.item_id == Item.id)
+                        .join(Skill, Skill.id == Tag.skill_id)
+                    ).tuples()
+                )
+            time.sleep(0.2)
+    rt.close()
+
+    assert tagged == {
+        ("Kubernetes 1.36 and Go", "Kubernetes"),
+        ("Kubernetes 1.36 and Go", "Go"),
+        ("PyTorch on GPUs", "PyTorch"),
+    }

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-DIGEST_SERVICES = ("migrate", "web", "worker", "beat")
-LONG_RUNNING = ("postgres", "redis", "mailpit", "web", "worker", "beat")
+DIGEST_SERVICES = ("migrate", "web", "worker", "crawler", "beat")
+LONG_RUNNING = ("postgres", "redis", "mailpit", "web", "worker", "crawler", "beat")
 # What the app reads to run against PostgreSQL, Redis and SMTP; every other setting has a safe default.
 REQUIRED_VARIABLES = (
     "DIGEST_HOME",
@@ -138,7 +138,7 @@ def test_the_compose_file_has_no_obsolete_version_key(compose: dict[str, Any]) -
 
 
 def test_every_service_of_the_distributed_mode_is_defined(services: dict[str, Any]) -> None:
-    assert set(services) >= {"postgres", "redis", "mailpit", "migrate", "web", "worker", "beat"}
+    assert set(services) >= {"postgres", "redis", "mailpit", "migrate", "web", "worker", "crawler", "beat"}
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING)
@@ -157,7 +157,7 @@ def test_migrations_run_once_after_postgres_and_redis_are_healthy(services: dict
         assert migrate["depends_on"][dependency]["condition"] == "service_healthy"
 
 
-@pytest.mark.parametrize("name", ["web", "worker", "beat"])
+@pytest.mark.parametrize("name", ["web", "worker", "crawler", "beat"])
 def test_app_processes_start_only_after_migrations_succeeded(services: dict[str, Any], name: str) -> None:
     assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
@@ -223,11 +223,15 @@ def test_the_checker_rejects_commands_the_app_does_not_have() -> None:
             check_digest_command(argv)
 
 
-def test_the_worker_consumes_both_queues_with_a_prefork_pool(services: dict[str, Any]) -> None:
-    argv = argv_of(services["worker"]["command"])
-    assert argv[:2] == ["digest", "worker"]
-    assert argv[argv.index("--queues") + 1].split(",") == ["crawl", "match", "digest"]
-    assert argv[argv.index("--pool") + 1] == "prefork"
+def test_every_queue_has_a_worker_processes_for_cpu_and_threads_for_fetching(
+    services: dict[str, Any],
+) -> None:
+    worker, crawler = argv_of(services["worker"]["command"]), argv_of(services["crawler"]["command"])
+    assert worker[:2] == crawler[:2] == ["digest", "worker"]
+    assert worker[worker.index("--queues") + 1].split(",") == ["match", "digest"]
+    assert worker[worker.index("--pool") + 1] == "prefork"
+    assert crawler[crawler.index("--queues") + 1].split(",") == ["crawl"]
+    assert crawler[crawler.index("--pool") + 1] == "threads"
 
 
 def test_the_worker_healthcheck_pings_its_own_celery_node(services: dict[str, Any]) -> None:
