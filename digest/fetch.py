@@ -98,44 +98,8 @@ def _public_addresses(host: str, infos: Iterable[tuple[Any, ...]]) -> list[str]:
     return addresses
 
 
-class GuardedBackend(httpcore.NetworkBackend):
-    """Resolves once, refuses non-public addresses, then connects to the checked IP (no DNS rebinding)."""
-
-    def __init__(self, inner: httpcore.NetworkBackend) -> None:
-        self.inner = inner
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}") from exc
-        error: Exception | None = None
-        for ip in _public_addresses(host, infos):
-            try:
-                return self.inner.connect_tcp(ip, port, timeout, local_address, socket_options)
-            except httpcore.ConnectError as exc:
-                error = exc
-        assert error is not None
-        raise error
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("unix sockets are not allowed with the private-address guard")
-
-    def sleep(self, seconds: float) -> None:
-        self.inner.sleep(seconds)
-
-
 class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
-    """The asyncio twin of ``GuardedBackend``."""
+    """Resolves once, refuses non-public addresses, then connects to the checked IP (no DNS rebinding)."""
 
     def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
         self.inner = inner
@@ -170,7 +134,7 @@ class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
-def guard_transport(transport: httpx.HTTPTransport | httpx.AsyncHTTPTransport) -> None:
+def guard_transport(transport: httpx.AsyncHTTPTransport) -> None:
     """Put the private-address guard between ``transport``'s connection pool and the network.
 
     httpx 0.28 keeps its httpcore pool in the private ``transport._pool``, and the pool hands its
@@ -182,8 +146,6 @@ def guard_transport(transport: httpx.HTTPTransport | httpx.AsyncHTTPTransport) -
     inner = getattr(pool, "_network_backend", None)
     if type(pool) is httpcore.AsyncConnectionPool and isinstance(inner, httpcore.AsyncNetworkBackend):
         pool._network_backend = AsyncGuardedBackend(inner)
-    elif type(pool) is httpcore.ConnectionPool and isinstance(inner, httpcore.NetworkBackend):
-        pool._network_backend = GuardedBackend(inner)
     else:
         raise RuntimeError(
             f"cannot install the private-address guard: {type(transport).__name__}._pool is "

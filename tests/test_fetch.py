@@ -24,7 +24,6 @@ from digest.fetch import (
     AsyncGuardedBackend,
     FetchConfig,
     Fetcher,
-    GuardedBackend,
     guard_transport,
     is_public_address,
     user_agent,
@@ -518,50 +517,37 @@ def test_is_public_address(ip: str, public: bool) -> None:
 def test_the_guard_connects_to_the_address_it_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     # Nothing is contacted: resolution is stubbed and the inner backend only records what it was asked.
     lookups: list[str] = []
+    asked: list[str] = []
 
-    def resolve(host: str, port: int, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+    async def resolve(host: str, port: int, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
         lookups.append(host)
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
 
-    asked: list[str] = []
-
-    class Recorder(httpcore.NetworkBackend):
-        def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+    class Recorder(httpcore.AsyncNetworkBackend):
+        async def connect_tcp(
+            self, host: str, port: int, *args: Any, **kwargs: Any
+        ) -> httpcore.AsyncNetworkStream:
             asked.append(host)
             raise httpcore.ConnectError("recorded, not connected")
 
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    async def connect() -> None:
+        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", resolve)
+        await AsyncGuardedBackend(Recorder()).connect_tcp("feeds.example", 443)
+
     with pytest.raises(httpcore.ConnectError):
-        GuardedBackend(Recorder()).connect_tcp("feeds.example", 443)
+        asyncio.run(connect())
 
     assert (lookups, asked) == (["feeds.example"], ["93.184.216.34"])
 
 
 def test_the_guard_sits_on_httpx_connection_pools() -> None:
     # Fails if an httpx or httpcore upgrade moves the private attributes guard_transport relies on.
-    sync, asynchronous = httpx.HTTPTransport(), httpx.AsyncHTTPTransport()
-    guard_transport(sync)
-    guard_transport(asynchronous)
+    transport = httpx.AsyncHTTPTransport()
+    guard_transport(transport)
 
-    assert isinstance(sync._pool._network_backend, GuardedBackend)
-    assert isinstance(asynchronous._pool._network_backend, AsyncGuardedBackend)
-    sync.close()
+    assert isinstance(transport._pool._network_backend, AsyncGuardedBackend)
 
 
 def test_the_guard_refuses_to_install_where_it_cannot_see_the_pool() -> None:
     with pytest.raises(RuntimeError, match="private-address guard"):
-        guard_transport(httpx.HTTPTransport(proxy="http://127.0.0.1:1"))
-
-
-def test_the_sync_guard_refuses_loopback_in_an_httpx_client(server: FeedServer) -> None:
-    server.routes["/feed"] = Route(FEED)
-    transport = httpx.HTTPTransport()
-    guard_transport(transport)
-
-    with (
-        httpx.Client(transport=transport, trust_env=False) as client,
-        pytest.raises(FetchError, match="non-public"),
-    ):
-        client.get(server.url("/feed"))
-
-    assert server.requests == []
+        guard_transport(httpx.AsyncHTTPTransport(proxy="http://127.0.0.1:1"))
