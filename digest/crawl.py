@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from multiprocessing import get_context
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest import sources as plan
@@ -163,6 +163,20 @@ def tag_items(sessions: sessionmaker[Session], matchers: MatcherCache, item_ids:
         tags = {item_id: matcher.tag(title, summary) for item_id, title, summary, _ in items}
         ingested = {item_id: ingested_at for item_id, _, _, ingested_at in items}
         return replace_tags(session, tags, ingested, matcher.version)
+
+
+def stale_items(sessions: sessionmaker[Session], matchers: MatcherCache, since: datetime | None) -> list[int]:
+    """Ids of items (ingested since ``since``) not yet tagged by the taxonomy now loaded, oldest first.
+
+    ``tag_items`` stamps each item with the taxonomy version, so a re-tag that was interrupted picks up
+    where it stopped.
+    """
+    with transaction(sessions) as session:
+        version = matchers.get(session).version
+        query = select(Item.id).where(or_(Item.tagged_version.is_(None), Item.tagged_version != version))
+        if since is not None:
+            query = query.where(Item.ingested_at >= since)
+        return list(session.scalars(query.order_by(Item.id)))
 
 
 def refresh_and_tag(

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.cadence import Schedule, next_slot
 from digest.errors import InvalidInputError, NotFoundError
-from digest.models import Skill, SkillAlias, Subscriber, Subscription, SubscriptionSkill
+from digest.models import Skill, Subscriber, Subscription, SubscriptionSkill
+from digest.skills import resolve_skill
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,30 +40,6 @@ def normalise_email(address: str) -> str:
     except EmailNotValidError as exc:
         raise InvalidInputError(f"not a valid email address: {exc}") from None
     return result.normalized.lower()
-
-
-def resolve_skill(session: Session, query: str) -> Skill:
-    """A skill by id, slug, name or alias (case-insensitive), following merges; else ``NotFoundError``."""
-    text = query.strip()
-    folded = text.casefold()
-    skill = (
-        session.get(Skill, text.lower())
-        or session.scalars(
-            select(Skill).where(or_(Skill.slug == folded, func.lower(Skill.name) == folded)).limit(1)
-        ).first()
-    )
-    if skill is None:
-        skill = session.scalars(
-            select(Skill)
-            .join(SkillAlias, SkillAlias.skill_id == Skill.id)
-            .where(SkillAlias.folded == folded)
-            .limit(1)
-        ).first()
-    while skill is not None and skill.merged_into:
-        skill = session.get(Skill, skill.merged_into)
-    if skill is None:
-        raise NotFoundError(f"no skill called {query!r}")
-    return skill
 
 
 def subscribe(

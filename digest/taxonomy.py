@@ -13,14 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+import yaml
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from digest.errors import InvalidInputError
 from digest.match import AliasSpec, Matcher, SkillInfo
-from digest.models import Setting, Skill, SkillAlias
+from digest.models import Setting, Skill, SkillAlias, SubscriptionSkill, Tag
 
 DATA = Path(__file__).parent / "data"
 BUNDLED = DATA / "taxonomy.jsonl"
@@ -97,8 +98,11 @@ def skill_id_for(key: str) -> str:
 
 
 def read_taxonomy(path: Path, extra: Path | None = None) -> Taxonomy:
-    """Parse a taxonomy file (and an optional file of extra aliases). Raises ``InvalidInputError``."""
-    lines = _json_lines(path)
+    """Parse a taxonomy file, JSON Lines or YAML (and an optional file of extra aliases).
+
+    Raises ``InvalidInputError`` naming the file and what is wrong.
+    """
+    lines = _yaml_document(path) if path.suffix in (".yaml", ".yml") else _json_lines(path)
     if not lines or "_meta" not in lines[0]:
         raise InvalidInputError(f"{path}: the first line must be the _meta header")
     version = str(lines[0]["_meta"].get("version") or _digest(path))
@@ -117,14 +121,101 @@ def read_bundled() -> Taxonomy:
 
 
 def loaded_version(session: Session) -> str | None:
-    """The version of the taxonomy in the database, if any."""
+    """The version of the taxonomy in the database, if any, with the count of admin edits since it loaded.
+
+    Tags record it, so a change of file or an admin's alias or merge makes items eligible for re-tagging,
+    and each worker's cached matcher is rebuilt.
+    """
     setting = session.get(Setting, VERSION_KEY)
-    return str(setting.value["version"]) if setting else None
+    if setting is None:
+        return None
+    version, edits = str(setting.value["version"]), int(setting.value.get("edits", 0))
+    return f"{version}+edit{edits}" if edits else version
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """``digest taxonomy stats``."""
+
+    version: str | None
+    entities: int
+    aliases: int
+    ambiguous: int
+
+
+def stats(session: Session) -> Stats:
+    """Counts of live (not merged) skills, their aliases, and the ambiguous ones among them."""
+    live = select(Skill.id).where(Skill.merged_into.is_(None))
+    aliases = select(func.count()).select_from(SkillAlias).where(SkillAlias.skill_id.in_(live))
+    return Stats(
+        version=loaded_version(session),
+        entities=session.scalar(select(func.count()).select_from(live.subquery())) or 0,
+        aliases=session.scalar(aliases) or 0,
+        ambiguous=session.scalar(aliases.where(SkillAlias.ambiguous.is_(True))) or 0,
+    )
+
+
+def add_alias(
+    session: Session,
+    skill: Skill,
+    text: str,
+    now: datetime,
+    *,
+    ambiguous: bool = False,
+    case_sensitive: bool = False,
+) -> None:
+    """An admin's alias: kept across taxonomy reloads. Refused if the skill has it already."""
+    text = " ".join(text.split())
+    if not text or any(char in text for char in "\r\n\x00"):
+        raise InvalidInputError("an alias is one line of text")
+    if session.scalar(select(SkillAlias.id).where(SkillAlias.skill_id == skill.id, SkillAlias.text == text)):
+        raise InvalidInputError(f"{skill.name} already has the alias {text!r}")
+    session.add(
+        SkillAlias(
+            skill_id=skill.id,
+            text=text,
+            folded=text.casefold(),
+            ambiguous=ambiguous,
+            case_sensitive=case_sensitive,
+            source="admin",
+        )
+    )
+    _count_edit(session, now)
+
+
+def merge(session: Session, merged: Skill, into: Skill, now: datetime) -> None:
+    """Merge one skill into another. The merged id keeps resolving (it redirects), its aliases tag the
+    surviving skill, and its tags and subscriptions move over, so no one loses a digest section.
+    """
+    if merged.id == into.id:
+        raise InvalidInputError(f"cannot merge {merged.name} into itself")
+    _move(session, cast(Table, Tag.__table__), "item_id", merged.id, into.id)
+    _move(session, cast(Table, SubscriptionSkill.__table__), "subscription_id", merged.id, into.id)
+    # Earlier merges into the merged skill now point at the survivor: redirects stay one hop.
+    session.execute(update(Skill).where(Skill.merged_into == merged.id).values(merged_into=into.id))
+    merged.merged_into = into.id
+    _count_edit(session, now)
+
+
+def _move(session: Session, table: Table, owner: str, old: str, new: str) -> None:
+    """Re-point ``table``'s rows from skill ``old`` to ``new``, dropping those whose owner has ``new``."""
+    has_new = select(table.c[owner]).where(table.c.skill_id == new)
+    session.execute(delete(table).where(table.c.skill_id == old, table.c[owner].in_(has_new)))
+    session.execute(update(table).where(table.c.skill_id == old).values(skill_id=new))
+
+
+def _count_edit(session: Session, now: datetime) -> None:
+    setting = session.get(Setting, VERSION_KEY)
+    if setting is None:
+        raise InvalidInputError("no taxonomy is loaded: run `digest db upgrade`")
+    setting.value = {**setting.value, "edits": int(setting.value.get("edits", 0)) + 1}
+    setting.updated_at = now
 
 
 def load(session: Session, taxonomy: Taxonomy, now: datetime) -> LoadResult:
     """Upsert every entity and replace its file-given aliases. Does nothing for the version already loaded."""
-    if loaded_version(session) == taxonomy.version:
+    setting = session.get(Setting, VERSION_KEY)
+    if setting is not None and setting.value.get("version") == taxonomy.version:
         return LoadResult(taxonomy.version, len(taxonomy.entities), 0, changed=False)
     known = {skill.id: skill for skill in session.scalars(select(Skill))}
     for entity in taxonomy.entities:
@@ -160,8 +251,16 @@ def compile_matcher(session: Session) -> Matcher:
         skill.id: SkillInfo(skill.name, skill.category)
         for skill in session.scalars(select(Skill).where(Skill.merged_into.is_(None)))
     }
+    # A merged skill's aliases find the skill it was merged into.
+    redirect: dict[str, str] = {
+        skill_id: target
+        for skill_id, target in session.execute(select(Skill.id, Skill.merged_into))
+        if target is not None
+    }
     aliases = (
-        AliasSpec(alias.skill_id, alias.text, alias.ambiguous, alias.case_sensitive)
+        AliasSpec(
+            redirect.get(alias.skill_id, alias.skill_id), alias.text, alias.ambiguous, alias.case_sensitive
+        )
         for alias in session.scalars(select(SkillAlias))
     )
     return Matcher(aliases, skills, version=loaded_version(session) or "")
@@ -190,8 +289,24 @@ def _set_version(session: Session, version: str, now: datetime) -> None:
     if setting is None:
         session.add(Setting(key=VERSION_KEY, value={"version": version}, updated_at=now))
     else:
-        setting.value = {"version": version}
+        setting.value = {**setting.value, "version": version}
         setting.updated_at = now
+
+
+def _yaml_document(path: Path) -> list[dict[str, Any]]:
+    """The YAML form: a mapping with ``_meta`` (as in the JSON Lines header) and a list ``entities``."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise InvalidInputError(f"{path}: not YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("entities"), list):
+        raise InvalidInputError(f"{path}: expected a mapping with _meta and a list of entities")
+    entities = [entity for entity in document["entities"] if isinstance(entity, dict)]
+    if len(entities) != len(document["entities"]):
+        raise InvalidInputError(f"{path}: every entity must be a mapping")
+    return [{"_meta": document.get("_meta") or {}}, *entities]
 
 
 def _json_lines(path: Path) -> list[dict[str, Any]]:

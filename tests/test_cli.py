@@ -163,3 +163,47 @@ def test_tag_prints_the_documented_fields(home: Path) -> None:
     assert {"Large language model", "Kubernetes", "Python"} <= set(tags)
     assert set(tags["Python"]) == {"id", "name", "category", "matched", "in_title", "count", "score"}
     assert tags["Kubernetes"]["in_title"] is True and tags["Python"]["in_title"] is False
+
+
+def test_taxonomy_stats_and_skill_search_print_the_documented_fields(home: Path) -> None:
+    stats = run_json(home, "taxonomy", "stats")
+    found = run_json(home, "skills", "search", "kubernetes")
+
+    assert isinstance(stats, dict) and set(stats) == {"version", "entities", "aliases", "ambiguous"}
+    assert stats["entities"] >= 3000 and stats["aliases"] > stats["entities"] > stats["ambiguous"] > 0
+    assert isinstance(found, list) and found[0]["name"] == "Kubernetes"
+
+
+def test_tag_jsonl_writes_one_list_per_document(home: Path) -> None:
+    documents = [
+        {"title": "Rust 1.90 released", "text": "The Rust compiler gets faster."},
+        {"title": "Quarterly results", "text": "Revenue grew."},
+        {"title": "", "text": "We serve LLMs with PyTorch on Kubernetes."},
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")} | {"DIGEST_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "digest.cli", "tag", "--jsonl"],
+        input="".join(json.dumps(d) + "\n" for d in documents),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 0, done.stderr
+    wanted = [{"Rust"}, set(), {"PyTorch", "Kubernetes"}]
+    assert all({tag["name"] for tag in line} >= want for line, want in zip(lines, wanted, strict=True))
+    assert lines[1] == []
+
+
+def test_retag_reports_and_a_second_run_has_nothing_left(home: Path, server: FeedServer) -> None:
+    run_json(home, "feeds", "add", server.url("/feed"))
+    run_json(home, "crawl")
+    assert digest(home, "taxonomy", "alias", "python", "kopf").returncode == 0
+
+    first = run_json(home, "taxonomy", "retag")
+    second = run_json(home, "taxonomy", "retag")
+
+    assert first == {"items": 1, "tags": 2}
+    assert second == {"items": 0, "tags": 0}

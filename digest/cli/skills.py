@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from typing import Annotated, Any
 
@@ -16,27 +18,18 @@ from digest.cli.common import (
     runtime,
 )
 from digest.db import transaction
-from digest.errors import DigestError
+from digest.errors import DigestError, InvalidInputError
+from digest.match import Matcher
 from digest.models import (
-    Skill,
     SkillAlias,
     Tag,
 )
-from digest.subscribers import resolve_skill
+from digest.records import TagMatch
+from digest.skills import resolve_skill, search_skills
 
 
-@app.command("tag")
-def tag_command(
-    text: Annotated[str | None, typer.Option(help="Body text (default: read standard input).")] = None,
-    title: Annotated[str, typer.Option(help="Title text (title matches weigh more).")] = "",
-    as_json: JsonOption = False,
-) -> None:
-    """Tag a text with skills from the taxonomy."""
-    body = text if text is not None else ("" if sys.stdin.isatty() else sys.stdin.read())
-    with runtime() as rt, transaction(rt.sessions) as session:
-        matcher = rt.matchers.get(session)
-    tags = matcher.tag(title, body)
-    rows = [
+def _tag_rows(tags: list[TagMatch]) -> list[dict[str, Any]]:
+    return [
         {
             "id": t.skill_id,
             "name": t.name,
@@ -48,11 +41,63 @@ def tag_command(
         }
         for t in tags
     ]
+
+
+@app.command("tag")
+def tag_command(
+    text: Annotated[str | None, typer.Option(help="Body text (default: read standard input).")] = None,
+    title: Annotated[str, typer.Option(help="Title text (title matches weigh more).")] = "",
+    jsonl: Annotated[
+        bool,
+        typer.Option("--jsonl", help='Read one {"title", "text"} object per line; write one list per line.'),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Tag text with skills from the taxonomy."""
+    with runtime() as rt, transaction(rt.sessions) as session:
+        matcher = rt.matchers.get(session)
+    if jsonl:
+        _tag_lines(matcher)
+        return
+    body = text if text is not None else ("" if sys.stdin.isatty() else sys.stdin.read())
+    tags = matcher.tag(title, body)
     if as_json:
-        print_json(rows)
+        print_json(_tag_rows(tags))
         return
     for tag in tags:
         out.print(f"{tag.name} ({tag.category}): {', '.join(tag.matched)} ×{tag.count} score {tag.score}")
+
+
+def _tag_lines(matcher: Matcher) -> None:
+    """Stream: one document in, one line out, so a million documents need one process and flat memory."""
+    for number, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            document = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"line {number}: not JSON ({exc.msg})") from None
+        if not isinstance(document, dict):
+            raise InvalidInputError(f'line {number}: expected an object like {{"title": ..., "text": ...}}')
+        tags = matcher.tag(str(document.get("title") or ""), str(document.get("text") or ""))
+        sys.stdout.write(json.dumps(_tag_rows(tags), ensure_ascii=False) + "\n")
+
+
+@skills_app.command("search")
+def skills_search(
+    query: Annotated[str, typer.Argument(help="Part of a skill's name or alias.")],
+    limit: Annotated[int, typer.Option(help="At most this many.", min=1, max=100)] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """The skills that best match a query (exact, then prefix, then substring, then close spellings)."""
+    with runtime() as rt, transaction(rt.sessions) as session:
+        hits = search_skills(session, query, limit)
+    if as_json:
+        print_json([dataclasses.asdict(hit) for hit in hits])
+        return
+    for hit in hits:
+        via = "" if hit.matched == hit.name else f" (as {hit.matched!r})"
+        out.print(f"{hit.name} [{hit.id}] {hit.category}{via}", highlight=False)
 
 
 @skills_app.command("show")
@@ -67,7 +112,8 @@ def skills_show(
             try:
                 skill = resolve_skill(session, query)
             except DigestError:
-                rows.append({"query": query, "id": None, "suggestions": _suggest(session, query)})
+                suggestions = [hit.name for hit in search_skills(session, query, 5)]
+                rows.append({"query": query, "id": None, "suggestions": suggestions})
                 continue
             aliases = session.scalars(select(SkillAlias.text).where(SkillAlias.skill_id == skill.id)).all()
             items = session.scalar(select(func.count()).select_from(Tag).where(Tag.skill_id == skill.id)) or 0
@@ -96,15 +142,3 @@ def skills_show(
                 )
     if any(row["id"] is None for row in rows):
         raise typer.Exit(1)
-
-
-def _suggest(session: Any, query: str) -> list[str]:
-    pattern = f"%{query.strip().casefold()[:40]}%"
-    return list(
-        session.scalars(
-            select(Skill.name)
-            .where(func.lower(Skill.name).like(pattern))
-            .order_by(func.length(Skill.name))
-            .limit(5)
-        )
-    )

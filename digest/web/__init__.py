@@ -22,6 +22,7 @@ from digest.db import transaction
 from digest.errors import DigestError, NotFoundError
 from digest.models import Item, Skill, Source, Subscriber, Subscription, Tag
 from digest.runtime import Runtime
+from digest.skills import resolve_skill
 from digest.tokens import MANAGE, UNSUBSCRIBE, make_token, read_token
 
 RECENT = timedelta(days=90)
@@ -72,7 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/skills/{slug}", response_class=HTMLResponse)
     def skill_page(request: Request, slug: str) -> HTMLResponse:
         with transaction(rt.sessions) as session:
-            skill = subscribers.resolve_skill(session, slug)
+            skill = resolve_skill(session, slug)
             items = session.execute(
                 select(Item, Source.name, Tag.matched)
                 .join(Tag, Tag.item_id == Item.id)

@@ -1,0 +1,99 @@
+"""Finding skills by what people type: ids, names, slugs and aliases, case-insensitively, following merges."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from digest.errors import NotFoundError
+from digest.models import Skill, SkillAlias
+
+SEARCH_LIMIT = 10
+
+
+@dataclass(frozen=True, slots=True)
+class SkillHit:
+    """A skill found by a search, and the text that found it."""
+
+    id: str
+    name: str
+    slug: str
+    category: str
+    matched: str
+
+
+def resolve_skill(session: Session, query: str) -> Skill:
+    """A skill by id, slug, name or alias (case-insensitive), following merges; else ``NotFoundError``."""
+    text = query.strip()
+    folded = text.casefold()
+    skill = (
+        session.get(Skill, text.lower())
+        or session.scalars(
+            select(Skill).where(or_(Skill.slug == folded, func.lower(Skill.name) == folded)).limit(1)
+        ).first()
+    )
+    if skill is None:
+        skill = session.scalars(
+            select(Skill)
+            .join(SkillAlias, SkillAlias.skill_id == Skill.id)
+            .where(SkillAlias.folded == folded)
+            .limit(1)
+        ).first()
+    while skill is not None and skill.merged_into:
+        skill = session.get(Skill, skill.merged_into)
+    if skill is None:
+        raise NotFoundError(f"no skill called {query!r}")
+    return skill
+
+
+def search_skills(session: Session, query: str, limit: int = SEARCH_LIMIT) -> list[SkillHit]:
+    """The best matches for ``query``: exact name or alias first, then prefixes, then substrings, then
+    close spellings ("pythn" finds Python); shorter names first within each kind.
+    """
+    folded = " ".join(query.casefold().split())[:100]
+    if not folded:
+        return []
+    pattern = f"%{folded.replace('%', '').replace('_', '')}%"
+    rows = session.execute(
+        select(Skill, SkillAlias.text)
+        .join(SkillAlias, SkillAlias.skill_id == Skill.id)
+        .where(
+            Skill.merged_into.is_(None),
+            or_(SkillAlias.folded.like(pattern), func.lower(Skill.name).like(pattern)),
+        )
+        .limit(500)
+    ).all()
+    ranked: dict[str, tuple[tuple[int, int, str], SkillHit]] = {}
+    for skill, alias in rows:
+        surface = alias if folded in alias.casefold() else skill.name
+        rank = (_closeness(folded, surface.casefold()), len(skill.name), skill.name)
+        hit = SkillHit(skill.id, skill.name, skill.slug, skill.category, surface)
+        if skill.id not in ranked or rank < ranked[skill.id][0]:
+            ranked[skill.id] = (rank, hit)
+    hits = [hit for _, hit in sorted(ranked.values(), key=lambda pair: pair[0])][:limit]
+    if len(hits) < limit:
+        hits += _close_spellings(session, folded, limit - len(hits), {hit.id for hit in hits})
+    return hits
+
+
+def _closeness(query: str, text: str) -> int:
+    if text == query:
+        return 0
+    if text.startswith(query):
+        return 1
+    if any(word.startswith(query) for word in text.split()):
+        return 2
+    return 3
+
+
+def _close_spellings(session: Session, query: str, room: int, seen: set[str]) -> list[SkillHit]:
+    skills = {
+        skill.name.casefold(): skill
+        for skill in session.scalars(select(Skill).where(Skill.merged_into.is_(None)))
+    }
+    close = difflib.get_close_matches(query, list(skills), n=room + len(seen), cutoff=0.75)
+    found = [skills[name] for name in close if skills[name].id not in seen][:room]
+    return [SkillHit(skill.id, skill.name, skill.slug, skill.category, skill.name) for skill in found]
