@@ -1,0 +1,95 @@
+"""The private-address guard (SSRF): resolve once, refuse non-public addresses, connect to the checked IP."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable
+from typing import Any
+
+import httpcore
+import httpx
+
+from digest.errors import FetchError
+
+
+def is_public_address(ip: str) -> bool:
+    """Whether ``ip`` is a globally routable unicast address (IPv6 forms embedding IPv4 are unwrapped)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        candidates += [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
+    return all(
+        a.is_global
+        and not (a.is_private or a.is_loopback or a.is_link_local or a.is_multicast)
+        and not (a.is_reserved or a.is_unspecified)
+        for a in candidates
+    )
+
+
+def _public_addresses(host: str, infos: Iterable[tuple[Any, ...]]) -> list[str]:
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    refused = [address for address in addresses if not is_public_address(address)]
+    if refused or not addresses:
+        where = f"the non-public address {refused[0]}" if refused else "no address"
+        raise FetchError(f"refused to connect to {host}: it resolves to {where}", permanent=True)
+    return addresses
+
+
+class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves once, refuses non-public addresses, then connects to the checked IP (no DNS rebinding)."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self.inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}") from exc
+        error: Exception | None = None
+        for ip in _public_addresses(host, infos):
+            try:
+                return await self.inner.connect_tcp(ip, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not allowed with the private-address guard")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def guard_transport(transport: httpx.AsyncHTTPTransport) -> None:
+    """Put the private-address guard between ``transport``'s connection pool and the network.
+
+    httpx 0.28 keeps its httpcore pool in the private ``transport._pool``, and the pool hands its
+    ``_network_backend`` to every connection it opens (httpcore 1.0 ``connection_pool.py``). TLS still
+    uses the URL's host for SNI and certificate checks (``connection.py`` ``start_tls(server_hostname=
+    origin.host)``). Neither attribute is public: this raises, and test_fetch fails, if an upgrade moves them.
+    """
+    pool = getattr(transport, "_pool", None)
+    inner = getattr(pool, "_network_backend", None)
+    if type(pool) is httpcore.AsyncConnectionPool and isinstance(inner, httpcore.AsyncNetworkBackend):
+        pool._network_backend = AsyncGuardedBackend(inner)
+    else:
+        raise RuntimeError(
+            f"cannot install the private-address guard: {type(transport).__name__}._pool is "
+            f"{type(pool).__name__} with backend {type(inner).__name__}; httpx or httpcore changed"
+        )
