@@ -329,27 +329,91 @@ CURATED: tuple[Curated, ...] = (
         description="Graphics processing units, the parallel processors used for graphics and AI workloads.",
     ),
     Curated("cuda", "CUDA", "platform", parents=("gpu",)),
+    # What people call it; without it "VS Code" reads as Visual Studio.
+    Curated("visual-studio-code", aliases=("VS Code",)),
 )
 
 # Homonyms of everyday words, names or places that the derived word list misses; an alias matching one of
 # these needs context before it counts as a mention.
 AMBIGUOUS_WORDS = _words(
     """
-    go r c d j e b v swift rust spring ruby julia react spark ray airflow prometheus kafka docker snowflake
+    go r c d j e b v m java swift rust spring ruby julia react spark ray airflow prometheus kafka snowflake
     pandas git transformer transformers dart elm crystal chef puppet salt flask express rails node ember
     meteor mercury electron jest mocha jasmine karma gatsby next unity processing scratch logo pascal ada
-    haskell elixir groovy perl io ink mint nim red ring oracle delphi cassandra hive pig storm beam arrow
-    presto druid elastic beats loki tempo jaeger cortex vector pulsar apache tomcat jetty caddy kong linux
+    elixir groovy perl io ink mint nim red ring oracle delphi cassandra hive pig storm beam arrow
+    presto druid elastic beats loki tempo jaeger cortex vector pulsar apache tomcat jetty caddy kong
     windows android chrome edge safari opera brave atom sublime vim nano eclipse rider alpine arch fedora
-    gentoo debian hugo jekyll jenkins travis bamboo confluence slack zoom teams notion sketch canvas vault
-    nomad consul packer helm envoy poetry black click requests sphinx celery keras spacy polars dask
+    hugo jekyll jenkins travis bamboo confluence slack zoom teams notion sketch canvas vault
+    nomad consul packer helm envoy poetry black click requests sphinx celery polars
     phoenix falcon bottle pyramid tornado sanic gin echo fiber iris rocket actix axum tide warp yew
-    svelte solid preact lit alpine stimulus turbo remix astro qwik nuxt vite parcel rollup gulp grunt
-    babel make cmake bazel buck pants ant maven gradle sbt cargo npm yarn bun deno hack lean coq agda
-    idris clean cool fancy max clojure racket scheme lisp prolog forth factor self smalltalk simula
-    fortran cobol basic modula oberon pony chapel zig odin jai carbon mojo gleam roc unison wasp
+    solid lit alpine stimulus turbo remix astro parcel rollup gulp grunt
+    babel make bazel buck pants ant maven cargo yarn bun hack lean coq agda
+    idris clean cool fancy max racket scheme lisp prolog forth factor self simula
+    basic modula oberon pony chapel zig odin jai carbon mojo gleam roc unison wasp
     """
 )
+# Not homonyms after all, so they were taken out of the list above: "docker", "linux", "debian" and "gentoo"
+# are not English words, and needing context for them lost plain mentions ("Pixelbook Linux is Debian").
+# The same holds for tool and language names such as "haskell", "smalltalk", "npm", "gradle" or "keras".
+# "java" went in: Java is also the island ("She went to Java, Indonesia").
+
+# Aliases that are written in capitals but match only case-sensitively, although they are no homonym of an
+# everyday lower-case word: "Apple" the company against "an apple" the fruit, "Excel" against "to excel".
+# "AI" is too short for the homonym rule, yet in capitals it always means artificial intelligence.
+CASE_SENSITIVE_ALIASES = frozenset({"Apple", "AI", "Excel"})
+
+# Everyday English words that the O*NET-derived word list (``common_words``) misses, found as false tags
+# in feed text (tests/data/gold). As aliases they are homonyms: a single-word name among them needs context
+# and its capitals, and a lower-case alias among them that is not the entity's own name is dropped.
+EVERYDAY_WORDS = _words(
+    """
+    just first mean means call calls com etc tim san zeit micro act matter reach pass none console reset
+    example font email script source framework template generator presentation gap demo foundation promise
+    animation tutorial publishing privacy reporting automation desktop protocol parser simulation simulator
+    configuration dataset kernel algorithm max next arc metal cue rage progress logos adventure strategy
+    extensions extension plugin quantum paper software growth resources resource motion tas hackfest
+    application applications rss slice switch glyph reason reasons dependency dependencies apples maximum
+    """
+)
+
+# Generic concepts (mostly GitHub topics) that are words of every text rather than skills anybody follows:
+# "an app", "the data", "a test", "our project". Tagging them only adds noise, so they are left out of the
+# bundle. Named fields stay ("Unit testing", "Machine learning", "Compiler").
+GENERIC_ENTITIES = frozenset(
+    {
+        "algorithm", "api", "app", "automation", "client", "code", "code-quality", "configuration", "data",
+        "dataset", "debugging", "demo", "desktop", "development", "documentation", "education", "example",
+        "extension", "framework", "generator", "hackathon-kit", "image", "instrumentation", "learning",
+        "library", "mobile", "monitoring", "parser", "parsing", "presentation", "programming",
+        "programming-language", "project", "promise", "protocol", "query", "script", "security", "server",
+        "support", "template", "testing", "todo", "tool", "tutorial", "video", "web", "font", "email",
+        "calendar", "privacy", "network", "backend", "deployment", "operating-system", "sports", "art",
+        "animation", "publishing", "marketing", "router", "spreadsheet", "localization", "authentication",
+        "kernel", "terminal", "webapp", "sdk", "ui", "software",
+    }
+)  # fmt: skip
+
+# Usual names missing from the sources for entities only O*NET gives (added once O*NET has been read).
+EXTRA_ALIASES: dict[str, tuple[str, ...]] = {
+    "microsoft-excel": ("Excel",),
+    "amazon-simple-storage-service": ("Amazon S3",),
+}
+
+# Aliases that name something else in ordinary prose: "rss" is not XML, "quantum" is physics before it is
+# quantum computing, "Extensions" is not Discord bots.
+WRONG_ALIASES = frozenset(
+    {
+        ("xml", "rss"),
+        ("quantum-computing", "quantum"),
+        ("discord-bots", "extensions"),
+        ("informatica-big-data", "big data"),
+        ("software-engineering", "software development"),
+        ("nlp", "natural language"),
+        ("collectible-card-game", "tcg"),
+        ("pug", "jade"),
+    }
+)
+
 # Words too empty to be aliases on their own.
 STOPWORDS = _words(
     """
@@ -609,6 +673,11 @@ class Registry:
             if trusted:
                 draft.trusted.add(loose(alias))
                 self._remember(alias, draft.key)
+
+    def drop(self, key: str) -> None:
+        """Forget a draft and every surface form that names it, so references to it resolve to nothing."""
+        self.drafts.pop(key, None)
+        self._index = {surface: owner for surface, owner in self._index.items() if owner != key}
 
     def _remember(self, surface: str, key: str) -> None:
         # The first source to claim a surface form keeps it, so GitHub topics win over later sources.
@@ -941,7 +1010,8 @@ def common_words(root: Path) -> frozenset[str]:
     with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
             counts.update(set(re.findall(r"\b[a-z]{2,}\b", row["Description"])))
-    return frozenset(word for word, count in counts.items() if count >= MIN_WORD_OCCUPATIONS)
+    found = {word for word, count in counts.items() if count >= MIN_WORD_OCCUPATIONS}
+    return frozenset(found | EVERYDAY_WORDS)
 
 
 def _cased(alias: str, draft: Draft) -> str:
@@ -962,17 +1032,25 @@ def _keeps(alias: str, category: str) -> bool:
     return len(alias) > 2 or alias != folded or not alias.isalpha()
 
 
-def _surface_forms(draft: Draft, owners: dict[str, set[str]]) -> list[str]:
+def _surface_forms(draft: Draft, owners: dict[str, set[str]], words: frozenset[str]) -> list[str]:
     """The name, then each distinct alias worth keeping, in the casing that shows the most capitals."""
     chosen = {draft.name.lower(): draft.name}
     for raw in draft.aliases:
         alias = _cased(" ".join(raw.split()), draft)
-        if not _keeps(alias, draft.category) or _claimed(alias, draft, owners):
+        if not _keeps(alias, draft.category) or _claimed(alias, draft, owners) or _wrong(alias, draft, words):
             continue
         best = chosen.setdefault(alias.lower(), alias)
         if best != draft.name and sum(map(str.isupper, alias)) > sum(map(str.isupper, best)):
             chosen[alias.lower()] = alias
     return list(chosen.values())
+
+
+def _wrong(alias: str, draft: Draft, words: frozenset[str]) -> bool:
+    # A lower-case everyday word is no name for a thing called something else: GitHub topics give TWRP the
+    # alias "software", Bukkit "paper" and Makefile "make", and prose uses those words all the time.
+    if (draft.key, alias.lower()) in WRONG_ALIASES:
+        return True
+    return alias.islower() and alias in words and loose(alias) != loose(draft.name)
 
 
 def _claimed(alias: str, draft: Draft, owners: dict[str, set[str]]) -> bool:
@@ -992,6 +1070,12 @@ def _aliases(forms: Sequence[str], shared: set[str], words: frozenset[str]) -> t
     result = []
     for form in forms:
         homonym = _word_ambiguous(form, words)
+        # An acronym spelling a word ("FIRST", "MEAN", "CALL") is only the acronym in capitals; so is a
+        # name we list as case-sensitive ("Apple", not "an apple"). Neither needs more context than that.
+        acronym = form.isalpha() and form.isupper() and len(form) > 1 and form.lower() in words
+        if acronym or form in CASE_SENSITIVE_ALIASES:
+            result.append(Alias(form, form.lower() in shared, True))
+            continue
         # Case only rescues a homonym when it is written with capitals: "Go" the language, "go" the verb.
         result.append(Alias(form, homonym or form.lower() in shared, homonym and form != form.lower()))
     return tuple(result)
@@ -1009,7 +1093,7 @@ def _finish(registry: Registry, words: frozenset[str]) -> tuple[Entity, ...]:
     for draft in registry.drafts.values():
         for surface in {loose(draft.name), *draft.trusted}:
             owners.setdefault(surface, set()).add(draft.key)
-    forms = {key: _surface_forms(draft, owners) for key, draft in registry.drafts.items()}
+    forms = {key: _surface_forms(draft, owners, words) for key, draft in registry.drafts.items()}
     counts = Counter(form.lower() for surface in forms.values() for form in surface)
     shared = {form for form, count in counts.items() if count > 1}
     entities = []
@@ -1056,6 +1140,9 @@ def _so_alias_fits(tag: str, key: str, registry: Registry, known: set[str], word
     # The extra file has no ambiguity flags, so homonyms ("spring-boot" is fine, "rest" is not) stay out,
     # as do tags that already name some other entity.
     if loose(tag) in known or registry.resolve(tag) not in (None, key):
+        return False
+    # Nor do everyday words and their plurals ("maximum" for Max, "slices" for Slice), or known mistakes.
+    if (key, tag.lower()) in WRONG_ALIASES or tag.lower() in words or tag.lower().removesuffix("s") in words:
         return False
     return _keeps(tag, "other") and not _word_ambiguous(tag, words)
 
@@ -1104,6 +1191,11 @@ def build(sources: Path) -> BuildResult:
     _add_esco(registry, sources)
     words = common_words(sources)
     _add_onet(registry, sources, words)
+    for key in sorted(GENERIC_ENTITIES):
+        registry.drop(key)
+    for key, aliases in sorted(EXTRA_ALIASES.items()):
+        if key in registry.drafts:  # cut-down test sources may lack it
+            registry.add_aliases(registry.drafts[key], aliases, trusted=True)
     entities = _finish(registry, words)
     extras = _stackoverflow(sources, registry, entities, words)
     return BuildResult(
