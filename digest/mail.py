@@ -2,7 +2,7 @@
 
 Both transports are idempotent per Message-ID where they can be: the maildir names each file after the
 message's id, so a message handed over twice is stored once. SMTP cannot know what the server already
-accepted; ``docs/delivery.md`` explains that window.
+accepted; ``docs/design.md`` ("Exactly once") explains that window.
 """
 
 from __future__ import annotations
