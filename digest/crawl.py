@@ -160,7 +160,9 @@ def tag_items(sessions: sessionmaker[Session], matchers: MatcherCache, item_ids:
             select(Item.id, Item.title, Item.summary, Item.ingested_at).where(Item.id.in_(list(item_ids)))
         ).all()
         matcher = matchers.get(session)
-        tags = {item_id: matcher.tag(title, summary) for item_id, title, summary, _ in items}
+        # One scan for the whole batch: the per-item cost dominates short feed items (issue 4).
+        tagged = matcher.tag_many([(title, summary) for _, title, summary, _ in items])
+        tags = {row[0]: item_tags for row, item_tags in zip(items, tagged, strict=True)}
         ingested = {item_id: ingested_at for item_id, _, _, ingested_at in items}
         return replace_tags(session, tags, ingested, matcher.version)
 

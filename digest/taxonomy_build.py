@@ -331,6 +331,8 @@ CURATED: tuple[Curated, ...] = (
     Curated("cuda", "CUDA", "platform", parents=("gpu",)),
     # What people call it; without it "VS Code" reads as Visual Studio.
     Curated("visual-studio-code", aliases=("VS Code",)),
+    # A name in use that the sources lack: "OS X 10.11" (else it reads as X).
+    Curated("macos", aliases=("OS X", "Mac OS X")),
 )
 
 # Homonyms of everyday words, names or places that the derived word list misses; an alias matching one of
@@ -350,17 +352,20 @@ AMBIGUOUS_WORDS = _words(
     babel make bazel buck pants ant maven cargo yarn bun hack lean coq agda
     idris clean cool fancy max racket scheme lisp prolog forth factor self simula
     basic modula oberon pony chapel zig odin jai carbon mojo gleam roc unison wasp
+    rest gaussian agile
     """
 )
 # Not homonyms after all, so they were taken out of the list above: "docker", "linux", "debian" and "gentoo"
 # are not English words, and needing context for them lost plain mentions ("Pixelbook Linux is Debian").
 # The same holds for tool and language names such as "haskell", "smalltalk", "npm", "gradle" or "keras".
-# "java" went in: Java is also the island ("She went to Java, Indonesia").
+# "java" went in: Java is also the island ("She went to Java, Indonesia"). So did "rest" ("the rest of the
+# app"; REST is also the name of an LLM benchmark), "gaussian" (the adjective) and "agile" ("Agile Tortoise").
 
 # Aliases that are written in capitals but match only case-sensitively, although they are no homonym of an
 # everyday lower-case word: "Apple" the company against "an apple" the fruit, "Excel" against "to excel".
-# "AI" is too short for the homonym rule, yet in capitals it always means artificial intelligence.
-CASE_SENSITIVE_ALIASES = frozenset({"Apple", "AI", "Excel"})
+# "AI" is too short for the homonym rule, yet in capitals it always means artificial intelligence. "Quick
+# Look" the macOS feature is two everyday words in lower case ("a quick look").
+CASE_SENSITIVE_ALIASES = frozenset({"Apple", "AI", "Excel", "Quick Look"})
 
 # Everyday English words that the O*NET-derived word list (``common_words``) misses, found as false tags
 # in feed text (tests/data/gold). As aliases they are homonyms: a single-word name among them needs context
@@ -411,6 +416,12 @@ WRONG_ALIASES = frozenset(
         ("nlp", "natural language"),
         ("collectible-card-game", "tcg"),
         ("pug", "jade"),
+        # "Alpine" is Alpine Linux (and the mountains) before it is the JavaScript framework Alpine.js.
+        ("alpinejs", "alpine"),
+        # "DBMS" is as generic as "database", whose capitalised name already needs context.
+        ("database", "dbms"),
+        # Plain "Visual Basic" is the older language; Visual Basic .NET is named with its ".NET".
+        ("visual-basic-net", "visual basic"),
     }
 )
 
@@ -437,8 +448,10 @@ ALIAS_ERRATA = frozenset(
     }
 )
 # Source entries that would merge into the wrong entity: devicon's "vite" is a blockchain, not the build
-# tool; ESCO's "SPARK" is the Ada dialect, not Apache Spark.
-SKIPPED_ENTRIES = frozenset({("devicon", "vite"), ("esco", "SPARK")})
+# tool; ESCO's "SPARK" is the Ada dialect, not Apache Spark. ESCO's "ML (computer programming)" is the ML
+# language but carries "ML systems" and "ML development principles", and in tech prose "ML" is machine
+# learning: as an entity it only competes with Machine learning for every "ML".
+SKIPPED_ENTRIES = frozenset({("devicon", "vite"), ("esco", "SPARK"), ("esco", "ML (computer programming)")})
 # ESCO labels that share their name with a different, better-known technology (the HTML canvas).
 ESCO_DISTINCT = frozenset({"Canvas (learning management systems)"})
 

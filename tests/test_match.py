@@ -401,3 +401,120 @@ def test_the_bundled_taxonomy_finds_no_skill_in_an_apple_eaten(real: Matcher) ->
 
 def test_the_bundled_taxonomy_tags_only_the_technologies_of_a_migration_story(real: Matcher) -> None:
     assert names(real.tag("How we migrated our Django app to Python 3.12", "")) == {"Django", "Python"}
+
+
+# --- issue 4: evidence, URLs, hyphens, offsets and the batch API ----------------------------------
+
+EVIDENCE_SKILLS = {
+    **SKILLS,
+    "swift": SkillInfo("Swift", "language"),
+    "ruby": SkillInfo("Ruby", "language"),
+    "kafka": SkillInfo("Apache Kafka", "platform"),
+    "spark": SkillInfo("Apache Spark", "framework"),
+    "atom": SkillInfo("Atom", "tool"),
+    "http": SkillInfo("HTTP", "protocol"),
+    "php": SkillInfo("PHP", "language"),
+    "stats": SkillInfo("Statistics", "concept"),
+    "gpu": SkillInfo("GPU", "hardware"),
+}
+EVIDENCE_ALIASES = [
+    *ALIASES,
+    AliasSpec("swift", "Swift", ambiguous=True, case_sensitive=True),
+    AliasSpec("ruby", "Ruby", ambiguous=True, case_sensitive=True),
+    AliasSpec("kafka", "Kafka", ambiguous=True, case_sensitive=True),
+    AliasSpec("spark", "Spark", ambiguous=True, case_sensitive=True),
+    AliasSpec("atom", "Atom", ambiguous=True, case_sensitive=True),
+    AliasSpec("http", "HTTP"),
+    AliasSpec("http", "https"),
+    AliasSpec("php", "PHP"),
+    AliasSpec("stats", "stats"),
+    AliasSpec("gpu", "GPU"),
+]
+
+
+@pytest.fixture(scope="module")
+def rich() -> Matcher:
+    return Matcher(EVIDENCE_ALIASES, EVIDENCE_SKILLS)
+
+
+def test_a_programming_word_beside_an_ambiguous_name_is_evidence(rich: Matcher) -> None:
+    assert skill_ids(rich.tag("", "Prior work studied 142 Java classes.")) == {"java"}
+    assert skill_ids(rich.tag("", "Build web applications with Swift")) == {"swift"}
+
+
+def test_a_lower_case_homonym_counts_only_as_the_modifier_of_a_programming_word(rich: Matcher) -> None:
+    assert skill_ids(rich.tag("", "I wrote a ruby library for feeds.")) == {"ruby"}
+    assert rich.tag("", "A ruby ring from the library") == []
+
+
+def test_an_ambiguous_language_heading_a_title_before_a_colon_is_evidence(rich: Matcher) -> None:
+    assert skill_ids(rich.tag("Swift: when to use guard", "")) == {"swift"}
+    assert rich.tag("Go 2024: the year in review", "") == []
+
+
+def test_a_capitalised_neighbour_that_is_no_skill_makes_a_name(rich: Matcher) -> None:
+    assert skill_ids(
+        rich.tag("", "Peter Kafka says the Python team is happy, and so are its developers.")
+    ) == {"python"}
+
+
+def test_an_initial_homonym_before_a_preposition_is_the_verb(rich: Matcher) -> None:
+    assert skill_ids(rich.tag("", "Go to Settings in Kubernetes.")) == {"kubernetes"}
+
+
+def test_weak_evidence_does_not_count_in_a_title_case_headline(rich: Matcher) -> None:
+    assert skill_ids(rich.tag("Virgin Mobile Partners With Kubernetes to Go Mobile-Only Soon", "")) == {
+        "kubernetes"
+    }
+
+
+def test_a_capitalised_homonym_has_no_plural(rich: Matcher) -> None:
+    assert rich.tag("", "Python developers love David Sparks and his books.") != []
+    assert "spark" not in skill_ids(rich.tag("", "Python developers love the Sparks books."))
+
+
+def test_a_counter_cue_keeps_the_other_reading(rich: Matcher) -> None:
+    assert skill_ids(rich.tag("", "A Python library that reads RSS and Atom.")) == {"python"}
+
+
+def test_nothing_inside_a_url_counts(rich: Matcher) -> None:
+    assert rich.tag("", "See https://example.org/python for more.") == []
+    assert skill_ids(rich.tag("", "HTTP/2 is here: https://example.org")) == {"http"}
+
+
+def test_a_lower_case_language_after_a_dot_is_a_file_extension(rich: Matcher) -> None:
+    assert skill_ids(rich.tag("", "An injection in takerevolve.php.")) == {"php"}
+    assert rich.tag("", "from scipy.stats import binom") == []
+
+
+def test_an_unambiguous_acronym_glued_by_a_hyphen_counts(rich: Matcher) -> None:
+    assert skill_ids(rich.tag("", "LLM-based and GPU-accelerated tools")) == {"llm", "gpu"}
+
+
+def test_a_one_letter_name_before_a_dot_and_a_digit_is_a_part_number(rich: Matcher) -> None:
+    assert skill_ids(rich.tag("", "A C.2 slot beside Python code")) == {"python"}
+
+
+def test_matched_text_maps_back_after_normalisation_changes_lengths(rich: Matcher) -> None:
+    tags = rich.tag("…ﬁne Ｐｙｔｈｏｎ", "Apple’s … ﬁle Kubernetes.")
+
+    assert {tag.skill_id: tag.matched for tag in tags} == {
+        "python": ("Python",),
+        "kubernetes": ("Kubernetes",),
+    }
+
+
+def test_tag_many_tags_each_item_as_tag_does(rich: Matcher) -> None:
+    items = [
+        ("Go 1.25 ships", "Kubernetes"),
+        ("", ""),
+        ("Ｐｙｔｈｏｎ tips", "Written in C++ … and Rust's crates"),
+        ("Peter Kafka", "https://example.org/python"),
+    ]
+
+    assert rich.tag_many(items) == [rich.tag(title, text) for title, text in items]
+    assert rich.tag_many([]) == []
+
+
+def test_no_name_spans_two_items_of_a_batch(matcher: Matcher) -> None:
+    assert matcher.tag_many([("", "deep"), ("learning", "")]) == [[], []]

@@ -108,10 +108,6 @@ def test_the_gold_set_is_well_formed(gold: list[dict[str, Any]]) -> None:
         assert not set(row["expect"]) & set(row["reject"]), row["id"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 4 is open: measured precision 0.899 and recall 0.862; evidence rules are being improved",
-)
 def test_the_matcher_meets_the_precision_and_recall_targets(
     real: Matcher, gold: list[dict[str, Any]]
 ) -> None:

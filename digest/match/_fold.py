@@ -1,0 +1,53 @@
+"""Folding: text read the way automaton keys are written, at the same length so offsets carry over."""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+
+# Punctuation that skill names carry ("C++", "C#", ".NET", "CI/CD", "R&D", "F*", "@angular"); any other
+# punctuation and all white space read as a space, in aliases and text alike. "_" stays a word character.
+KEEP = "+#./-&*@_"
+_ASCII_SEPARATORS = "".join(ch for ch in string.punctuation + string.whitespace if ch not in KEEP)
+# Curly quotes, dashes, ellipsis and bullets survive NFKC; they separate words like a space.
+_OTHER_SEPARATORS = "\x85\u2028\u2029‘’‚‛“”„‟«»‹›–—―…•·"
+# The space itself is left out: replacing it by itself would only cost time.
+_SEPARATORS = re.compile("[" + re.escape((_ASCII_SEPARATORS + _OTHER_SEPARATORS).replace(" ", "")) + "]")
+# ASCII text (most feeds) folds in one C pass: separators to spaces and A-Z to a-z at once.
+_ASCII_FOLD = bytes.maketrans(
+    (_ASCII_SEPARATORS + string.ascii_uppercase).encode(),
+    (" " * len(_ASCII_SEPARATORS) + string.ascii_lowercase).encode(),
+)
+# After ``str.lower`` only the ASCII separators are left to map; in UTF-8 every byte of a non-ASCII
+# character is >= 0x80, so a byte table maps the ASCII ones without touching the rest.
+_UTF8_SEPARATE = bytes.maketrans(_ASCII_SEPARATORS.encode(), b" " * len(_ASCII_SEPARATORS))
+
+
+def fold(text: str) -> str:
+    """``text`` lower-cased with separators read as spaces, at the same length so offsets carry over."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_FOLD).decode("ascii")
+    # "İ".lower() is two characters, the only code point whose lower case changes length (a test checks).
+    lowered = text.replace("İ", "I").lower()
+    # Lone surrogates cannot be encoded; they are no part of any name, so the slow path is fine for them.
+    try:
+        separated = lowered.encode("utf-8").translate(_UTF8_SEPARATE).decode("utf-8")
+    except UnicodeEncodeError:
+        return separate(lowered)
+    # A few str.replace scans (C speed, nothing to do for most) beat one regular expression over a batch.
+    for char in _OTHER_SEPARATORS:
+        if char in separated:
+            separated = separated.replace(char, " ")
+    return separated
+
+
+def separate(text: str) -> str:
+    """``text`` with separators read as spaces (no case folding)."""
+    return _SEPARATORS.sub(" ", text)
+
+
+def nfkc(text: str) -> str:
+    """NFKC, the compatibility form: full-width letters, ligatures and the like read as plain ones."""
+    # ASCII is already NFKC; skipping the call saves more than its quick check costs.
+    return text if text.isascii() else unicodedata.normalize("NFKC", text)
