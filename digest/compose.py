@@ -8,7 +8,7 @@ can never inject markup; header values are built by ``email.message`` which refu
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from email.headerregistry import Address
@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from digest.records import ComposedEmail, DigestContent
 
-EMAIL_KINDS = ("digest",)
+EMAIL_KINDS = ("digest", "confirm")
 PARTS = ("subject.txt", "body.txt", "body.html")
 
 
@@ -70,6 +70,41 @@ class Composer:
             text=text,
             html=html,
             template_version=self.versions["digest"],
+            body_hash=body_hash,
+        )
+
+    def confirmation(
+        self,
+        *,
+        email: str,
+        skills: Sequence[str],
+        cadence: str,
+        when: str,
+        confirm_url: str,
+        base_url: str,
+        days: int,
+    ) -> ComposedEmail:
+        """The double opt-in email: what was asked for, when it would arrive, and the link that confirms."""
+        context = {
+            "c": {
+                "email": email,
+                "skills": list(skills),
+                "cadence": cadence,
+                "when": when,
+                "confirm_url": confirm_url,
+                "base_url": base_url,
+                "days": days,
+            }
+        }
+        subject = " ".join(self.env.get_template("email/confirm/subject.txt").render(context).split())
+        text = self.env.get_template("email/confirm/body.txt").render(context).strip() + "\n"
+        html = self._inliner.inline(self.env.get_template("email/confirm/body.html").render(context))
+        body_hash = hashlib.sha256(f"{subject}\x00{text}\x00{html}".encode()).hexdigest()
+        return ComposedEmail(
+            subject=subject,
+            text=text,
+            html=html,
+            template_version=self.versions["confirm"],
             body_hash=body_hash,
         )
 

@@ -273,3 +273,13 @@ class Schedule(Base):
     cron: Mapped[str | None] = mapped_column(String(100))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime]
+
+
+class RateCount(Base):
+    """Requests counted per key and fixed window: abuse limits when no Redis is configured."""
+
+    __tablename__ = "rate_counts"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)

@@ -202,6 +202,26 @@ def test_it_does_not_mail_an_unsubscribed_reader(rt: Runtime, ingest: Ingest) ->
     assert outbox(rt) == []
 
 
+def test_an_unsubscribe_wins_over_a_digest_already_queued(rt: Runtime, ingest: Ingest) -> None:
+    subscription = follow(rt, "reader@example.com", BERLIN_DAILY, at("2026-11-15T10:00"))
+    ingest(at("2026-11-15T12:00"), ("Python tips", ""))
+    [queued] = digests.dispatch_due(rt.sessions, at("2026-11-16T07:00:30"))
+    with transaction(rt.sessions) as session:
+        unsubscribe(session, subscription)
+
+    outcome = digests.send_delivery(
+        rt.sessions,
+        queued,
+        mailer=rt.mailer,
+        composer=rt.composer,
+        config=rt.delivery,
+        now=at("2026-11-16T07:01"),
+    )
+
+    assert (outcome.status, outcome.error) == ("skipped", "subscription is unsubscribed")
+    assert outbox(rt) == []
+
+
 def test_a_story_in_two_feeds_or_two_skills_appears_once(rt: Runtime, ingest: Ingest) -> None:
     follow(rt, "reader@example.com", BERLIN_DAILY, at("2026-11-15T10:00"), "Python", "Kubernetes")
     ingest(at("2026-11-15T12:00"), ("Python on Kubernetes", "Same story."), path="/a")

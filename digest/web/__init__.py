@@ -1,117 +1,83 @@
 """The web app: ``create_app(settings)``. Pages are Jinja2 templates under ``templates/web``.
 
+    pages.py      home page and skill pages
+    subscribe.py  the pre-filled signup form and the confirmation link (double opt-in)
+    manage.py     the signed manage page and RFC 8058 one-click unsubscribe
+    api.py        the same operations as JSON under /api/, described at /docs
+    security.py   CSRF tokens, line-break refusal, signed-link payloads
+
 Links in emails are signed tokens; GET shows a page with a button and only POST acts, because mail
-scanners open links (healthchecks). RFC 8058 one-click unsubscribe POSTs to the same URL.
+scanners open links (healthchecks). Errors we raise on purpose become a friendly page (or JSON under
+/api/) with a 4xx status, never a 500.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import func, select, text
 
-from digest import subscribers
 from digest.compose import templates_dir
 from digest.config import Settings
-from digest.db import transaction
-from digest.errors import DigestError, NotFoundError
-from digest.models import Item, Skill, Source, Subscriber, Subscription, Tag
+from digest.errors import DigestError, MailError, NotFoundError
+from digest.ratelimit import limiter_for
 from digest.runtime import Runtime
-from digest.skills import resolve_skill
-from digest.tokens import MANAGE, UNSUBSCRIBE, make_token, read_token
+from digest.signup import SignupConfig, Signups, TooManyRequestsError
+from digest.web import api, manage, pages, subscribe
+from digest.web.context import Web
 
-RECENT = timedelta(days=90)
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The FastAPI application for these settings."""
+def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> FastAPI:
+    """The FastAPI application for these settings; ``clock`` is the only clock its routes read."""
     rt = Runtime(settings)
+    limiter = limiter_for(settings.broker_url, rt.sessions)
+    signups = Signups(
+        rt.sessions,
+        limiter=limiter,
+        mailer=rt.mailer,
+        composer=rt.composer,
+        config=SignupConfig(settings.from_address, settings.base_url, settings.secret_key),
+    )
+    web = Web(settings, rt, signups, Jinja2Templates(directory=templates_dir() / "web"), clock)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        limiter.close()
         rt.close()
 
-    app = FastAPI(title="digest", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
-    pages = Jinja2Templates(directory=templates_dir() / "web")
-
-    def page(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
-        return pages.TemplateResponse(
-            request, name, {"base_url": settings.base_url, **context}, status_code=status
-        )
+    app = FastAPI(title="digest", lifespan=lifespan, docs_url="/docs", redoc_url=None)
 
     @app.exception_handler(DigestError)
-    async def refused(request: Request, exc: DigestError) -> HTMLResponse:
-        status = 404 if isinstance(exc, NotFoundError) else 400
-        return page(request, "message.html", status, title="That did not work", message=str(exc))
+    async def refused(request: Request, exc: DigestError) -> Response:
+        status = _status(exc)
+        message = (
+            "we could not send the email just now: please try again in a few minutes"
+            if isinstance(exc, MailError)
+            else str(exc)
+        )
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": message}, status_code=status)
+        return web.page(request, "message.html", status, title="That did not work", message=message)
 
-    @app.get("/healthz")
-    def health() -> JSONResponse:
-        with transaction(rt.sessions) as session:
-            session.execute(text("SELECT 1"))
-        return JSONResponse({"ok": True})
-
-    @app.get("/", response_class=HTMLResponse)
-    def index(request: Request) -> HTMLResponse:
-        since = datetime.now(UTC) - RECENT
-        with transaction(rt.sessions) as session:
-            top = session.execute(
-                select(Skill.name, Skill.slug, func.count(Tag.item_id).label("n"))
-                .join(Tag, Tag.skill_id == Skill.id)
-                .where(Tag.ingested_at >= since)
-                .group_by(Skill.id, Skill.name, Skill.slug)
-                .order_by(func.count(Tag.item_id).desc(), Skill.name)
-                .limit(40)
-            ).all()
-        return page(request, "index.html", skills=top)
-
-    @app.get("/skills/{slug}", response_class=HTMLResponse)
-    def skill_page(request: Request, slug: str) -> HTMLResponse:
-        with transaction(rt.sessions) as session:
-            skill = resolve_skill(session, slug)
-            items = session.execute(
-                select(Item, Source.name, Tag.matched)
-                .join(Tag, Tag.item_id == Item.id)
-                .join(Source, Source.id == Item.source_id)
-                .where(Tag.skill_id == skill.id)
-                .order_by(Item.ingested_at.desc(), Item.id.desc())
-                .limit(50)
-            ).all()
-        return page(request, "skill.html", skill=skill, items=items)
-
-    @app.get("/u/{token}", response_class=HTMLResponse)
-    def unsubscribe_form(request: Request, token: str) -> HTMLResponse:
-        payload = read_token(settings.secret_key, UNSUBSCRIBE, token)
-        with transaction(rt.sessions) as session:
-            info = subscribers.describe(session, int(payload["s"]))
-        return page(request, "unsubscribe.html", info=info, token=token, done=info.state == "unsubscribed")
-
-    @app.post("/u/{token}", response_class=HTMLResponse)
-    def unsubscribe(request: Request, token: str) -> HTMLResponse:
-        payload = read_token(settings.secret_key, UNSUBSCRIBE, token)
-        with transaction(rt.sessions) as session:
-            info = subscribers.unsubscribe(session, int(payload["s"]))
-        return page(request, "unsubscribe.html", info=info, token=token, done=True)
-
-    @app.get("/manage/{token}", response_class=HTMLResponse)
-    def manage(request: Request, token: str) -> HTMLResponse:
-        payload = read_token(settings.secret_key, MANAGE, token)
-        with transaction(rt.sessions) as session:
-            subscriber = session.get(Subscriber, int(payload["u"]))
-            if subscriber is None:
-                raise NotFoundError("this subscriber no longer exists")
-            ids = session.scalars(
-                select(Subscription.id)
-                .where(Subscription.subscriber_id == subscriber.id)
-                .order_by(Subscription.id)
-            ).all()
-            infos = [subscribers.describe(session, sid) for sid in ids]
-        links = {info.id: make_token(settings.secret_key, UNSUBSCRIBE, {"s": info.id}) for info in infos}
-        return page(request, "manage.html", email=subscriber.email, subscriptions=infos, links=links)
-
+    for module in (pages, subscribe, manage, api):
+        app.include_router(module.router(web))
     return app
+
+
+def _status(exc: DigestError) -> int:
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, TooManyRequestsError):
+        return 429
+    if isinstance(exc, MailError):
+        return 503
+    return 400

@@ -1,0 +1,143 @@
+"""The signed manage page and one-click unsubscribe.
+
+``/manage/{token}`` lists a subscriber's digests; each change is a small POST form (CSRF-bound to the
+link) followed by a redirect back (POST/redirect/GET), so reloading never repeats it. The link is the
+owner's consent, so skills added here need no second confirmation.
+
+``/u/{token}``: RFC 8058 — a POST unsubscribes at once with no page or field needed; a GET only shows
+the button. Tokens never expire and name one subscription.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from digest import subscribers
+from digest.cadence import CADENCES, WEEKDAYS
+from digest.db import transaction
+from digest.errors import InvalidInputError, NotFoundError
+from digest.models import Subscriber
+from digest.signup import resolve_skills
+from digest.skills import search_skills
+from digest.tokens import MANAGE, UNSUBSCRIBE, make_token
+from digest.web import security
+from digest.web.context import Web
+from digest.web.forms import Fields, form_reader
+from digest.web.subscribe import timezones
+
+NOTES = {
+    "saved": "Saved. The change applies from your next digest.",
+    "paused": "Paused. Nothing will be sent until you resume.",
+    "resumed": "Resumed from the next slot.",
+    "unsubscribed": "Unsubscribed.",
+}
+
+
+def router(web: Web) -> APIRouter:
+    """The routes of this module."""
+    routes = APIRouter()
+    secret = web.settings.secret_key
+    manage_form = Depends(form_reader(secret, "manage"))
+
+    def show(request: Request, token: str, status: int = 200, error: str = "") -> HTMLResponse:
+        subscriber_id = security.token_id(secret, MANAGE, token, "u")
+        with transaction(web.rt.sessions) as session:
+            subscriber = session.get(Subscriber, subscriber_id)
+            if subscriber is None:
+                raise NotFoundError("this subscriber no longer exists")
+            infos = subscribers.subscriptions_of(session, subscriber_id)
+        return web.page(
+            request,
+            "manage.html",
+            status,
+            token=token,
+            email=subscriber.email,
+            subscriptions=infos,
+            note=NOTES.get(request.query_params.get("note", ""), ""),
+            error=error,
+            cadences=CADENCES,
+            weekdays=WEEKDAYS,
+            timezones=timezones(),
+        )
+
+    @routes.get("/manage/{token}", response_class=HTMLResponse)
+    def manage(request: Request, token: str) -> HTMLResponse:
+        return show(request, token)
+
+    @routes.post("/manage/{token}", response_class=HTMLResponse)
+    def change(request: Request, token: str, fields: Fields = manage_form) -> Response:
+        subscriber_id = security.token_id(secret, MANAGE, token, "u")
+        action, get = fields.first("action"), fields.first
+        now = web.clock()
+        try:
+            with transaction(web.rt.sessions) as session:
+                if action == "unsubscribe_all":
+                    subscribers.unsubscribe_all(session, subscriber_id)
+                    return _back(token, "unsubscribed")
+                sid = int(get("subscription")) if get("subscription").isdigit() else 0
+                if action == "add":
+                    queries = [text for text in get("skills").split(",") if text.strip()]
+                    found, unknown = resolve_skills(session, queries)
+                    if unknown:
+                        hits = search_skills(session, unknown[0], limit=5)
+                        hint = f" Did you mean {', '.join(hit.name for hit in hits)}?" if hits else ""
+                        raise InvalidInputError(f"We do not know the skill “{unknown[0]}”.{hint}")
+                    changes = subscribers.Changes(add=tuple(skill.id for skill in found))
+                    note = "saved"
+                elif action == "remove":
+                    changes, note = subscribers.Changes(remove=(get("skill"),)), "saved"
+                elif action in ("pause", "resume"):
+                    state = "paused" if action == "pause" else "active"
+                    changes, note = subscribers.Changes(state=state), f"{action}d"
+                elif action == "unsubscribe":
+                    subscribers.owned(session, subscriber_id, sid)
+                    subscribers.unsubscribe(session, sid)
+                    return _back(token, "unsubscribed")
+                elif action == "schedule":
+                    changes, note = _schedule_changes(fields), "saved"
+                else:
+                    raise InvalidInputError("unknown action")
+                subscribers.update(session, subscriber_id, sid, changes, now)
+        except InvalidInputError as exc:
+            # Shown on the page itself, beside the forms, so the reader can correct and retry.
+            return show(request, token, 400, error=str(exc))
+        return _back(token, note)
+
+    @routes.get("/u/{token}", response_class=HTMLResponse)
+    def unsubscribe_form(request: Request, token: str) -> HTMLResponse:
+        subscription_id = security.token_id(secret, UNSUBSCRIBE, token, "s")
+        with transaction(web.rt.sessions) as session:
+            info = subscribers.describe(session, subscription_id)
+        return _unsubscribe_page(web, request, token, info, done=info.state == "unsubscribed")
+
+    @routes.post("/u/{token}", response_class=HTMLResponse)
+    def unsubscribe(request: Request, token: str) -> HTMLResponse:
+        # RFC 8058: the body is "List-Unsubscribe=One-Click" from a mail client, or empty from our button.
+        subscription_id = security.token_id(secret, UNSUBSCRIBE, token, "s")
+        with transaction(web.rt.sessions) as session:
+            info = subscribers.unsubscribe(session, subscription_id)
+        return _unsubscribe_page(web, request, token, info, done=True)
+
+    return routes
+
+
+def _unsubscribe_page(
+    web: Web, request: Request, token: str, info: subscribers.SubscriptionInfo, *, done: bool
+) -> HTMLResponse:
+    manage = make_token(web.settings.secret_key, MANAGE, {"u": info.subscriber_id})
+    return web.page(request, "unsubscribe.html", info=info, token=token, done=done, manage=manage)
+
+
+def _schedule_changes(fields: Fields) -> subscribers.Changes:
+    get = fields.first
+    for name, high in (("hour", 23), ("weekday", 6)):
+        if not get(name).isdigit() or int(get(name)) > high:
+            raise InvalidInputError(f"choose a {name} from the list")
+    return subscribers.Changes(
+        cadence=get("cadence"), hour=int(get("hour")), weekday=int(get("weekday")), timezone=get("timezone")
+    )
+
+
+def _back(token: str, note: str) -> RedirectResponse:
+    return RedirectResponse(f"/manage/{token}?note={note}", status_code=303)

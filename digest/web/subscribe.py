@@ -1,0 +1,178 @@
+"""The pre-filled signup form and the confirmation link (double opt-in).
+
+``/subscribe?skill=python&cadence=daily`` opens the form filled in; POST records a pending signup and
+mails a confirmation link, answering with the same page whatever the address (``digest.signup``).
+``/confirm/{token}``: GET shows a button, POST confirms (mail scanners follow links, people press buttons).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from zoneinfo import available_timezones
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from digest.cadence import CADENCES, WEEKDAYS, Schedule
+from digest.db import transaction
+from digest.errors import InvalidInputError
+from digest.signup import SignupRequest, describe_schedule, resolve_skills
+from digest.skills import SkillHit, search_skills
+from digest.subscribers import normalise_email
+from digest.tokens import MANAGE, make_token
+from digest.web import security
+from digest.web.context import Web
+from digest.web.forms import Fields, form_reader
+
+HONEYPOT = "website"
+MAX_SKILLS = 20
+
+
+@cache
+def timezones() -> list[str]:
+    """Every IANA timezone name, sorted, for the form's list."""
+    return sorted(available_timezones())
+
+
+@dataclass
+class SignupForm:
+    """The signup form's values and what is wrong with them."""
+
+    email: str = ""
+    skills: list[tuple[str, str]] = field(default_factory=list)
+    unknown: list[tuple[str, list[SkillHit]]] = field(default_factory=list)
+    cadence: str = "daily"
+    hour: int = 8
+    weekday: int = 0
+    timezone: str = "UTC"
+    timezone_given: bool = False
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _number(text: str, low: int, high: int, default: int) -> int:
+    return int(text) if text.isdigit() and low <= int(text) <= high else default
+
+
+def _fill(session: Session, form: SignupForm, queries: list[str]) -> None:
+    """Resolve skill queries into the form: known ones as checked boxes, unknown ones with suggestions."""
+    skills, unknown = resolve_skills(session, queries[:MAX_SKILLS])
+    form.skills += [(skill.id, skill.name) for skill in skills if skill.id not in dict(form.skills)]
+    form.unknown += [(query[:100], search_skills(session, query, limit=5)) for query in unknown]
+
+
+def router(web: Web) -> APIRouter:
+    """The routes of this module."""
+    routes = APIRouter()
+    signup_form = Depends(form_reader(web.settings.secret_key, "subscribe"))
+
+    def show(request: Request, form: SignupForm, status: int = 200) -> HTMLResponse:
+        return web.page(
+            request,
+            "subscribe.html",
+            status,
+            form=form,
+            cadences=CADENCES,
+            weekdays=WEEKDAYS,
+            timezones=timezones(),
+        )
+
+    @routes.get("/subscribe", response_class=HTMLResponse)
+    def subscribe_form(request: Request) -> HTMLResponse:
+        query = request.query_params
+        security.refuse_line_breaks(query.values())
+        zone = query.get("timezone", "")
+        form = SignupForm(
+            email=query.get("email", "")[:320],
+            cadence=query.get("cadence", "daily") if query.get("cadence") in CADENCES else "daily",
+            hour=_number(query.get("hour", ""), 0, 23, 8),
+            weekday=_number(query.get("weekday", ""), 0, 6, 0),
+            timezone=zone if zone in timezones() else web.settings.default_timezone,
+            timezone_given=zone in timezones(),
+        )
+        with transaction(web.rt.sessions) as session:
+            _fill(session, form, query.getlist("skill"))
+        return show(request, form)
+
+    @routes.post("/subscribe", response_class=HTMLResponse)
+    def subscribe(request: Request, fields: Fields = signup_form) -> HTMLResponse:
+        get = fields.first
+        form = SignupForm(
+            email=get("email")[:320],
+            cadence=get("cadence"),
+            hour=_number(get("hour"), 0, 23, -1),
+            weekday=_number(get("weekday"), 0, 6, -1),
+            timezone=get("timezone"),
+            timezone_given=True,
+        )
+        more = [text for text in get("more").split(",") if text.strip()]
+        with transaction(web.rt.sessions) as session:
+            _fill(session, form, [*fields.all("skill"), *more])
+        request_ = _validate(form)
+        if request_ is None:
+            return show(request, form, 400)
+        if get(HONEYPOT):
+            # A bot filled the hidden field: answer as if all went well, do nothing.
+            return web.page(request, "check_email.html", email=request_.email)
+        now = web.clock()
+        web.signups.check_ip(security.client_ip(request), now)
+        web.signups.request(request_, now)
+        return web.page(request, "check_email.html", email=request_.email)
+
+    @routes.get("/confirm/{token}", response_class=HTMLResponse)
+    def confirm_form(request: Request, token: str) -> HTMLResponse:
+        signup, names = web.signups.read(token)
+        return web.page(
+            request,
+            "confirm.html",
+            token=token,
+            email=signup.email,
+            skills=names,
+            cadence=signup.schedule.cadence,
+            when=describe_schedule(signup.schedule),
+            done=False,
+        )
+
+    @routes.post("/confirm/{token}", response_class=HTMLResponse)
+    def confirm(request: Request, token: str) -> HTMLResponse:
+        # No form field is needed: the signed token is the proof (issue 5).
+        outcome = web.signups.confirm(token, web.clock())
+        info = outcome.info
+        manage = make_token(web.settings.secret_key, MANAGE, {"u": info.subscriber_id})
+        schedule = Schedule(info.cadence, info.hour, info.weekday, info.timezone)
+        return web.page(
+            request,
+            "confirm.html",
+            token=token,
+            email=info.email,
+            skills=list(info.skills),
+            cadence=info.cadence,
+            when=describe_schedule(schedule),
+            done=True,
+            already=outcome.already,
+            manage_url=f"/manage/{manage}",
+        )
+
+    return routes
+
+
+def _validate(form: SignupForm) -> SignupRequest | None:
+    """The request the form describes, or None with ``form.errors`` filled in."""
+    try:
+        address = normalise_email(form.email)
+    except InvalidInputError as exc:
+        form.errors["email"] = str(exc).capitalize()
+        address = ""
+    if form.unknown:
+        form.errors["skills"] = "We do not know some of these skills: pick a suggestion or remove them."
+    elif not form.skills:
+        form.errors["skills"] = "Choose at least one skill."
+    schedule = None
+    try:
+        schedule = Schedule(form.cadence, form.hour, form.weekday, form.timezone)
+    except InvalidInputError as exc:
+        form.errors["schedule"] = str(exc).capitalize()
+    if form.errors or schedule is None:
+        return None
+    return SignupRequest(address, tuple(skill_id for skill_id, _ in form.skills), schedule)
