@@ -22,6 +22,8 @@ from digest.db import make_engine, make_sessions, require_schema
 from digest.digests import DeliveryConfig
 from digest.fetch import FetchConfig, Fetcher, user_agent
 from digest.mail import Mailer, mailer_for
+from digest.ratelimit import limiter_for
+from digest.signup import SignupConfig, Signups
 
 T = TypeVar("T")
 
@@ -78,6 +80,18 @@ class Runtime:
         """The email renderer."""
         return Composer()
 
+    @_once
+    def signups(self) -> Signups:
+        """Signup requests and confirmations, limited in Redis when it is the broker, else in the database."""
+        s = self.settings
+        return Signups(
+            self.sessions,
+            limiter=limiter_for(s.broker_url, self.sessions),
+            mailer=self.mailer,
+            composer=self.composer,
+            config=SignupConfig(s.from_address, s.base_url, s.secret_key),
+        )
+
     @property
     def delivery(self) -> DeliveryConfig:
         """Settings of the deliver wing."""
@@ -110,6 +124,8 @@ class Runtime:
         """Close whatever was opened."""
         if "fetcher" in self.__dict__:
             self.fetcher.close()
+        if "signups" in self.__dict__:
+            self.signups.limiter.close()
         if "mailer" in self.__dict__:
             self.mailer.close()
         if "engine" in self.__dict__:

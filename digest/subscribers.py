@@ -341,3 +341,25 @@ def describe(session: Session, subscription_id: int) -> SubscriptionInfo:
         skills=tuple(names),
         next_due_at=subscription.next_due_at,
     )
+
+
+def list_all(session: Session) -> list[SubscriptionInfo]:
+    """Every subscription, by subscriber address then cadence."""
+    ids = session.scalars(
+        select(Subscription.id)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .order_by(Subscriber.email, Subscription.cadence)
+    ).all()
+    return [describe(session, subscription_id) for subscription_id in ids]
+
+
+def pending_for(session: Session, email: str, cadence: str) -> SubscriptionInfo:
+    """The subscription of ``email`` at ``cadence`` (after a signup request it exists, pending or not)."""
+    subscription_id = session.scalar(
+        select(Subscription.id)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(Subscriber.email == email, Subscription.cadence == cadence)
+    )
+    if subscription_id is None:
+        raise NotFoundError(f"no {cadence} subscription for {email}")
+    return describe(session, subscription_id)

@@ -207,3 +207,32 @@ def test_retag_reports_and_a_second_run_has_nothing_left(home: Path, server: Fee
 
     assert first == {"items": 1, "tags": 2}
     assert second == {"items": 0, "tags": 0}
+
+
+def test_subscribe_sends_a_confirmation_unless_told_the_owner_already_agreed(home: Path) -> None:
+    pending = run_json(home, "subscribe", "new@example.com", "--skill", "rust", "--cadence", "weekly")
+    active = run_json(
+        home, "subscribe", "ops@example.com", "--skill", "go", "--confirmed", "--timezone", "UTC"
+    )
+    listed = run_json(home, "subscribers", "list")
+    only_active = run_json(home, "subscribers", "list", "--state", "active")
+
+    assert isinstance(pending, dict) and pending["state"] == "pending"
+    assert isinstance(active, dict) and active["state"] == "active"
+    outbox = list((home / "outbox" / "new").iterdir())
+    assert len(outbox) == 1 and b"new@example.com" in outbox[0].read_bytes()
+    assert isinstance(listed, list) and [row["email"] for row in listed] == [
+        "new@example.com",
+        "ops@example.com",
+    ]
+    assert set(listed[0]) >= {"id", "email", "cadence", "timezone", "hour", "weekday", "skills", "state"}
+    assert only_active == [active]
+
+
+def test_subscribe_refuses_an_unknown_skill_and_a_hostile_address_in_one_line(home: Path) -> None:
+    unknown = digest(home, "subscribe", "a@example.com", "--skill", "no-such-skill-xyz")
+    hostile = digest(home, "subscribe", "a@example.com\r\nBcc: x@example.org", "--skill", "rust")
+
+    assert unknown.returncode == 1 and "unknown skill" in unknown.stderr
+    assert hostile.returncode == 1 and "line breaks" in hostile.stderr
+    assert "Traceback" not in unknown.stderr + hostile.stderr

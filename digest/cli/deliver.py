@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from digest import digests
+from digest import digests, subscribers
 from digest.cadence import WEEKDAYS, Schedule, check_cadence
-from digest.cli.app import app, deliveries_app
+from digest.cli.app import app, deliveries_app, subscribers_app
 from digest.cli.common import (
     JsonOption,
     clock,
@@ -32,7 +32,8 @@ from digest.models import (
     Subscriber,
     Subscription,
 )
-from digest.subscribers import subscribe
+from digest.signup import SignupRequest, resolve_skills
+from digest.subscribers import normalise_email, subscribe
 
 
 @app.command("subscribe")
@@ -45,31 +46,87 @@ def subscribe_command(
     ] = None,
     hour: Annotated[int, typer.Option(help="Local hour of daily and weekly digests.")] = 8,
     weekday: Annotated[str, typer.Option(help="Day of weekly digests.")] = "monday",
+    confirmed: Annotated[
+        bool, typer.Option(help="The owner already agreed: skip the confirmation email and start at once.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Subscribe an address (added by an operator, so confirmed at once)."""
+    """Subscribe an address: send it a confirmation link, or with --confirmed start at once."""
     check_cadence(cadence)
     if weekday.lower() not in WEEKDAYS:
         raise InvalidInputError(f"unknown weekday {weekday!r}: use monday … sunday")
     settings = load_settings()
     schedule = Schedule(cadence, hour, WEEKDAYS.index(weekday.lower()), timezone or settings.default_timezone)
-    with runtime() as rt, transaction(rt.sessions) as session:
-        info = subscribe(session, email, skill, schedule, clock(), confirmed=True)
-    row = {
+    with runtime() as rt:
+        if confirmed:
+            with transaction(rt.sessions) as session:
+                info = subscribe(session, email, skill, schedule, clock(), confirmed=True)
+        else:
+            with transaction(rt.sessions) as session:
+                skills, unknown = resolve_skills(session, skill)
+            if unknown:
+                raise InvalidInputError(f"unknown skill(s): {', '.join(unknown)}")
+            address = normalise_email(email)
+            request = SignupRequest(address, tuple(s.id for s in skills), schedule)
+            if not rt.signups.request(request, clock()):
+                raise InvalidInputError(f"{address} was sent 3 confirmation emails today already")
+            with transaction(rt.sessions) as session:
+                info = subscribers.pending_for(session, address, cadence)
+    row = _subscription_json(info)
+    if as_json:
+        print_json(row)
+    elif info.state == "active":
+        out.print(
+            f"{info.email}: {info.cadence} digest of {', '.join(info.skills)}, next at {row['next_due_at']}"
+        )
+    else:
+        out.print(f"{info.email}: confirmation email sent; nothing is delivered until the link is used")
+
+
+def _subscription_json(info: subscribers.SubscriptionInfo) -> dict[str, Any]:
+    return {
         "id": info.id,
         "email": info.email,
         "cadence": info.cadence,
         "timezone": info.timezone,
+        "hour": info.hour,
+        "weekday": WEEKDAYS[info.weekday],
         "skills": list(info.skills),
         "state": info.state,
         "next_due_at": iso(info.next_due_at),
     }
+
+
+@subscribers_app.command("list")
+def subscribers_list(
+    state: Annotated[
+        str | None, typer.Option(help="Only subscriptions in this state (active, pending, ...).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every subscription with its address, cadence, skills, state and next send time."""
+    with runtime() as rt, transaction(rt.sessions) as session:
+        infos = [info for info in subscribers.list_all(session) if state is None or info.state == state]
+    rows = [_subscription_json(info) for info in infos]
     if as_json:
-        print_json(row)
-    else:
-        out.print(
-            f"{info.email}: {info.cadence} digest of {', '.join(info.skills)}, next at {row['next_due_at']}"
+        print_json(rows)
+        return
+    table = Table()
+    for column in ("id", "email", "cadence", "when", "skills", "state", "next"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        when = f"{row['weekday'][:3]} " if row["cadence"] == "weekly" else ""
+        when += f"{row['hour']:02d}:00 {row['timezone']}" if row["cadence"] != "hourly" else row["timezone"]
+        table.add_row(
+            str(row["id"]),
+            row["email"],
+            row["cadence"],
+            when,
+            ", ".join(row["skills"]),
+            row["state"],
+            row["next_due_at"] or "-",
         )
+    out.print(table)
 
 
 @app.command("send-due")

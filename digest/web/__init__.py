@@ -24,9 +24,8 @@ from fastapi.templating import Jinja2Templates
 from digest.compose import templates_dir
 from digest.config import Settings
 from digest.errors import DigestError, MailError, NotFoundError
-from digest.ratelimit import limiter_for
 from digest.runtime import Runtime
-from digest.signup import SignupConfig, Signups, TooManyRequestsError
+from digest.signup import TooManyRequestsError
 from digest.web import api, manage, pages, subscribe
 from digest.web.context import Web
 
@@ -38,20 +37,11 @@ def _utc_now() -> datetime:
 def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> FastAPI:
     """The FastAPI application for these settings; ``clock`` is the only clock its routes read."""
     rt = Runtime(settings)
-    limiter = limiter_for(settings.broker_url, rt.sessions)
-    signups = Signups(
-        rt.sessions,
-        limiter=limiter,
-        mailer=rt.mailer,
-        composer=rt.composer,
-        config=SignupConfig(settings.from_address, settings.base_url, settings.secret_key),
-    )
-    web = Web(settings, rt, signups, Jinja2Templates(directory=templates_dir() / "web"), clock)
+    web = Web(settings, rt, rt.signups, Jinja2Templates(directory=templates_dir() / "web"), clock)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        limiter.close()
         rt.close()
 
     app = FastAPI(title="digest", lifespan=lifespan, docs_url="/docs", redoc_url=None)
