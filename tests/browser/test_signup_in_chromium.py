@@ -1,0 +1,93 @@
+"""A person in headless Chromium: a skill's subscribe link, the confirmation, the manage page.
+
+Chromium and its driver come from Debian's packages (`chromium`, `chromium-driver`); nothing is downloaded.
+Screenshots of each page are saved in the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from digest.config import Settings
+from digest.web import create_app
+from tests.conftest import need
+from tests.web_support import link, outbox, serve
+
+pytestmark = pytest.mark.slow
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    if not (Path(CHROMIUM).exists() and shutil.which(DRIVER)):
+        need("Chromium", "install Debian's chromium and chromium-driver packages")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1000,1200",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(20)
+    yield driver
+    driver.quit()
+
+
+def test_a_visitor_subscribes_from_a_skill_link_confirms_and_manages(
+    browser: object, settings: Settings, rt: object, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+    assert isinstance(browser, WebDriver)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    app = create_app(settings, clock=lambda: datetime(2026, 11, 16, 9, 30, tzinfo=UTC))
+    with serve(app) as http:
+        base = str(http.base_url).rstrip("/")
+
+        browser.get(f"{base}/subscribe?skill=k8s&cadence=daily")
+        browser.save_screenshot(str(shots / "1-subscribe.png"))
+        assert "Kubernetes" in browser.page_source
+        browser.find_element(By.ID, "email").send_keys("reader@example.com")
+        browser.find_element(By.CSS_SELECTOR, "form[action='/subscribe'] button[type=submit]").click()
+        browser.save_screenshot(str(shots / "2-check-your-email.png"))
+        assert "email" in browser.find_element(By.TAG_NAME, "main").text.lower()
+
+        [confirmation] = outbox(settings)
+        browser.get(base + link(confirmation, "confirm"))
+        browser.save_screenshot(str(shots / "3-confirm.png"))
+        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        browser.save_screenshot(str(shots / "4-confirmed.png"))
+        assert "Manage your digests" in browser.page_source
+
+        browser.find_element(By.LINK_TEXT, "Manage your digests").click()
+        browser.save_screenshot(str(shots / "5-manage.png"))
+        page = browser.find_element(By.TAG_NAME, "main").text
+
+    assert "Kubernetes" in page and "daily" in page.lower()
+    assert sorted(path.name for path in shots.iterdir()) == [
+        "1-subscribe.png",
+        "2-check-your-email.png",
+        "3-confirm.png",
+        "4-confirmed.png",
+        "5-manage.png",
+    ]
