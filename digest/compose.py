@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import css_inline
@@ -61,17 +62,7 @@ class Composer:
     def digest(self, content: DigestContent) -> ComposedEmail:
         """The digest email for ``content``."""
         context = {"d": content}
-        subject = " ".join(self.env.get_template("email/digest/subject.txt").render(context).split())
-        text = self.env.get_template("email/digest/body.txt").render(context).strip() + "\n"
-        html = self._inliner.inline(self.env.get_template("email/digest/body.html").render(context))
-        body_hash = hashlib.sha256(f"{subject}\x00{text}\x00{html}".encode()).hexdigest()
-        return ComposedEmail(
-            subject=subject,
-            text=text,
-            html=html,
-            template_version=self.versions["digest"],
-            body_hash=body_hash,
-        )
+        return self._render("digest", context)
 
     def confirmation(
         self,
@@ -96,16 +87,16 @@ class Composer:
                 "days": days,
             }
         }
-        subject = " ".join(self.env.get_template("email/confirm/subject.txt").render(context).split())
-        text = self.env.get_template("email/confirm/body.txt").render(context).strip() + "\n"
-        html = self._inliner.inline(self.env.get_template("email/confirm/body.html").render(context))
+        return self._render("confirm", context)
+
+    def _render(self, kind: str, context: dict[str, Any]) -> ComposedEmail:
+        """Subject, text and inlined HTML of ``templates/email/<kind>/``, with the hash a replay checks."""
+        subject = " ".join(self.env.get_template(f"email/{kind}/subject.txt").render(context).split())
+        text = self.env.get_template(f"email/{kind}/body.txt").render(context).strip() + "\n"
+        html = self._inliner.inline(self.env.get_template(f"email/{kind}/body.html").render(context))
         body_hash = hashlib.sha256(f"{subject}\x00{text}\x00{html}".encode()).hexdigest()
         return ComposedEmail(
-            subject=subject,
-            text=text,
-            html=html,
-            template_version=self.versions["confirm"],
-            body_hash=body_hash,
+            subject=subject, text=text, html=html, template_version=self.versions[kind], body_hash=body_hash
         )
 
 

@@ -245,6 +245,17 @@ def load(session: Session, taxonomy: Taxonomy, now: datetime) -> LoadResult:
     return LoadResult(taxonomy.version, len(taxonomy.entities), len(rows), changed=True)
 
 
+def matcher_from(taxonomy: Taxonomy) -> Matcher:
+    """A ``Matcher`` straight from a taxonomy file's records (tests, benchmarks, tools without a database)."""
+    skills = {entity.id: SkillInfo(entity.name, entity.category) for entity in taxonomy.entities}
+    aliases = (
+        AliasSpec(entity.id, alias.text, alias.ambiguous, alias.case_sensitive)
+        for entity in taxonomy.entities
+        for alias in entity.aliases
+    )
+    return Matcher(aliases, skills, version=taxonomy.version)
+
+
 def compile_matcher(session: Session) -> Matcher:
     """Build a ``Matcher`` from the skills and aliases in the database."""
     skills = {

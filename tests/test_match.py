@@ -8,7 +8,7 @@ import pytest
 
 from digest.match import AliasSpec, Matcher, SkillInfo, fold
 from digest.records import TagMatch
-from digest.taxonomy import read_bundled
+from digest.taxonomy import matcher_from, read_bundled
 
 # --- a small matcher built by hand ---------------------------------------------------------------
 
@@ -306,14 +306,7 @@ def test_it_matches_a_case_sensitive_plural() -> None:
 @pytest.fixture(scope="module")
 def real() -> Matcher:
     """Compiled like ``taxonomy.compile_matcher``, from the file instead of the database."""
-    taxonomy = read_bundled()
-    skills = {entity.id: SkillInfo(entity.name, entity.category) for entity in taxonomy.entities}
-    aliases = [
-        AliasSpec(entity.id, alias.text, alias.ambiguous, alias.case_sensitive)
-        for entity in taxonomy.entities
-        for alias in entity.aliases
-    ]
-    return Matcher(aliases, skills, version=taxonomy.version)
+    return matcher_from(read_bundled())
 
 
 def names(tags: list[TagMatch]) -> set[str]:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from digest.match import AliasSpec, Matcher, SkillInfo
-from digest.taxonomy import read_bundled
+from digest.match import Matcher
+from digest.taxonomy import matcher_from, read_bundled
 
 GOLD = Path(__file__).parent / "data" / "gold" / "matcher-gold.jsonl"
 MIN_SENTENCES = 300
@@ -72,14 +72,7 @@ def gold() -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def real() -> Matcher:
     """Compiled like ``taxonomy.compile_matcher``, from the bundled file instead of the database."""
-    taxonomy = read_bundled()
-    skills = {entity.id: SkillInfo(entity.name, entity.category) for entity in taxonomy.entities}
-    aliases = [
-        AliasSpec(entity.id, alias.text, alias.ambiguous, alias.case_sensitive)
-        for entity in taxonomy.entities
-        for alias in entity.aliases
-    ]
-    return Matcher(aliases, skills, version=taxonomy.version)
+    return matcher_from(read_bundled())
 
 
 def score(matcher: Matcher, gold: list[dict[str, Any]]) -> Score:
