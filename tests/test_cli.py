@@ -99,6 +99,7 @@ def test_the_pipeline_runs_from_the_command_line(home: Path, server: FeedServer)
         "hourly",
         "--timezone",
         "UTC",
+        "--confirmed",
     )
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     sent = run_json(home, "send-due", "--now", later)
