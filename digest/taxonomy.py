@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -325,18 +325,21 @@ def _json_lines(path: Path) -> list[dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
+    return [row for _, row in json_objects(text.splitlines(), str(path))]
+
+
+def json_objects(lines: Iterable[str], where: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per non-blank JSON Lines line; ``InvalidInputError`` names ``where:line``."""
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{path}:{number}: not JSON ({exc.msg})") from None
+            raise InvalidInputError(f"{where}:{number}: not JSON ({exc.msg})") from None
         if not isinstance(row, dict):
-            raise InvalidInputError(f"{path}:{number}: each line must be a JSON object")
-        rows.append(row)
-    return rows
+            raise InvalidInputError(f"{where}:{number}: each line must be a JSON object")
+        yield number, row
 
 
 def _entity(line: dict[str, Any], extra: Iterable[Alias], path: Path) -> Entity:

@@ -7,12 +7,14 @@ email reads, changes and deletes that subscriber's subscriptions, and only those
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, Field, field_validator
+from sqlalchemy.orm import Session
 
 from digest import subscribers
 from digest.cadence import Schedule, zone
@@ -157,16 +159,20 @@ def router(web: Web) -> APIRouter:
         web.signups.request(signup, now)
         return Accepted(message=f"If {body.email} can receive mail, a confirmation link is on its way.")
 
-    @routes.get("/manage/{token}")
-    def read(token: str) -> SubscriberOut:
-        """The subscriber of a manage token and every subscription."""
+    def whole(token: str, act: Callable[[Session, int], list[subscribers.SubscriptionInfo]]) -> SubscriberOut:
+        """``act`` on every subscription of a manage token's subscriber, and show them all."""
         subscriber_id = subscriber_of(token)
         with transaction(web.rt.sessions) as session:
             subscriber = session.get(Subscriber, subscriber_id)
             if subscriber is None:
                 raise InvalidInputError("this link is not valid")
-            infos = subscribers.subscriptions_of(session, subscriber_id)
+            infos = act(session, subscriber_id)
         return SubscriberOut(email=subscriber.email, subscriptions=[_out(info) for info in infos])
+
+    @routes.get("/manage/{token}")
+    def read(token: str) -> SubscriberOut:
+        """The subscriber of a manage token and every subscription."""
+        return whole(token, subscribers.subscriptions_of)
 
     @routes.patch("/manage/{token}/subscriptions/{subscription_id}")
     def change(token: str, subscription_id: int, body: SubscriptionPatch) -> SubscriptionOut:
@@ -196,12 +202,6 @@ def router(web: Web) -> APIRouter:
     @routes.delete("/manage/{token}")
     def delete_all(token: str) -> SubscriberOut:
         """Unsubscribe from everything."""
-        subscriber_id = subscriber_of(token)
-        with transaction(web.rt.sessions) as session:
-            subscriber = session.get(Subscriber, subscriber_id)
-            if subscriber is None:
-                raise InvalidInputError("this link is not valid")
-            infos = subscribers.unsubscribe_all(session, subscriber_id)
-        return SubscriberOut(email=subscriber.email, subscriptions=[_out(info) for info in infos])
+        return whole(token, subscribers.unsubscribe_all)
 
     return routes
