@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from digest.config import Settings, settings_env
 
 STOP_GRACE = 15.0
+INTERRUPT_GRACE = 10.0
 
 
 def worker_command(
@@ -59,8 +60,19 @@ def start(command: Sequence[str], settings: Settings, *, quiet: bool = False) ->
     return subprocess.Popen(list(command), env=env, stdout=output, stderr=output)
 
 
-def stop(processes: Sequence[subprocess.Popen[bytes]], grace: float = STOP_GRACE) -> None:
-    """SIGTERM every process (Celery's warm shutdown), then SIGKILL what is left after ``grace`` seconds."""
+def stop(
+    processes: Sequence[subprocess.Popen[bytes]], grace: float = STOP_GRACE, *, interrupted: bool = False
+) -> None:
+    """SIGTERM every process (Celery's warm shutdown), then SIGKILL what is left after ``grace`` seconds.
+
+    ``interrupted``: a terminal's Ctrl-C already sent SIGINT to the whole process group, so the children are
+    shutting down; a second signal in the middle of that makes beat print a traceback, so give them a
+    moment first and signal only those still running.
+    """
+    if interrupted:
+        deadline = time.monotonic() + INTERRUPT_GRACE
+        while time.monotonic() < deadline and any(process.poll() is None for process in processes):
+            time.sleep(0.1)
     for process in processes:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

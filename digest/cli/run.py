@@ -90,14 +90,16 @@ def up(
         processes.start(processes.beat_command(), settings),
     ]
     err.print(f"web on http://{host}:{port}, worker and beat running; Ctrl-C stops all three")
+    interrupted = False
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         err.print("[red]a process exited; stopping the others[/red]")
     except KeyboardInterrupt:
+        interrupted = True
         err.print("stopping…")
     finally:
-        processes.stop(children)
+        processes.stop(children, interrupted=interrupted)
 
 
 @app.command()
