@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+import unicodedata
 
 import pytest
 
 from digest.match import AliasSpec, Matcher, SkillInfo, fold
+from digest.match._fold import TextFolder, nfkc
 from digest.records import TagMatch
 from digest.taxonomy import matcher_from, read_bundled
 
@@ -216,6 +218,33 @@ def test_fold_keeps_the_length_so_offsets_map_back_to_the_original() -> None:
 
     assert len(fold(text)) == len(text)
     assert fold(text) == "istanbul s c++    go  straße node.js"
+
+
+def test_the_text_fold_lowers_the_non_ascii_capitals_that_keys_hold() -> None:
+    folder = TextFolder(["löve", "ekşi sözlük"])
+    text = "LÖVE 11 and EKŞİ SÖZLÜK — “ΑΘΗΝΑ”\u00a0İ"
+
+    folded = folder(text)
+
+    assert len(folded) == len(text)
+    assert folded.startswith("löve 11 and ekşİ sözlük")
+    # Letters no key holds are left as they are: lowering them would change no match.
+    assert "ΑΘΗΝΑ" in folded
+
+
+def test_the_matcher_finds_a_non_ascii_name_in_capitals() -> None:
+    matcher = Matcher([AliasSpec("love2d", "LÖVE")], {"love2d": SkillInfo("LÖVE", "framework")})
+
+    assert skill_ids(matcher.tag("LÖVE 11.5 released", "")) == {"love2d"}
+    assert skill_ids(matcher.tag("", "a game in Löve")) == {"love2d"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain ascii", "Wait for it…", "no\u00a0break", "ﬁne Ｐｙｔｈｏｎ…", "e\u0301 cafe\u0301…", "“quoted”"],
+)
+def test_nfkc_takes_shortcuts_with_the_same_result_as_unicodedata(text: str) -> None:
+    assert nfkc(text) == unicodedata.normalize("NFKC", text)
 
 
 def test_only_dotted_i_changes_length_when_lower_cased() -> None:

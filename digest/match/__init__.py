@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
-from itertools import pairwise
 from typing import Any
 
 import ahocorasick
@@ -43,7 +42,7 @@ from digest.match._evidence import (
     Hit,
     judge,
 )
-from digest.match._fold import fold, nfkc, separate
+from digest.match._fold import TextFolder, fold, nfkc, separate
 from digest.match._keys import AliasSpec, Entry, SkillInfo, Slot, add_alias, add_signal, is_word
 from digest.records import TagMatch
 
@@ -91,6 +90,7 @@ class Matcher:
                 add_signal(slots, cue, skill_id)
             for cue in COUNTER_CUES.get(info.name.casefold(), ()):
                 add_signal(slots, cue, COUNTER + skill_id)
+        self._fold = TextFolder(slots)
         self._automaton: Any = ahocorasick.Automaton()
         for key, slot in slots.items():
             self._automaton.add_word(key, slot.value())
@@ -115,33 +115,36 @@ class Matcher:
             title = nfkc(title)
             document = title + _BETWEEN + nfkc(text)
             parts.append(document)
-            folded_parts.append(fold(document))
+            folded_parts.append(self._fold(document))
             title_ends.append(position + len(title))
             position += len(document)
             ends.append(position)
             position += len(_SEPARATOR)
         whole = _PAD + _SEPARATOR.join(parts) + _PAD
         folded = _PAD + _SEPARATOR.join(folded_parts) + _PAD
-        spans, signals = self._scan(whole, folded, ends)
+        spans, overlapping, signals = self._scan(whole, folded, ends)
         urls = _urls(whole) if "://" in whole else []
         results: list[list[TagMatch]] = [[] for _ in documents]
         for index, found in spans.items():
             if urls:
                 found = [span for span in found if not _inside(urls, span[0])]
-            hits = [
-                hit
-                for start, stop, entries in _longest(found)
-                for hit in _hits(whole, start, stop, entries, title_ends[index])
-            ]
+            if index in overlapping:
+                found = _longest(found)
+            hits: list[Hit] = []
+            title_end = title_ends[index]
+            for start, stop, entries in found:
+                _add_hits(hits, whole, start, stop, entries, title_end)
             if hits:
                 results[index] = judge(hits, signals.get(index, set()), self.skills, whole, folded)
         return results
 
     def _scan(
         self, whole: str, folded: str, ends: list[int]
-    ) -> tuple[dict[int, list[_Span]], dict[int, set[str]]]:
-        """Per item (by index): the names found at their boundaries, and the cues and context words."""
+    ) -> tuple[dict[int, list[_Span]], set[int], dict[int, set[str]]]:
+        """Per item (by index): the names found at their boundaries, in text order; the items where two
+        of them overlap; and each item's cues and context words."""
         spans: dict[int, list[_Span]] = {}
+        overlapping: set[int] = set()
         found: dict[int, set[str]] = {}
         index, bound = 0, ends[0]
         for end, (size, trail, check_left, check_right, entries, signals, screen) in self._automaton.iter(
@@ -162,8 +165,16 @@ class Matcher:
             if entries and (screen or folded[start - 1] in ".-"):
                 entries = _admit(whole, folded, start, stop, entries)
             if entries:
-                spans.setdefault(index, []).append((start, stop, entries))
-        return spans, found
+                named = spans.get(index)
+                if named is None:
+                    spans[index] = [(start, stop, entries)]
+                else:
+                    # Spans come in the order of their ends, so one that starts before the last one
+                    # stops overlaps it (and only then can any two overlap).
+                    if start < named[-1][1]:
+                        overlapping.add(index)
+                    named.append((start, stop, entries))
+        return spans, overlapping, found
 
 
 def _admit(text: str, folded: str, start: int, stop: int, entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
@@ -212,9 +223,6 @@ def _inside(urls: list[tuple[int, int]], position: int) -> bool:
 
 def _longest(spans: list[_Span]) -> list[_Span]:
     """Of overlapping spans the longest wins (then the leftmost); returned in text order."""
-    # Most items have no overlap; the scan reports spans by end, which is then also text order.
-    if len(spans) == 1 or all(first[1] <= second[0] for first, second in pairwise(spans)):
-        return spans
     chosen: list[_Span] = []
     for span in sorted(spans, key=lambda span: (span[0] - span[1], span[0])):
         if all(span[1] <= other[0] or span[0] >= other[1] for other in chosen):
@@ -222,7 +230,10 @@ def _longest(spans: list[_Span]) -> list[_Span]:
     return sorted(chosen, key=lambda span: span[0])
 
 
-def _hits(text: str, start: int, stop: int, entries: tuple[Entry, ...], title_end: int) -> list[Hit]:
+def _add_hits(
+    hits: list[Hit], text: str, start: int, stop: int, entries: tuple[Entry, ...], title_end: int
+) -> None:
+    """Append a hit for each entry of the span, with the version that follows the name, if any."""
     # Inlined first test of ``_version``: most names have no digit after them.
     if text[stop : stop + 3].lstrip(" v.")[:1].isdigit():
         versioned, end = _version(text, stop)
@@ -230,20 +241,20 @@ def _hits(text: str, start: int, stop: int, entries: tuple[Entry, ...], title_en
         versioned, end = False, stop
     surface = text[start:end]
     in_title = start < title_end
-    return [
-        Hit(
-            entry.skill_id,
-            surface,
-            entry.ambiguous,
-            in_title,
-            versioned or entry.distinctive,
-            entry,
-            start,
-            end,
-            stop,
+    for entry in entries:
+        hits.append(
+            Hit(
+                entry.skill_id,
+                surface,
+                entry.ambiguous,
+                in_title,
+                versioned or entry.distinctive,
+                entry,
+                start,
+                end,
+                stop,
+            )
         )
-        for entry in entries
-    ]
 
 
 def _version(text: str, stop: int) -> tuple[bool, int]:

@@ -236,12 +236,14 @@ def _tag(skill_id: str, hits: list[Hit], info: SkillInfo) -> TagMatch:
         weight = sum(TITLE_WEIGHT if hit.in_title else 1 for hit in hits)
         in_title = any(hit.in_title for hit in hits)
         matched = tuple(dict.fromkeys([hit.surface for hit in hits]))
+    # Positional and unrounded (SCORE_SCALE is a power of two, so a whole weight over it is exact): this
+    # runs for every tag.
     return TagMatch(
-        skill_id=skill_id,
-        name=info.name,
-        category=info.category,
-        matched=matched,
-        count=len(hits),
-        in_title=in_title,
-        score=round(min(1.0, weight / SCORE_SCALE), 3),
+        skill_id,
+        info.name,
+        info.category,
+        matched,
+        len(hits),
+        in_title,
+        1.0 if weight >= SCORE_SCALE else weight / SCORE_SCALE,
     )
