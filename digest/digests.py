@@ -1,28 +1,37 @@
-"""Deliver orchestrator: claim, select, compose, send, record; and replay from the manifest.
+"""Deliver orchestrator: open windows, claim, select, compose, send, record; replay and preview.
 
-    dispatch: due subscription --(conditional update of next_due_at)--> delivery row (pending, window fixed)
+    dispatch: due subscriptions, a batch at a time (rows locked, others skip them)
+              -> one delivery row each (pending, window fixed) -> the ids to enqueue
     send:     claim delivery (pending -> sending) -> select items of the window (or the stored manifest)
               -> compose -> store manifest -> send -> mark sent | skipped | failed
 
 A window is fixed when its delivery row is created and the row is unique per (subscription, window end),
 so two ticks, two beats or a redelivered task never make a second digest for one slot, and the next
-window starts where this one ended, so no item is lost or repeated.
+window starts where this one ended, so no item is lost or repeated. A dispatch closes no window the
+matcher has not finished (``tag_horizon``), so an item ingested just before a slot is not left out of
+its digest by being tagged just after.
+
+A digest costs a fixed number of SQL round trips whatever its number of items: claim and read (four),
+the manifest (two), the result (one or two). ``docs/design.md`` ("Exactly once") has the one window no
+SMTP sender can close.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Row, and_, case, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.cadence import Schedule, latest_slot, next_slot, previous_slot
 from digest.compose import Composer, build_message, message_id
 from digest.db import transaction
-from digest.errors import MailError, NotFoundError
+from digest.errors import InvalidInputError, MailError, NotFoundError
 from digest.mail import Mailer
 from digest.models import (
     Delivery,
@@ -35,11 +44,24 @@ from digest.models import (
     SubscriptionSkill,
 )
 from digest.records import ComposedEmail, DeliveryOutcome, DigestContent, DigestSection, ItemForDigest
-from digest.selection import item_for_digest, select_window
+from digest.selection import WindowCache, select_window
 from digest.tokens import MANAGE, UNSUBSCRIBE, make_token
 
 # A delivery claimed longer ago than this is taken to have lost its worker and may be claimed again.
 SEND_LEASE = timedelta(minutes=10)
+# A delivery still pending this long after it was enqueued is enqueued again (its task may be lost with
+# a broker that restarted); a second task for it finds it claimed or finished and does nothing.
+REQUEUE_AFTER = timedelta(minutes=15)
+# An item the matcher has not tagged within this time no longer holds dispatch back (it is stuck, and
+# ``digest taxonomy retag`` will reach it).
+TAG_GRACE = timedelta(minutes=15)
+# A temporary failure is retried after 30 s, 1 min, 2 min, ... up to 30 min: always shorter than the
+# broker's visibility timeout, so a waiting retry is never handed to a second worker.
+RETRY_BASE = timedelta(seconds=30)
+RETRY_MAX = timedelta(minutes=30)
+# Permanent failures in a row after which a subscriber is "bouncing" and gets no more digests.
+BOUNCE_LIMIT = 3
+DISPATCH_BATCH = 500
 FINAL = ("sent", "skipped", "failed")
 
 
@@ -54,61 +76,169 @@ class DeliveryConfig:
     send_empty: bool
 
 
+def retry_delay(attempt: int) -> timedelta:
+    """How long to wait before the ``attempt``-th retry (1, 2, ...) of a temporary failure."""
+    delay: timedelta = RETRY_BASE * 2 ** max(0, attempt - 1)
+    return min(RETRY_MAX, delay)
+
+
 def schedule_of(subscription: Subscription) -> Schedule:
     """The cadence record of a subscription row."""
     return Schedule(subscription.cadence, subscription.hour, subscription.weekday, subscription.timezone)
 
 
-def dispatch_due(sessions: sessionmaker[Session], now: datetime) -> list[int]:
-    """Create the delivery of every subscription due at ``now``; return the deliveries to send.
+# --- dispatch --------------------------------------------------------------------------------------
 
-    Also returns deliveries left pending (or abandoned mid-send) by a lost task, so they are sent again.
+
+def dispatch_due(
+    sessions: sessionmaker[Session], now: datetime, *, batch: int = DISPATCH_BATCH
+) -> Iterator[list[int]]:
+    """Open the window of every subscription due at ``now``; yield the new deliveries a batch at a time.
+
+    Batches are committed as they go, so sending can start while a large dispatch goes on and memory does
+    not grow with the number of subscribers. Last come the deliveries whose task may be lost (pending
+    past their re-enqueue time, or abandoned mid-send), to be enqueued again.
     """
     with transaction(sessions) as session:
-        due = session.scalars(
-            select(Subscription.id).where(Subscription.state == "active", Subscription.next_due_at <= now)
-        ).all()
-    created = [delivery_id for sid in due if (delivery_id := _open_window(sessions, sid, now)) is not None]
+        horizon = tag_horizon(session, now)
+    after = 0
+    while True:
+        with transaction(sessions) as session:
+            rows = _due_batch(session, now, after, batch)
+            if not rows:
+                break
+            after = rows[-1].id
+            opened = _open_windows(session, rows, now, horizon)
+        if opened:
+            yield opened
     with transaction(sessions) as session:
-        stale = session.scalars(
+        stale = requeue(session, now)
+    if stale:
+        yield stale
+
+
+def tag_horizon(session: Session, now: datetime) -> datetime:
+    """The latest window end a dispatch may close: when the oldest item not yet tagged was ingested."""
+    oldest = session.scalar(
+        select(func.min(Item.ingested_at)).where(
+            Item.tagged_version.is_(None), Item.ingested_at >= now - TAG_GRACE, Item.ingested_at < now
+        )
+    )
+    return min(now, oldest) if oldest is not None else now
+
+
+def _due_batch(session: Session, now: datetime, after: int, batch: int) -> Sequence[Row[Any]]:
+    # Rows are locked until the batch commits; a second dispatcher skips them (PostgreSQL) or waits for
+    # the write lock (SQLite), and either way finds them no longer due.
+    return session.execute(
+        select(
+            Subscription.id,
+            Subscription.cadence,
+            Subscription.hour,
+            Subscription.weekday,
+            Subscription.timezone,
+            Subscription.next_due_at,
+            Subscription.last_window_end,
+        )
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(
+            Subscription.state == "active",
+            Subscriber.state == "active",
+            Subscription.next_due_at <= now,
+            Subscription.id > after,
+        )
+        .order_by(Subscription.id)
+        .limit(batch)
+        .with_for_update(of=Subscription, skip_locked=True)
+    ).all()
+
+
+def _open_windows(session: Session, rows: Sequence[Row[Any]], now: datetime, horizon: datetime) -> list[int]:
+    """Create the deliveries of a batch of due subscriptions and move their windows on."""
+    deliveries: list[dict[str, Any]] = []
+    moves: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        schedule = Schedule(row.cadence, row.hour, row.weekday, row.timezone)
+        end = latest_slot(schedule, now)
+        if end > horizon:
+            continue  # the matcher is still on items of this window: the next tick takes it
+        start = row.last_window_end or previous_slot(schedule, row.next_due_at)
+        if end <= start:
+            # A cadence change left the last window ending after this schedule's latest slot: no window
+            # yet, the next one starts where the last ended.
+            moves[row.id] = {"id": row.id, "next_due_at": next_slot(schedule, start)}
+            continue
+        deliveries.append(
+            {
+                "subscription_id": row.id,
+                "window_start": start,
+                "window_end": end,
+                "status": "pending",
+                "attempts": 0,
+                "more": 0,
+                "more_by_skill": {},
+                "created_at": now,
+                "requeue_at": now + REQUEUE_AFTER,
+            }
+        )
+        moves[row.id] = {"id": row.id, "next_due_at": next_slot(schedule, end), "last_window_end": end}
+    created: list[int] = []
+    if deliveries:
+        dialect_insert = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        inserted = session.execute(
+            dialect_insert(Delivery)
+            .on_conflict_do_nothing(index_elements=["subscription_id", "window_end"])
+            .returning(Delivery.id, Delivery.subscription_id),
+            deliveries,
+        ).all()
+        created = [delivery_id for delivery_id, _ in inserted]
+        opened = {subscription_id for _, subscription_id in inserted}
+        # A conflict means another dispatcher opened this window already and moved the subscription on.
+        moves = {sid: move for sid, move in moves.items() if sid in opened or "last_window_end" not in move}
+    if moves:
+        session.execute(update(Subscription), list(moves.values()))
+    return sorted(created)
+
+
+def requeue(session: Session, now: datetime) -> list[int]:
+    """Deliveries whose task may be lost, marked as enqueued again now."""
+    stale = list(
+        session.scalars(
             select(Delivery.id).where(
                 or_(
-                    Delivery.status == "pending",
-                    (Delivery.status == "sending") & (Delivery.claimed_at < now - SEND_LEASE),
-                ),
-                Delivery.id.not_in(created) if created else Delivery.id.is_not(None),
+                    and_(
+                        Delivery.status == "pending",
+                        or_(Delivery.requeue_at.is_(None), Delivery.requeue_at <= now),
+                    ),
+                    and_(Delivery.status == "sending", Delivery.claimed_at < now - SEND_LEASE),
+                )
             )
-        ).all()
-    return created + list(stale)
-
-
-def _open_window(sessions: sessionmaker[Session], subscription_id: int, now: datetime) -> int | None:
-    """Claim one due subscription and create its delivery; None if another dispatcher got there first."""
-    with transaction(sessions) as session:
-        subscription = session.get(Subscription, subscription_id)
-        if subscription is None or subscription.next_due_at > now:
-            return None
-        schedule = schedule_of(subscription)
-        slot_end = latest_slot(schedule, now)
-        start = subscription.last_window_end or previous_slot(schedule, subscription.next_due_at)
-        claimed = session.execute(
-            update(Subscription)
-            .where(Subscription.id == subscription_id, Subscription.next_due_at == subscription.next_due_at)
-            .values(next_due_at=next_slot(schedule, slot_end), last_window_end=slot_end)
+        )
+    )
+    if stale:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(stale))
+            .values(requeue_at=now + REQUEUE_AFTER)
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        delivery = Delivery(
-            subscription_id=subscription_id,
-            window_start=start,
-            window_end=slot_end,
-            status="pending",
-            created_at=now,
-        )
-        session.add(delivery)
-        session.flush()
-        return delivery.id
+    return stale
+
+
+# --- send ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    content: DigestContent
+    has_manifest: bool
+    subscriber_id: int
+    bounces: int
+    attempts: int
+    # Why this delivery must not be mailed (an unsubscribe or a bounce since it was opened), or None.
+    refusal: str | None
 
 
 def send_delivery(
@@ -119,39 +249,339 @@ def send_delivery(
     composer: Composer,
     config: DeliveryConfig,
     now: datetime,
+    cache: WindowCache | None = None,
 ) -> DeliveryOutcome:
     """Send one delivery at most once. Raises ``MailError`` (not permanent) when a retry may succeed."""
-    if not _claim(sessions, delivery_id, now):
-        return _outcome(sessions, delivery_id)
     with transaction(sessions) as session:
-        content, has_manifest = _content(session, delivery_id, config)
-        subscription_state = session.scalar(
-            select(Subscription.state)
-            .join(Delivery, Delivery.subscription_id == Subscription.id)
-            .where(Delivery.id == delivery_id)
-        )
-    if subscription_state != "active":
-        return _finish(sessions, delivery_id, "skipped", now, error=f"subscription is {subscription_state}")
+        claimed = _claim(session, delivery_id, now, config, cache)
+    if claimed is None:
+        return outcome(sessions, delivery_id)
+    content = claimed.content
+    if claimed.refusal is not None:
+        return _finish(sessions, delivery_id, "skipped", now, content, error=claimed.refusal)
     if not content.sections and not config.send_empty:
-        return _finish(sessions, delivery_id, "skipped", now, error=None)
+        return _finish(sessions, delivery_id, "skipped", now, content, error=None)
     email = composer.digest(content)
     message = _message(content, email, config, now)
-    if not has_manifest:
+    if not claimed.has_manifest:
         _store_manifest(sessions, delivery_id, content, email, message["Message-ID"])
     try:
         mailer.send(message)
     except MailError as exc:
         if exc.permanent:
-            return _finish(sessions, delivery_id, "failed", now, error=str(exc))
-        _release(sessions, delivery_id, str(exc))
+            return _fail(sessions, delivery_id, claimed.subscriber_id, now, content, str(exc))
+        _release(sessions, delivery_id, str(exc), now + retry_delay(claimed.attempts) + REQUEUE_AFTER)
         raise
-    return _finish(sessions, delivery_id, "sent", now, error=None)
+    return _finish(
+        sessions,
+        delivery_id,
+        "sent",
+        now,
+        content,
+        error=None,
+        message_id_value=message["Message-ID"],
+        clear_bounces=claimed.subscriber_id if claimed.bounces else None,
+    )
+
+
+def _claim(
+    session: Session, delivery_id: int, now: datetime, config: DeliveryConfig, cache: WindowCache | None
+) -> _Claimed | None:
+    """Take the delivery (pending, or abandoned past its lease) and read what it will say."""
+    delivery = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            or_(
+                Delivery.status == "pending",
+                (Delivery.status == "sending") & (Delivery.claimed_at < now - SEND_LEASE),
+            ),
+        )
+        .values(status="sending", claimed_at=now, attempts=Delivery.attempts + 1)
+        .returning(
+            Delivery.subscription_id,
+            Delivery.window_start,
+            Delivery.window_end,
+            Delivery.body_hash,
+            Delivery.more,
+            Delivery.more_by_skill,
+            Delivery.attempts,
+        )
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if delivery is None:
+        return None
+    subscription_id, start, end, body_hash, more, more_by_skill, attempts = delivery
+    people = session.execute(
+        select(
+            Subscription.cadence,
+            Subscription.timezone,
+            Subscription.state,
+            Subscriber.id,
+            Subscriber.email,
+            Subscriber.state,
+            Subscriber.bounces,
+        )
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(Subscription.id == subscription_id)
+    ).one()
+    cadence, timezone, subscription_state, subscriber_id, email, subscriber_state, bounces = people
+    has_manifest = body_hash is not None
+    if has_manifest:
+        sections = manifest_sections(session, delivery_id, more_by_skill or {})
+    else:
+        skill_ids = session.scalars(
+            select(SubscriptionSkill.skill_id).where(SubscriptionSkill.subscription_id == subscription_id)
+        ).all()
+        selection = select_window(session, skill_ids, start, end, config.max_items, cache=cache, now=now)
+        sections, more = selection.sections, selection.more
+    refusal = None
+    if subscription_state != "active":
+        refusal = f"subscription is {subscription_state}"
+    elif subscriber_state != "active":
+        refusal = f"subscriber is {subscriber_state}"
+    content = _content(
+        config,
+        delivery_id,
+        subscription_id,
+        subscriber_id,
+        email,
+        cadence,
+        timezone,
+        start,
+        end,
+        sections,
+        more,
+    )
+    return _Claimed(content, has_manifest, subscriber_id, bounces, attempts, refusal)
+
+
+def _content(
+    config: DeliveryConfig,
+    delivery_id: int,
+    subscription_id: int,
+    subscriber_id: int,
+    email: str,
+    cadence: str,
+    timezone: str,
+    start: datetime,
+    end: datetime,
+    sections: tuple[DigestSection, ...],
+    more: int,
+) -> DigestContent:
+    unsubscribe_token = make_token(config.secret, UNSUBSCRIBE, {"s": subscription_id})
+    manage_token = make_token(config.secret, MANAGE, {"u": subscriber_id})
+    return DigestContent(
+        delivery_id=delivery_id,
+        email=email,
+        cadence=cadence,
+        timezone=timezone,
+        window_start=start,
+        window_end=end,
+        sections=sections,
+        more=more,
+        unsubscribe_url=f"{config.base_url}/u/{unsubscribe_token}",
+        manage_url=f"{config.base_url}/manage/{manage_token}",
+        base_url=config.base_url,
+    )
+
+
+def manifest_sections(
+    session: Session, delivery_id: int, more_by_skill: dict[str, Any]
+) -> tuple[DigestSection, ...]:
+    """The sections a delivery carried, from its stored manifest, in the order they were sent."""
+    rows = session.execute(
+        select(
+            DeliveryItem.skill_id,
+            DeliveryItem.matched,
+            DeliveryItem.in_title,
+            DeliveryItem.score,
+            Item.id,
+            Item.title,
+            Item.url,
+            Item.summary,
+            Item.published_at,
+            Item.ingested_at,
+            Source.name,
+            Source.kind,
+            Skill.name,
+            Skill.slug,
+        )
+        .join(Item, Item.id == DeliveryItem.item_id)
+        .join(Source, Source.id == Item.source_id)
+        .join(Skill, Skill.id == DeliveryItem.skill_id)
+        .where(DeliveryItem.delivery_id == delivery_id)
+        .order_by(DeliveryItem.position)
+    ).all()
+    sections: dict[str, tuple[str, str, list[ItemForDigest]]] = {}
+    for row in rows:
+        (skill_id, matched, in_title, score, item_id, title, url, summary, published, ingested) = row[:10]
+        source_name, source_kind, skill_name, skill_slug = row[10:]
+        sections.setdefault(skill_id, (skill_name, skill_slug, []))[2].append(
+            ItemForDigest(
+                item_id=item_id,
+                title=title,
+                url=url,
+                summary=summary,
+                source_name=source_name,
+                source_kind=source_kind,
+                published_at=published,
+                ingested_at=ingested,
+                skill_id=skill_id,
+                matched=tuple(matched),
+                in_title=in_title,
+                score=score,
+            )
+        )
+    return tuple(
+        DigestSection(sid, name, slug, tuple(items), int(more_by_skill.get(sid, 0)))
+        for sid, (name, slug, items) in sections.items()
+    )
+
+
+def _store_manifest(
+    sessions: sessionmaker[Session],
+    delivery_id: int,
+    content: DigestContent,
+    email: ComposedEmail,
+    msgid: str,
+) -> None:
+    """What the delivery says, stored before it is sent: a replay renders exactly this."""
+    rows = [
+        {
+            "delivery_id": delivery_id,
+            "position": position,
+            "item_id": item.item_id,
+            "skill_id": item.skill_id,
+            "matched": list(item.matched),
+            "in_title": item.in_title,
+            "score": item.score,
+        }
+        for position, item in enumerate(item for section in content.sections for item in section.items)
+    ]
+    with transaction(sessions) as session:
+        if rows:
+            session.execute(insert(DeliveryItem), rows)
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id)
+            .values(
+                subject=email.subject,
+                template_version=email.template_version,
+                body_hash=email.body_hash,
+                message_id=msgid,
+                more=content.more,
+                more_by_skill={
+                    section.skill_id: section.more for section in content.sections if section.more
+                },
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _release(sessions: sessionmaker[Session], delivery_id: int, error: str, requeue_at: datetime) -> None:
+    """Hand a delivery back after a temporary failure: its task retries it; a dispatch only after that."""
+    with transaction(sessions) as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id)
+            .values(status="pending", error=error, requeue_at=requeue_at)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _fail(
+    sessions: sessionmaker[Session],
+    delivery_id: int,
+    subscriber_id: int,
+    now: datetime,
+    content: DigestContent,
+    error: str,
+) -> DeliveryOutcome:
+    """A permanent refusal: the delivery failed (replayable), and a third in a row marks a bounce."""
+    with transaction(sessions) as session:
+        _set_status(session, delivery_id, "failed", now, error)
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.id == subscriber_id)
+            .values(
+                bounces=Subscriber.bounces + 1,
+                state=case((Subscriber.bounces + 1 >= BOUNCE_LIMIT, "bouncing"), else_=Subscriber.state),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return DeliveryOutcome(delivery_id, "failed", content.item_count, None, error)
+
+
+def _finish(
+    sessions: sessionmaker[Session],
+    delivery_id: int,
+    status: str,
+    now: datetime,
+    content: DigestContent,
+    *,
+    error: str | None,
+    message_id_value: str | None = None,
+    clear_bounces: int | None = None,
+) -> DeliveryOutcome:
+    with transaction(sessions) as session:
+        _set_status(session, delivery_id, status, now, error)
+        if clear_bounces is not None:
+            session.execute(
+                update(Subscriber)
+                .where(Subscriber.id == clear_bounces)
+                .values(bounces=0)
+                .execution_options(synchronize_session=False)
+            )
+    items = content.item_count if status == "sent" else 0
+    return DeliveryOutcome(delivery_id, status, items, message_id_value, error)
+
+
+def _set_status(session: Session, delivery_id: int, status: str, now: datetime, error: str | None) -> None:
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(status=status, finished_at=now, error=error)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def outcome(sessions: sessionmaker[Session], delivery_id: int) -> DeliveryOutcome:
+    """What became of a delivery, as stored."""
+    with transaction(sessions) as session:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is None:
+            raise NotFoundError(f"no delivery with id {delivery_id}")
+        count = session.scalar(
+            select(func.count()).select_from(DeliveryItem).where(DeliveryItem.delivery_id == delivery_id)
+        )
+        return DeliveryOutcome(delivery_id, delivery.status, count or 0, delivery.message_id, delivery.error)
+
+
+def pending(sessions: sessionmaker[Session], delivery_ids: Sequence[int]) -> int:
+    """How many of ``delivery_ids`` are not finished yet."""
+    if not delivery_ids:
+        return 0
+    with transaction(sessions) as session:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(Delivery.id.in_(list(delivery_ids)), Delivery.status.not_in(FINAL))
+            )
+            or 0
+        )
+
+
+# --- replay and preview ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """A delivery re-rendered from its manifest, beside the hash stored when it was sent."""
+    """A digest rendered without sending: a past delivery from its manifest (with the hash stored when it
+    was sent), or a preview of the next one (no stored hash)."""
 
+    content: DigestContent
     email: ComposedEmail
     message: EmailMessage
     hash_stored: str | None
@@ -162,13 +592,95 @@ def render_delivery(
 ) -> Rendered:
     """Re-render a delivery from its stored manifest, as the message it was sent as."""
     with transaction(sessions) as session:
-        delivery = session.get(Delivery, delivery_id)
-        if delivery is None:
+        row = session.execute(
+            select(Delivery, Subscription, Subscriber.email)
+            .join(Subscription, Subscription.id == Delivery.subscription_id)
+            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+            .where(Delivery.id == delivery_id)
+        ).one_or_none()
+        if row is None:
             raise NotFoundError(f"no delivery with id {delivery_id}")
-        content, _ = _content(session, delivery_id, config)
+        delivery, subscription, email = row
+        sections = manifest_sections(session, delivery_id, delivery.more_by_skill or {})
+        content = _content(
+            config,
+            delivery_id,
+            subscription.id,
+            subscription.subscriber_id,
+            email,
+            subscription.cadence,
+            subscription.timezone,
+            delivery.window_start,
+            delivery.window_end,
+            sections,
+            delivery.more,
+        )
         sent_at, stored = delivery.finished_at or delivery.created_at, delivery.body_hash
-    email = composer.digest(content)
-    return Rendered(email, _message(content, email, config, sent_at), stored)
+    composed = composer.digest(content)
+    return Rendered(content, composed, _message(content, composed, config, sent_at), stored)
+
+
+def preview(
+    sessions: sessionmaker[Session],
+    email: str,
+    cadence: str | None,
+    now: datetime,
+    composer: Composer,
+    config: DeliveryConfig,
+) -> Rendered:
+    """The digest ``email`` would get for ``cadence`` at its latest slot before ``now``, rendered, not sent.
+
+    The window is the one the next dispatch would open: from where the last one ended (or one period
+    back) to the latest slot. Nothing is stored.
+    """
+    address = email.strip().lower()
+    with transaction(sessions) as session:
+        query = (
+            select(Subscription, Subscriber)
+            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+            .where(Subscriber.email == address, Subscription.state != "unsubscribed")
+        )
+        found = session.execute(query).all()
+        if not found:
+            raise NotFoundError(f"{address} has no subscription")
+        chosen = [pair for pair in found if cadence is None or pair[0].cadence == cadence]
+        if len(chosen) != 1:
+            offered = ", ".join(sorted(pair[0].cadence for pair in found))
+            need = f"no {cadence} subscription" if cadence else "several subscriptions"
+            raise InvalidInputError(f"{address} has {need}; choose --cadence from: {offered}")
+        subscription, subscriber = chosen[0]
+        schedule = schedule_of(subscription)
+        end = latest_slot(schedule, now)
+        last = subscription.last_window_end
+        start = last if last is not None and last < end else previous_slot(schedule, end)
+        skill_ids = session.scalars(
+            select(SubscriptionSkill.skill_id).where(SubscriptionSkill.subscription_id == subscription.id)
+        ).all()
+        selection = select_window(session, skill_ids, start, end, config.max_items)
+        content = _content(
+            config,
+            0,
+            subscription.id,
+            subscriber.id,
+            subscriber.email,
+            subscription.cadence,
+            subscription.timezone,
+            start,
+            end,
+            selection.sections,
+            selection.more,
+        )
+    composed = composer.digest(content)
+    msgid = f"<digest.preview.{subscription.id}.{int(end.timestamp())}@{_domain(config.sender)}>"
+    message = build_message(
+        composed,
+        sender=config.sender,
+        recipient=content.email,
+        message_id_value=msgid,
+        date=now,
+        unsubscribe_url=content.unsubscribe_url,
+    )
+    return Rendered(content, composed, message, None)
 
 
 def _message(
@@ -184,155 +696,5 @@ def _message(
     )
 
 
-def _claim(sessions: sessionmaker[Session], delivery_id: int, now: datetime) -> bool:
-    with transaction(sessions) as session:
-        result = session.execute(
-            update(Delivery)
-            .where(
-                Delivery.id == delivery_id,
-                or_(
-                    Delivery.status == "pending",
-                    (Delivery.status == "sending") & (Delivery.claimed_at < now - SEND_LEASE),
-                ),
-            )
-            .values(status="sending", claimed_at=now, attempts=Delivery.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
-def _content(session: Session, delivery_id: int, config: DeliveryConfig) -> tuple[DigestContent, bool]:
-    delivery = session.get(Delivery, delivery_id)
-    if delivery is None:
-        raise NotFoundError(f"no delivery with id {delivery_id}")
-    subscription = session.get(Subscription, delivery.subscription_id)
-    assert subscription is not None
-    email = session.scalar(select(Subscriber.email).where(Subscriber.id == subscription.subscriber_id))
-    assert email is not None
-    sections = _manifest_sections(session, delivery_id)
-    has_manifest = bool(sections)
-    more = delivery.more
-    if not has_manifest:
-        skill_ids = session.scalars(
-            select(SubscriptionSkill.skill_id).where(SubscriptionSkill.subscription_id == subscription.id)
-        ).all()
-        selection = select_window(
-            session, skill_ids, delivery.window_start, delivery.window_end, config.max_items
-        )
-        sections, more = selection.sections, selection.more
-    unsubscribe_token = make_token(config.secret, UNSUBSCRIBE, {"s": subscription.id})
-    manage_token = make_token(config.secret, MANAGE, {"u": subscription.subscriber_id})
-    content = DigestContent(
-        delivery_id=delivery_id,
-        email=email,
-        cadence=subscription.cadence,
-        timezone=subscription.timezone,
-        window_start=delivery.window_start,
-        window_end=delivery.window_end,
-        sections=sections,
-        more=more,
-        unsubscribe_url=f"{config.base_url}/u/{unsubscribe_token}",
-        manage_url=f"{config.base_url}/manage/{manage_token}",
-        base_url=config.base_url,
-    )
-    return content, has_manifest
-
-
-def _manifest_sections(session: Session, delivery_id: int) -> tuple[DigestSection, ...]:
-    rows = session.execute(
-        select(DeliveryItem, Item, Source.name, Source.kind, Skill.name, Skill.slug)
-        .join(Item, Item.id == DeliveryItem.item_id)
-        .join(Source, Source.id == Item.source_id)
-        .join(Skill, Skill.id == DeliveryItem.skill_id)
-        .where(DeliveryItem.delivery_id == delivery_id)
-        .order_by(DeliveryItem.position)
-    ).all()
-    sections: dict[str, tuple[str, str, list[ItemForDigest]]] = {}
-    for entry, item, source_name, source_kind, skill_name, skill_slug in rows:
-        sections.setdefault(entry.skill_id, (skill_name, skill_slug, []))[2].append(
-            item_for_digest(
-                item, source_name, source_kind, entry.skill_id, entry.matched, entry.in_title, entry.score
-            )
-        )
-    return tuple(
-        DigestSection(sid, name, slug, tuple(items)) for sid, (name, slug, items) in sections.items()
-    )
-
-
-def _store_manifest(
-    sessions: sessionmaker[Session],
-    delivery_id: int,
-    content: DigestContent,
-    email: ComposedEmail,
-    msgid: str,
-) -> None:
-    with transaction(sessions) as session:
-        session.execute(delete(DeliveryItem).where(DeliveryItem.delivery_id == delivery_id))
-        position = 0
-        for section in content.sections:
-            for item in section.items:
-                session.add(
-                    DeliveryItem(
-                        delivery_id=delivery_id,
-                        position=position,
-                        item_id=item.item_id,
-                        skill_id=section.skill_id,
-                        matched=list(item.matched),
-                        in_title=item.in_title,
-                        score=item.score,
-                    )
-                )
-                position += 1
-        delivery = session.get(Delivery, delivery_id)
-        assert delivery is not None
-        delivery.subject = email.subject
-        delivery.template_version = email.template_version
-        delivery.body_hash = email.body_hash
-        delivery.message_id = msgid
-        delivery.more = content.more
-
-
-def _release(sessions: sessionmaker[Session], delivery_id: int, error: str) -> None:
-    """Hand a delivery back for a retry after a temporary failure."""
-    with transaction(sessions) as session:
-        session.execute(
-            update(Delivery).where(Delivery.id == delivery_id).values(status="pending", error=error)
-        )
-
-
-def _finish(
-    sessions: sessionmaker[Session], delivery_id: int, status: str, now: datetime, *, error: str | None
-) -> DeliveryOutcome:
-    with transaction(sessions) as session:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id)
-            .values(status=status, finished_at=now, error=error)
-            .execution_options(synchronize_session=False)
-        )
-    return _outcome(sessions, delivery_id)
-
-
-def _outcome(sessions: sessionmaker[Session], delivery_id: int) -> DeliveryOutcome:
-    with transaction(sessions) as session:
-        delivery = session.get(Delivery, delivery_id)
-        if delivery is None:
-            raise NotFoundError(f"no delivery with id {delivery_id}")
-        count = len(
-            session.scalars(
-                select(DeliveryItem.position).where(DeliveryItem.delivery_id == delivery_id)
-            ).all()
-        )
-        return DeliveryOutcome(delivery_id, delivery.status, count, delivery.message_id, delivery.error)
-
-
-def pending(sessions: sessionmaker[Session], delivery_ids: Sequence[int]) -> int:
-    """How many of ``delivery_ids`` are not finished yet."""
-    if not delivery_ids:
-        return 0
-    with transaction(sessions) as session:
-        return len(
-            session.scalars(
-                select(Delivery.id).where(Delivery.id.in_(list(delivery_ids)), Delivery.status.not_in(FINAL))
-            ).all()
-        )
+def _domain(sender: str) -> str:
+    return sender.rpartition("@")[2] or "localhost"

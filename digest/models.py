@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -98,7 +99,16 @@ class Item(Base):
     """One entry of a feed, normalised. ``ingested_at`` is when we first stored it: digest windows use it."""
 
     __tablename__ = "items"
-    __table_args__ = (UniqueConstraint("source_id", "entry_key"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "entry_key"),
+        # The items the matcher has not reached yet: a dispatch waits for them (``digests.tag_horizon``).
+        Index(
+            "ix_items_untagged",
+            "ingested_at",
+            sqlite_where=text("tagged_version IS NULL"),
+            postgresql_where=text("tagged_version IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
@@ -178,6 +188,8 @@ class Subscriber(Base):
     state: Mapped[str] = mapped_column(String(15), default="pending")
     created_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
+    # Permanent delivery failures in a row; at ``digests.BOUNCE_LIMIT`` the state becomes "bouncing".
+    bounces: Mapped[int] = mapped_column(default=0)
 
 
 class Subscription(Base):
@@ -230,10 +242,14 @@ class Delivery(Base):
     template_version: Mapped[str | None] = mapped_column(String(40))
     body_hash: Mapped[str | None] = mapped_column(String(64))
     more: Mapped[int] = mapped_column(default=0)
+    # Per skill id, how many items the cap left out ("+N more" under each section): part of the manifest.
+    more_by_skill: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # When a dispatch tick may enqueue a delivery that is still pending again (its task may be lost).
+    requeue_at: Mapped[datetime | None]
 
 
 class DeliveryItem(Base):

@@ -122,6 +122,8 @@ class DigestSection:
     skill_name: str
     skill_slug: str
     items: tuple[ItemForDigest, ...]
+    # Items of this skill the cap left out: "+N more" links to the skill's page.
+    more: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from digest.digests import DeliveryConfig
 from digest.fetch import FetchConfig, Fetcher, user_agent
 from digest.mail import Mailer, mailer_for
 from digest.ratelimit import limiter_for
+from digest.selection import WindowCache
 from digest.signup import SignupConfig, Signups
 
 T = TypeVar("T")
@@ -79,6 +80,11 @@ class Runtime:
     def composer(self) -> Composer:
         """The email renderer."""
         return Composer()
+
+    @_once
+    def windows(self) -> WindowCache:
+        """The rows of recent digest windows, shared by the digests of one slot sent by this process."""
+        return WindowCache()
 
     @_once
     def signups(self) -> Signups:

@@ -1,15 +1,24 @@
-"""The items of a window, ranked and grouped by skill. Read-only.
+"""The items of a window, ranked and grouped by skill. Read-only but for a short-lived cache.
 
-Rank: match strength first (title beats body, more mentions beat fewer), then freshness; a story seen in
-several feeds or under several skills appears once, in its best section; no source takes more than its
-share at the top; the cap keeps the best and counts the rest as "+N more".
+Rank (``rank``, pure): each candidate's worth is its match strength (the tag's score: title beats body,
+more mentions beat fewer) plus its freshness within the window; a story seen in several feeds or under
+several skills appears once, under the skill where it is strongest. The digest is then picked greedily:
+each pick costs the candidates from the same source and of the same kind (news, blog, paper) a little,
+so the top of a digest mixes sources and kinds unless one of them is much better. The cap keeps the best
+and counts the rest per skill ("+N more" links to the skill page).
+
+Many subscribers share a slot (08:00 in one time zone, the top of every hour), so the rows of one skill's
+window are read once per process and kept for a minute (``WindowCache``): one query per digest at most,
+whatever the number of items.
 """
 
 from __future__ import annotations
 
+import heapq
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +26,24 @@ from sqlalchemy.orm import Session
 from digest.models import Item, Skill, Source, Tag
 from digest.records import DigestSection, ItemForDigest
 
-MAX_PER_SOURCE_AT_TOP = 3
+# How much freshness weighs against match strength (both 0..1): a title mention from the start of the
+# window still beats a body mention from its end.
+FRESHNESS_WEIGHT = 0.3
+# What each earlier pick from the same source, or of the same kind, takes off a candidate's worth.
+SOURCE_PENALTY = 0.15
+KIND_PENALTY = 0.06
+CACHE_SIZE = 1024
+CACHE_TTL = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A tagged item of a window, as the ranking sees it."""
+
+    item: ItemForDigest
+    story_key: str
+    skill_name: str
+    skill_slug: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,83 +54,195 @@ class Selection:
     more: int
 
 
-def select_window(
-    session: Session, skill_ids: Sequence[str], start: datetime, end: datetime, cap: int
-) -> Selection:
-    """Items tagged with any of ``skill_ids`` and ingested in ``[start, end)``, ranked and capped."""
+class WindowCache:
+    """The candidates of one skill's window, kept for ``ttl`` so the subscribers of one slot share a read.
+
+    A window is closed when its digests are sent (dispatch waits for the matcher to catch up), so its rows
+    change only by a re-tag or a deletion; the short ``ttl`` bounds how long a digest can miss either.
+    """
+
+    def __init__(self, size: int = CACHE_SIZE, ttl: timedelta = CACHE_TTL) -> None:
+        self.size, self.ttl = size, ttl
+        self._entries: OrderedDict[tuple[str, datetime, datetime], tuple[datetime, list[Candidate]]] = (
+            OrderedDict()
+        )
+        self.queries = 0
+
+    def candidates(
+        self, session: Session, skill_ids: Sequence[str], start: datetime, end: datetime, now: datetime
+    ) -> list[Candidate]:
+        """The candidates of ``skill_ids`` in ``[start, end)``, reading the database only for skills not
+        cached (one query)."""
+        found: list[Candidate] = []
+        missing: list[str] = []
+        for skill_id in skill_ids:
+            entry = self._entries.get((skill_id, start, end))
+            if entry is not None and now - entry[0] < self.ttl:
+                self._entries.move_to_end((skill_id, start, end))
+                found += entry[1]
+            else:
+                missing.append(skill_id)
+        if missing:
+            self.queries += 1
+            read = read_candidates(session, missing, start, end)
+            for skill_id in missing:
+                rows = [candidate for candidate in read if candidate.item.skill_id == skill_id]
+                self._entries[(skill_id, start, end)] = (now, rows)
+                self._entries.move_to_end((skill_id, start, end))
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+            found += read
+        return found
+
+
+def read_candidates(
+    session: Session, skill_ids: Sequence[str], start: datetime, end: datetime
+) -> list[Candidate]:
+    """Items tagged with any of ``skill_ids`` and ingested in ``[start, end)``: one query, columns only."""
     rows = session.execute(
-        select(Tag, Item, Source.name, Source.kind)
+        select(
+            Tag.skill_id,
+            Tag.matched,
+            Tag.in_title,
+            Tag.score,
+            Item.id,
+            Item.title,
+            Item.url,
+            Item.summary,
+            Item.published_at,
+            Item.ingested_at,
+            Item.story_key,
+            Source.name,
+            Source.kind,
+            Skill.name,
+            Skill.slug,
+        )
         .join(Item, Item.id == Tag.item_id)
         .join(Source, Source.id == Item.source_id)
+        .join(Skill, Skill.id == Tag.skill_id)
         .where(Tag.skill_id.in_(list(skill_ids)), Tag.ingested_at >= start, Tag.ingested_at < end)
     ).all()
-    candidates = [
-        item_for_digest(item, source_name, source_kind, tag.skill_id, tag.matched, tag.in_title, tag.score)
-        for tag, item, source_name, source_kind in rows
+    return [
+        Candidate(
+            ItemForDigest(
+                item_id=item_id,
+                title=title,
+                url=url,
+                summary=summary,
+                source_name=source_name,
+                source_kind=source_kind,
+                published_at=published_at,
+                ingested_at=ingested_at,
+                skill_id=skill_id,
+                matched=tuple(matched),
+                in_title=in_title,
+                score=score,
+            ),
+            story_key,
+            skill_name,
+            skill_slug,
+        )
+        for (
+            skill_id,
+            matched,
+            in_title,
+            score,
+            item_id,
+            title,
+            url,
+            summary,
+            published_at,
+            ingested_at,
+            story_key,
+            source_name,
+            source_kind,
+            skill_name,
+            skill_slug,
+        ) in rows
     ]
-    story = {item.id: item.story_key for _, item, _, _ in rows}
-    ranked = rank(candidates, story)
-    shown = ranked[:cap]
-    return Selection(sections=_sections(session, shown, skill_ids), more=len(ranked) - len(shown))
 
 
-def item_for_digest(
-    item: Item,
-    source_name: str,
-    source_kind: str,
-    skill_id: str,
-    matched: Sequence[str],
-    in_title: bool,
-    score: float,
-) -> ItemForDigest:
-    """The record of a stored item as a digest shows it, with why it is there."""
-    return ItemForDigest(
-        item_id=item.id,
-        title=item.title,
-        url=item.url,
-        summary=item.summary,
-        source_name=source_name,
-        source_kind=source_kind,
-        published_at=item.published_at,
-        ingested_at=item.ingested_at,
-        skill_id=skill_id,
-        matched=tuple(matched),
-        in_title=in_title,
-        score=score,
-    )
+def select_window(
+    session: Session,
+    skill_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    cap: int,
+    *,
+    cache: WindowCache | None = None,
+    now: datetime | None = None,
+) -> Selection:
+    """Items tagged with any of ``skill_ids`` and ingested in ``[start, end)``, ranked and capped."""
+    if cache is not None and now is not None:
+        candidates = cache.candidates(session, skill_ids, start, end, now)
+    else:
+        candidates = read_candidates(session, skill_ids, start, end)
+    return choose(candidates, start, end, cap)
 
 
-def rank(candidates: Sequence[ItemForDigest], story: dict[int, str]) -> list[ItemForDigest]:
-    """Best first, one entry per story, and no source crowding the top."""
-    ordered = sorted(candidates, key=_strength, reverse=True)
-    best: dict[str, ItemForDigest] = {}
-    for candidate in ordered:
-        best.setdefault(story.get(candidate.item_id, str(candidate.item_id)), candidate)
-    unique = list(best.values())
-    top: list[ItemForDigest] = []
-    rest: list[ItemForDigest] = []
-    per_source: dict[str, int] = {}
-    for candidate in unique:
-        seen = per_source.get(candidate.source_name, 0)
-        (top if seen < MAX_PER_SOURCE_AT_TOP else rest).append(candidate)
-        per_source[candidate.source_name] = seen + 1
-    return top + rest
-
-
-def _strength(item: ItemForDigest) -> tuple[float, bool, datetime]:
-    return (item.score, item.in_title, item.published_at or item.ingested_at)
-
-
-def _sections(
-    session: Session, shown: list[ItemForDigest], skill_ids: Sequence[str]
-) -> tuple[DigestSection, ...]:
-    skills = {
-        skill.id: skill for skill in session.scalars(select(Skill).where(Skill.id.in_(list(skill_ids))))
+def choose(candidates: Sequence[Candidate], start: datetime, end: datetime, cap: int) -> Selection:
+    """The sections of a digest from the candidates of its window: ranked, one entry per story, capped."""
+    shown, unshown = rank(candidates, start, end, cap)
+    names = {
+        candidate.item.skill_id: (candidate.skill_name, candidate.skill_slug) for candidate in candidates
     }
     grouped: dict[str, list[ItemForDigest]] = {}
     for item in shown:
         grouped.setdefault(item.skill_id, []).append(item)
-    return tuple(
-        DigestSection(skill_id, skills[skill_id].name, skills[skill_id].slug, tuple(items))
+    more: dict[str, int] = {}
+    for item in unshown:
+        more[item.skill_id] = more.get(item.skill_id, 0) + 1
+    sections = tuple(
+        DigestSection(skill_id, *names[skill_id], tuple(items), more.get(skill_id, 0))
         for skill_id, items in grouped.items()
     )
+    return Selection(sections=sections, more=len(unshown))
+
+
+def rank(
+    candidates: Sequence[Candidate], start: datetime, end: datetime, cap: int
+) -> tuple[list[ItemForDigest], list[ItemForDigest]]:
+    """The best ``cap`` items in the order to show them, and the rest (each story once)."""
+    span = max((end - start).total_seconds(), 1.0)
+    best: dict[str, tuple[float, ItemForDigest]] = {}
+    for candidate in candidates:
+        item = candidate.item
+        worth = item.score + FRESHNESS_WEIGHT * _freshness(item, end, span)
+        kept = best.get(candidate.story_key)
+        if kept is None or (worth, item.in_title, -item.item_id) > (
+            kept[0],
+            kept[1].in_title,
+            -kept[1].item_id,
+        ):
+            best[candidate.story_key] = (worth, item)
+    # Heap of (-worth at the time it was computed, tie-breakers, item); penalties only ever lower a worth,
+    # so a popped entry whose recomputed worth still beats the next one is the true best (lazy greedy).
+    heap = [(-worth, -item.in_title, item.item_id, worth, item) for worth, item in best.values()]
+    heapq.heapify(heap)
+    per_source: dict[str, int] = {}
+    per_kind: dict[str, int] = {}
+    shown: list[ItemForDigest] = []
+    while heap and len(shown) < cap:
+        _, in_title, item_id, base, item = heapq.heappop(heap)
+        worth = (
+            base
+            - SOURCE_PENALTY * per_source.get(item.source_name, 0)
+            - KIND_PENALTY * per_kind.get(item.source_kind, 0)
+        )
+        if heap and -heap[0][0] > worth:
+            heapq.heappush(heap, (-worth, in_title, item_id, base, item))
+            continue
+        shown.append(item)
+        per_source[item.source_name] = per_source.get(item.source_name, 0) + 1
+        per_kind[item.source_kind] = per_kind.get(item.source_kind, 0) + 1
+    return shown, [entry[4] for entry in heap]
+
+
+def _freshness(item: ItemForDigest, end: datetime, span: float) -> float:
+    """1 for an item from the end of the window, 0 for one from its start or older.
+
+    The feed's own date counts only when it is earlier than when we found the item: feeds' dates lie
+    forward (scheduled posts, wrong time zones) more than they matter backward.
+    """
+    when = min(item.published_at, item.ingested_at) if item.published_at else item.ingested_at
+    return min(1.0, max(0.0, 1.0 - (end - when).total_seconds() / span))

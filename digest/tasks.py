@@ -150,10 +150,13 @@ def match_items(item_ids: list[int]) -> int:
 def dispatch_tick(now: str | None = None) -> int:
     """Open the window of every due subscription and enqueue its delivery."""
     at = datetime.fromisoformat(now) if now else _now()
-    delivery_ids = digests.dispatch_due(runtime().sessions, at)
-    for delivery_id in delivery_ids:
-        send_delivery.delay(delivery_id)
-    return len(delivery_ids)
+    enqueued = 0
+    # Batch by batch, so the first digests go out while a large dispatch is still opening windows.
+    for batch in digests.dispatch_due(runtime().sessions, at):
+        for delivery_id in batch:
+            send_delivery.delay(delivery_id)
+        enqueued += len(batch)
+    return enqueued
 
 
 @app.task(name="digest.send_delivery", bind=True, max_retries=MAIL_RETRIES)
@@ -162,8 +165,15 @@ def send_delivery(self: Task, delivery_id: int) -> str:
     rt = runtime()
     try:
         outcome = digests.send_delivery(
-            rt.sessions, delivery_id, mailer=rt.mailer, composer=rt.composer, config=rt.delivery, now=_now()
+            rt.sessions,
+            delivery_id,
+            mailer=rt.mailer,
+            composer=rt.composer,
+            config=rt.delivery,
+            now=_now(),
+            cache=rt.windows,
         )
     except MailError as exc:
-        raise self.retry(exc=exc, countdown=min(3600, 30 * 2**self.request.retries)) from None
+        delay = digests.retry_delay(self.request.retries + 1)
+        raise self.retry(exc=exc, countdown=delay.total_seconds()) from None
     return outcome.status

@@ -77,6 +77,10 @@ def follow(rt: Runtime, email: str, schedule: Schedule, when: datetime, *skills:
         return subscribe(session, email, skills or ("Python",), schedule, when, confirmed=True).id
 
 
+def dispatch(rt: Runtime, now: datetime) -> list[int]:
+    return [delivery_id for batch in digests.dispatch_due(rt.sessions, now) for delivery_id in batch]
+
+
 def send_all(rt: Runtime, now: datetime, mailer: object | None = None) -> list[digests.DeliveryOutcome]:
     return [
         digests.send_delivery(
@@ -87,7 +91,7 @@ def send_all(rt: Runtime, now: datetime, mailer: object | None = None) -> list[d
             config=rt.delivery,
             now=now,
         )
-        for delivery_id in digests.dispatch_due(rt.sessions, now)
+        for delivery_id in dispatch(rt, now)
     ]
 
 
@@ -205,7 +209,7 @@ def test_it_does_not_mail_an_unsubscribed_reader(rt: Runtime, ingest: Ingest) ->
 def test_an_unsubscribe_wins_over_a_digest_already_queued(rt: Runtime, ingest: Ingest) -> None:
     subscription = follow(rt, "reader@example.com", BERLIN_DAILY, at("2026-11-15T10:00"))
     ingest(at("2026-11-15T12:00"), ("Python tips", ""))
-    [queued] = digests.dispatch_due(rt.sessions, at("2026-11-16T07:00:30"))
+    [queued] = dispatch(rt, at("2026-11-16T07:00:30"))
     with transaction(rt.sessions) as session:
         unsubscribe(session, subscription)
 
@@ -357,7 +361,7 @@ def test_a_temporary_smtp_refusal_is_retried_and_sent_once(rt: Runtime, ingest: 
     with smtp_sink() as sink:
         sink.refuse = lambda _rcpt: "451 4.3.0 try again later"
         mailer = mailer_for(sink.url)
-        [delivery_id] = digests.dispatch_due(rt.sessions, now)
+        [delivery_id] = dispatch(rt, now)
         with pytest.raises(MailError) as refused:
             digests.send_delivery(
                 rt.sessions, delivery_id, mailer=mailer, composer=rt.composer, config=rt.delivery, now=now
@@ -382,13 +386,13 @@ def test_a_delivery_abandoned_mid_send_is_taken_up_again(rt: Runtime, ingest: In
     follow(rt, "reader@example.com", BERLIN_DAILY, at("2026-11-15T10:00"))
     ingest(at("2026-11-15T12:00"), ("Python tips", ""))
     now = at("2026-11-16T07:00:30")
-    [delivery_id] = digests.dispatch_due(rt.sessions, now)
+    [delivery_id] = dispatch(rt, now)
     with transaction(rt.sessions) as session:
         delivery = session.get(Delivery, delivery_id)
         assert delivery is not None
         delivery.status, delivery.claimed_at = "sending", now
 
-    assert digests.dispatch_due(rt.sessions, now + timedelta(minutes=1)) == []
+    assert dispatch(rt, now + timedelta(minutes=1)) == []
     assert send_all(rt, now + digests.SEND_LEASE + timedelta(minutes=1))[0].status == "sent"
     assert len(outbox(rt)) == 1
 

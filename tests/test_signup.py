@@ -72,7 +72,7 @@ def test_saving_mails_one_confirmation_and_nothing_is_delivered_before_it(
     assert message["List-Unsubscribe"] is None and message["Precedence"] is None
     assert message.get_body(("html",)) is not None and "/confirm/" in text_of(message)
     assert states(rt, "new@example.com") == ("pending", ["pending"])
-    assert digests.dispatch_due(rt.sessions, datetime.now(UTC) + timedelta(days=3)) == []
+    assert list(digests.dispatch_due(rt.sessions, datetime.now(UTC) + timedelta(days=3))) == []
 
 
 def test_the_confirmation_link_shows_a_button_and_only_a_post_confirms_once(

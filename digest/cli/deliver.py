@@ -139,13 +139,19 @@ def send_due(
     """Run one dispatch and send its digests in the foreground (what beat and the worker do)."""
     at = parse_time(now) if now else clock()
     with runtime() as rt:
-        delivery_ids = digests.dispatch_due(rt.sessions, at)
+        delivery_ids = [did for batch in digests.dispatch_due(rt.sessions, at) for did in batch]
         outcomes = each(
             delivery_ids,
             "sending",
             as_json,
             lambda did: digests.send_delivery(
-                rt.sessions, did, mailer=rt.mailer, composer=rt.composer, config=rt.delivery, now=clock()
+                rt.sessions,
+                did,
+                mailer=rt.mailer,
+                composer=rt.composer,
+                config=rt.delivery,
+                now=clock(),
+                cache=rt.windows,
             ),
         )
     counts = {status: sum(o.status == status for o in outcomes) for status in ("sent", "skipped", "failed")}
