@@ -7,6 +7,7 @@ bad value into one ``ConfigError`` line that names the variable and what it acce
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ MAIL_SCHEMES = ("maildir", "smtp", "smtps", "smtp+starttls")
 BROKER_SCHEMES = ("filesystem", "sqla+sqlite", "redis", "rediss", "memory")
 DATABASE_SCHEMES = ("sqlite", "postgresql+psycopg")
 CADENCES = ("hourly", "daily", "weekly")
+DNS_NAME = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
 
 
 class Settings(BaseSettings):
@@ -48,6 +52,16 @@ class Settings(BaseSettings):
     block_private_addresses: bool | None = Field(
         default=None, description="refuse feeds on private addresses (default: on with PostgreSQL)"
     )
+    dkim_key: str = Field(default="", description="PEM RSA private key file; set, it signs every message")
+    dkim_selector: str = Field(default="digest", description="DKIM selector (TXT at SELECTOR._domainkey)")
+    dkim_domain: str = Field(default="", description="DKIM d= domain (default: the domain of DIGEST_FROM)")
+    send_rate: float = Field(
+        default=0.0, ge=0, description="SMTP messages/s of each worker process (not a total); 0: no limit"
+    )
+    smtp_timeout: float = Field(default=30.0, gt=0, le=300, description="seconds to wait for each SMTP reply")
+    smtp_ca_file: str = Field(
+        default="", description="PEM CA certificates trusted for the SMTP server instead of the system's"
+    )
 
     @field_validator("home")
     @classmethod
@@ -72,6 +86,45 @@ class Settings(BaseSettings):
             raise ValueError("accepts an IANA timezone such as Europe/Berlin") from None
         return value
 
+    @field_validator("dkim_key")
+    @classmethod
+    def _usable_dkim_key(cls, value: str) -> str:
+        if not value:
+            return value
+        import dkim.crypto
+
+        path = Path(value).expanduser().resolve()
+        try:
+            dkim.crypto.parse_pem_private_key(path.read_bytes())
+        except OSError as exc:
+            raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+        except (dkim.crypto.UnparsableKeyError, ValueError):
+            raise ValueError(f"{path} is not an unencrypted PEM RSA private key (PKCS#1 or PKCS#8)") from None
+        return str(path)
+
+    @field_validator("dkim_selector", "dkim_domain")
+    @classmethod
+    def _dns_name(cls, value: str) -> str:
+        if value and not DNS_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a DNS name (letters, digits, hyphens, dots)")
+        return value.lower()
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _usable_ca_file(cls, value: str) -> str:
+        if not value:
+            return value
+        import ssl
+
+        path = Path(value).expanduser().resolve()
+        try:
+            ssl.create_default_context(cafile=str(path))
+        except OSError as exc:
+            raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+        except ssl.SSLError:
+            raise ValueError(f"{path} holds no PEM certificate") from None
+        return str(path)
+
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:
         # Defaults depend on `home`, so they are derived here rather than declared as constants.
@@ -82,6 +135,8 @@ class Settings(BaseSettings):
             fills["broker_url"] = f"filesystem://{self.home / 'broker'}"
         if not self.mail_url:
             fills["mail_url"] = f"maildir://{self.home / 'outbox'}"
+        if not self.dkim_domain:
+            fills["dkim_domain"] = self.from_address.rpartition("@")[2].lower()
         if self.block_private_addresses is None:
             # On by default in the distributed mode; the embedded demo and tests crawl loopback.
             fills["block_private_addresses"] = not fills.get("database_url", self.database_url).startswith(

@@ -21,7 +21,7 @@ from digest.crawl import MatcherCache
 from digest.db import make_engine, make_sessions, require_schema
 from digest.digests import DeliveryConfig
 from digest.fetch import FetchConfig, Fetcher, user_agent
-from digest.mail import Mailer, mailer_for
+from digest.mail import Mailer, mailer_for, signer_for
 from digest.ratelimit import limiter_for
 from digest.selection import WindowCache
 from digest.signup import SignupConfig, Signups
@@ -73,8 +73,15 @@ class Runtime:
 
     @_once
     def mailer(self) -> Mailer:
-        """The mail transport of this process (its SMTP connection is reused)."""
-        return mailer_for(self.settings.mail_url)
+        """The mail transport of this process (its SMTP connection is reused), DKIM-signing and paced."""
+        s = self.settings
+        return mailer_for(
+            s.mail_url,
+            signer=signer_for(s.dkim_key, selector=s.dkim_selector, domain=s.dkim_domain),
+            ca_file=s.smtp_ca_file,
+            timeout=s.smtp_timeout,
+            send_rate=s.send_rate,
+        )
 
     @_once
     def composer(self) -> Composer:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 
 def rss(*items: tuple[str, str, str], published: str | None = "Mon, 16 Nov 2026 08:00:00 GMT") -> bytes:
@@ -113,16 +115,47 @@ class SmtpSink:
     messages: list[EmailMessage] = field(default_factory=list)
     # Called with each recipient; returns an SMTP reply such as "550 no such user", or None to accept.
     refuse: Callable[[str], str | None] = lambda _rcpt: None
+    scheme: str = "smtp"
+    # The bytes of each accepted message as they arrived, for checks a parsed message cannot make (DKIM).
+    raw: list[bytes] = field(default_factory=list)
+    # One server-side protocol object per connection that said EHLO or HELO; ``ehlos`` counts greetings.
+    connections: list[SMTP] = field(default_factory=list)
+    ehlos: int = 0
+    # (mechanism, login) of each successful AUTH.
+    logins: list[tuple[str, str]] = field(default_factory=list)
+    loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def url(self) -> str:
         """The DIGEST_MAIL_URL of this sink."""
-        return f"smtp://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    def drop_connections(self) -> None:
+        """Close every open client connection from the server side, as an idle timeout would."""
+        assert self.loop is not None
+
+        async def close_all() -> None:
+            for server in self.connections:
+                if server.transport is not None:
+                    server.transport.close()
+
+        asyncio.run_coroutine_threadsafe(close_all(), self.loop).result(timeout=5)
 
 
 class _SinkHandler:
-    def __init__(self, sink: SmtpSink) -> None:
+    def __init__(self, sink: SmtpSink, accounts: dict[str, str]) -> None:
         self.sink = sink
+        self.accounts = accounts
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        # The five-argument hook takes over recording the client's name from aiosmtpd.
+        session.host_name = hostname
+        self.sink.ehlos += 1
+        if not any(seen is server for seen in self.sink.connections):
+            self.sink.connections.append(server)
+        return responses
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -137,8 +170,20 @@ class _SinkHandler:
         content = envelope.original_content or b""
         message = email.message_from_bytes(content, policy=policy.default)
         assert isinstance(message, EmailMessage)
+        self.sink.raw.append(content)
         self.sink.messages.append(message)
         return "250 Message accepted"
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        if self.accounts.get(login) != password:
+            return AuthResult(success=False, handled=False)
+        self.sink.logins.append((mechanism, login))
+        return AuthResult(success=True)
 
 
 def free_port() -> int:
@@ -149,14 +194,41 @@ def free_port() -> int:
 
 
 @contextmanager
-def smtp_sink() -> Iterator[SmtpSink]:
-    """An aiosmtpd server on 127.0.0.1 collecting messages."""
-    sink = SmtpSink("127.0.0.1", free_port())
+def smtp_sink(
+    *,
+    tls: ssl.SSLContext | None = None,
+    implicit_tls: bool = False,
+    accounts: dict[str, str] | None = None,
+    mechanisms: tuple[str, ...] = ("LOGIN", "PLAIN"),
+) -> Iterator[SmtpSink]:
+    """An aiosmtpd server on 127.0.0.1 collecting messages.
+
+    ``tls`` (a server context) offers STARTTLS, or with ``implicit_tls`` speaks TLS from the first byte
+    (smtps). ``accounts`` (login → password) makes AUTH required, offered only over TLS and only with
+    ``mechanisms``.
+    """
+    scheme = "smtps" if tls and implicit_tls else "smtp+starttls" if tls else "smtp"
+    sink = SmtpSink("127.0.0.1", free_port(), scheme=scheme)
+    handler = _SinkHandler(sink, accounts or {})
+    options: dict[str, Any] = {}
+    if tls and not implicit_tls:
+        options["tls_context"] = tls
+    if accounts:
+        excluded = [name for name in ("LOGIN", "PLAIN") if name not in mechanisms]
+        options.update(
+            authenticator=handler.authenticate, auth_required=True, auth_exclude_mechanism=excluded
+        )
     # server_hostname avoids a getfqdn() DNS lookup per connection (FIELD-NOTES).
     controller = Controller(
-        _SinkHandler(sink), hostname=sink.host, port=sink.port, server_hostname="localhost"
+        handler,
+        hostname=sink.host,
+        port=sink.port,
+        server_hostname="localhost",
+        ssl_context=tls if implicit_tls else None,
+        **options,
     )
     controller.start()
+    sink.loop = controller.loop
     try:
         yield sink
     finally:
