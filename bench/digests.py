@@ -345,7 +345,7 @@ def baseline(rt: Runtime, skills: list[str], count: int, port: int, rng: random.
         followed = set(rng.sample(skills, rng.randint(1, 5)))
         start, end = windows[cadence]
         mine = [each for each in candidates[cadence] if each.item.skill_id in followed]
-        selection = choose(mine, start, end, config.max_items)
+        selection = choose(mine, config.max_items)
         contents.append(
             DigestContent(
                 delivery_id=10_000_000 + number,

@@ -44,6 +44,8 @@ class Candidate:
     story_key: str
     skill_name: str
     skill_slug: str
+    # Match strength plus freshness in its window, computed once when read (and cached with it).
+    worth: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,44 +124,28 @@ def read_candidates(
         .join(Skill, Skill.id == Tag.skill_id)
         .where(Tag.skill_id.in_(list(skill_ids)), Tag.ingested_at >= start, Tag.ingested_at < end)
     ).all()
-    return [
-        Candidate(
-            ItemForDigest(
-                item_id=item_id,
-                title=title,
-                url=url,
-                summary=summary,
-                source_name=source_name,
-                source_kind=source_kind,
-                published_at=published_at,
-                ingested_at=ingested_at,
-                skill_id=skill_id,
-                matched=tuple(matched),
-                in_title=in_title,
-                score=score,
-            ),
-            story_key,
-            skill_name,
-            skill_slug,
+    span = max((end - start).total_seconds(), 1.0)
+    candidates = []
+    for row in rows:
+        skill_id, matched, in_title, score, item_id, title, url, summary, published, ingested = row[:10]
+        story_key, source_name, source_kind, skill_name, skill_slug = row[10:]
+        item = ItemForDigest(
+            item_id=item_id,
+            title=title,
+            url=url,
+            summary=summary,
+            source_name=source_name,
+            source_kind=source_kind,
+            published_at=published,
+            ingested_at=ingested,
+            skill_id=skill_id,
+            matched=tuple(matched),
+            in_title=in_title,
+            score=score,
         )
-        for (
-            skill_id,
-            matched,
-            in_title,
-            score,
-            item_id,
-            title,
-            url,
-            summary,
-            published_at,
-            ingested_at,
-            story_key,
-            source_name,
-            source_kind,
-            skill_name,
-            skill_slug,
-        ) in rows
-    ]
+        worth = score + FRESHNESS_WEIGHT * _freshness(item, end, span)
+        candidates.append(Candidate(item, story_key, skill_name, skill_slug, worth))
+    return candidates
 
 
 def select_window(
@@ -177,12 +163,12 @@ def select_window(
         candidates = cache.candidates(session, skill_ids, start, end, now)
     else:
         candidates = read_candidates(session, skill_ids, start, end)
-    return choose(candidates, start, end, cap)
+    return choose(candidates, cap)
 
 
-def choose(candidates: Sequence[Candidate], start: datetime, end: datetime, cap: int) -> Selection:
+def choose(candidates: Sequence[Candidate], cap: int) -> Selection:
     """The sections of a digest from the candidates of its window: ranked, one entry per story, capped."""
-    shown, unshown = rank(candidates, start, end, cap)
+    shown, unshown = rank(candidates, cap)
     names = {
         candidate.item.skill_id: (candidate.skill_name, candidate.skill_slug) for candidate in candidates
     }
@@ -199,21 +185,13 @@ def choose(candidates: Sequence[Candidate], start: datetime, end: datetime, cap:
     return Selection(sections=sections, more=len(unshown))
 
 
-def rank(
-    candidates: Sequence[Candidate], start: datetime, end: datetime, cap: int
-) -> tuple[list[ItemForDigest], list[ItemForDigest]]:
+def rank(candidates: Sequence[Candidate], cap: int) -> tuple[list[ItemForDigest], list[ItemForDigest]]:
     """The best ``cap`` items in the order to show them, and the rest (each story once)."""
-    span = max((end - start).total_seconds(), 1.0)
     best: dict[str, tuple[float, ItemForDigest]] = {}
     for candidate in candidates:
-        item = candidate.item
-        worth = item.score + FRESHNESS_WEIGHT * _freshness(item, end, span)
+        item, worth = candidate.item, candidate.worth
         kept = best.get(candidate.story_key)
-        if kept is None or (worth, item.in_title, -item.item_id) > (
-            kept[0],
-            kept[1].in_title,
-            -kept[1].item_id,
-        ):
+        if kept is None or worth > kept[0] or (worth == kept[0] and _before(item, kept[1])):
             best[candidate.story_key] = (worth, item)
     # Heap of (-worth at the time it was computed, tie-breakers, item); penalties only ever lower a worth,
     # so a popped entry whose recomputed worth still beats the next one is the true best (lazy greedy).
@@ -236,6 +214,11 @@ def rank(
         per_source[item.source_name] = per_source.get(item.source_name, 0) + 1
         per_kind[item.source_kind] = per_kind.get(item.source_kind, 0) + 1
     return shown, [entry[4] for entry in heap]
+
+
+def _before(item: ItemForDigest, other: ItemForDigest) -> bool:
+    """Of two equally worthy entries of one story, a title mention first, then the older item."""
+    return (item.in_title, -item.item_id) > (other.in_title, -other.item_id)
 
 
 def _freshness(item: ItemForDigest, end: datetime, span: float) -> float:
