@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from digest import crawl, digests
 from digest.cadence import Schedule
@@ -18,7 +18,7 @@ from digest.compose import build_message
 from digest.db import transaction
 from digest.errors import MailError
 from digest.mail import MaildirMailer, mailer_for
-from digest.models import Delivery, DeliveryItem, Source
+from digest.models import Delivery, DeliveryItem, Source, Subscriber
 from digest.records import DigestContent, DigestSection, ItemForDigest
 from digest.runtime import Runtime
 from digest.subscribers import subscribe, unsubscribe
@@ -41,8 +41,8 @@ class Ingest:
         self.rt, self.server, self.count = rt, server, 0
 
     def __call__(
-        self, at: datetime, *items: tuple[str, str], path: str = "/feed", kind: str = "news"
-    ) -> None:
+        self, at: datetime, *items: tuple[str, str], path: str = "/feed", kind: str = "news", tag: bool = True
+    ) -> list[int]:
         entries = []
         for title, body in items:
             self.count += 1
@@ -57,10 +57,14 @@ class Ingest:
                 session.add(source)
                 session.flush()
             source_id = source.id
-        outcome = crawl.refresh_and_tag(
-            self.rt.sessions, self.rt.fetcher, self.rt.matchers, source_id, at, random.Random(1)
-        )
+        if tag:
+            outcome = crawl.refresh_and_tag(
+                self.rt.sessions, self.rt.fetcher, self.rt.matchers, source_id, at, random.Random(1)
+            )
+        else:
+            outcome = crawl.refresh_source(self.rt.sessions, self.rt.fetcher, source_id, at, random.Random(1))
         assert outcome.status == "ok", outcome.error
+        return list(outcome.changed)
 
 
 @pytest.fixture
@@ -81,7 +85,10 @@ def dispatch(rt: Runtime, now: datetime) -> list[int]:
     return [delivery_id for batch in digests.dispatch_due(rt.sessions, now) for delivery_id in batch]
 
 
-def send_all(rt: Runtime, now: datetime, mailer: object | None = None) -> list[digests.DeliveryOutcome]:
+def send_all(
+    rt: Runtime, now: datetime, mailer: object | None = None, only: list[int] | None = None
+) -> list[digests.DeliveryOutcome]:
+    """Dispatch at ``now`` and send what it opened, as the worker would (or send ``only`` these)."""
     return [
         digests.send_delivery(
             rt.sessions,
@@ -91,7 +98,7 @@ def send_all(rt: Runtime, now: datetime, mailer: object | None = None) -> list[d
             config=rt.delivery,
             now=now,
         )
-        for delivery_id in dispatch(rt, now)
+        for delivery_id in (dispatch(rt, now) if only is None else only)
     ]
 
 
@@ -415,3 +422,179 @@ def replace_id(message: EmailMessage, value: str) -> EmailMessage:
     del copy["Message-ID"]
     copy["Message-ID"] = value
     return copy
+
+
+def test_a_dispatch_waits_for_the_matcher_to_tag_what_its_window_holds(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", HOURLY, at("2026-11-16T05:10"))
+    untagged = ingest(at("2026-11-16T05:59:50"), ("Python caught at the last second", ""), tag=False)
+
+    early = send_all(rt, at("2026-11-16T06:00:05"))
+    crawl.tag_items(rt.sessions, rt.matchers, untagged)
+    on_time = send_all(rt, at("2026-11-16T06:01:05"))
+
+    assert early == []
+    assert [(o.status, o.items) for o in on_time] == [("sent", 1)]
+
+
+def test_an_item_the_matcher_never_reaches_holds_no_digest_back_for_long(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", HOURLY, at("2026-11-16T05:10"))
+    ingest(at("2026-11-16T05:30"), ("Python tagged", ""))
+    ingest(at("2026-11-16T05:59:50"), ("Python stuck", ""), path="/stuck", tag=False)
+
+    held = send_all(rt, at("2026-11-16T06:05"))
+    released = send_all(rt, at("2026-11-16T06:00") + digests.TAG_GRACE + timedelta(minutes=1))
+
+    assert held == []
+    assert [(o.status, o.items) for o in released] == [("sent", 1)]
+
+
+def test_three_permanent_refusals_in_a_row_mark_the_subscriber_bouncing(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", HOURLY, at("2026-11-16T05:10"))
+    statuses = []
+    with smtp_sink() as sink:
+        sink.refuse = lambda _rcpt: "550 5.1.1 no such user"
+        mailer = mailer_for(sink.url)
+        for hour in range(6, 10):
+            ingest(at(f"2026-11-16T0{hour - 1}:30"), (f"Python at {hour}", ""))
+            statuses += [o.status for o in send_all(rt, at(f"2026-11-16T0{hour}:00:30"), mailer)]
+        mailer.close()
+
+    assert statuses == ["failed", "failed", "failed"]
+    with transaction(rt.sessions) as session:
+        subscriber = session.scalars(select(Subscriber)).one()
+        assert (subscriber.state, subscriber.bounces) == ("bouncing", 3)
+        failed = session.scalars(select(Delivery.id).where(Delivery.status == "failed")).all()
+    assert len(failed) == 3
+
+
+def test_a_delivery_in_between_resets_the_count_of_refusals(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", HOURLY, at("2026-11-16T05:10"))
+    refusals = iter(["550 5.1.1 full", "550 5.1.1 full", None, "550 5.1.1 full", "550 5.1.1 full"])
+    with smtp_sink() as sink:
+        mailer = mailer_for(sink.url)
+        for hour in range(6, 11):
+            refusal = next(refusals)
+            sink.refuse = lambda _rcpt, refusal=refusal: refusal  # type: ignore[misc]
+            ingest(at(f"2026-11-16T{hour - 1:02d}:30"), (f"Python at {hour}", ""))
+            send_all(rt, at(f"2026-11-16T{hour:02d}:00:30"), mailer)
+        mailer.close()
+
+    with transaction(rt.sessions) as session:
+        subscriber = session.scalars(select(Subscriber)).one()
+        assert (subscriber.state, subscriber.bounces) == ("active", 2)
+
+
+def test_the_sql_statements_of_a_digest_do_not_grow_with_its_items(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "few@example.com", HOURLY, at("2026-11-16T05:10"), "Kubernetes")
+    follow(rt, "many@example.com", HOURLY, at("2026-11-16T05:10"), "Python")
+    ingest(at("2026-11-16T05:20"), ("Kubernetes 1.35", ""))
+    ingest(at("2026-11-16T05:30"), *[(f"Python tip {n}", "") for n in range(15)], path="/python")
+    statements: list[str] = []
+    event.listen(rt.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    delivery_ids = dispatch(rt, at("2026-11-16T06:00:30"))
+    counts = []
+    for delivery_id in delivery_ids:
+        statements.clear()
+        outcome = digests.send_delivery(
+            rt.sessions,
+            delivery_id,
+            mailer=rt.mailer,
+            composer=rt.composer,
+            config=rt.delivery,
+            now=at("2026-11-16T06:00:40"),
+        )
+        counts.append((outcome.items, len(statements)))
+
+    assert sorted(items for items, _ in counts) == [1, 15]
+    assert counts[0][1] == counts[1][1] <= 8
+
+
+def test_a_second_dispatch_at_the_same_time_opens_nothing_twice(rt: Runtime, ingest: Ingest) -> None:
+    for number in range(30):
+        follow(rt, f"reader{number}@example.com", HOURLY, at("2026-11-16T05:10"))
+    ingest(at("2026-11-16T05:30"), ("Python tips", ""))
+    now = at("2026-11-16T06:00:30")
+    first, second = (
+        digests.dispatch_due(rt.sessions, now, batch=7),
+        digests.dispatch_due(rt.sessions, now, batch=7),
+    )
+
+    opened: list[int] = []
+    # Interleaved batch by batch, as two ticks or two beats running at once would be.
+    running = [first, second]
+    while running:
+        for dispatcher in list(running):
+            batch = next(dispatcher, None)
+            if batch is None:
+                running.remove(dispatcher)
+            else:
+                opened += batch
+
+    assert len(opened) == len(set(opened)) == 30
+    with transaction(rt.sessions) as session:
+        assert len(session.scalars(select(Delivery.id)).all()) == 30
+
+
+def test_a_pending_delivery_whose_task_was_lost_is_enqueued_again_later(rt: Runtime, ingest: Ingest) -> None:
+    follow(rt, "reader@example.com", HOURLY, at("2026-11-16T05:10"))
+    ingest(at("2026-11-16T05:30"), ("Python tips", ""))
+    now = at("2026-11-16T06:00:30")
+    [lost] = dispatch(rt, now)
+
+    soon = dispatch(rt, now + timedelta(minutes=5))
+    later = dispatch(rt, now + digests.REQUEUE_AFTER + timedelta(minutes=1))
+    again = dispatch(rt, now + digests.REQUEUE_AFTER + timedelta(minutes=2))
+
+    assert (soon, later, again) == ([], [lost], [])
+
+
+@pytest.mark.parametrize("crash", ["before the manifest commits", "after the manifest", "after the send"])
+def test_a_digest_interrupted_anywhere_is_delivered_once_when_taken_up_again(
+    rt: Runtime, ingest: Ingest, crash: str
+) -> None:
+    follow(rt, "reader@example.com", HOURLY, at("2026-11-16T05:10"))
+    ingest(at("2026-11-16T05:30"), ("Python tips", ""))
+    now = at("2026-11-16T06:00:30")
+    [delivery_id] = dispatch(rt, now)
+
+    class Crash(Exception):
+        pass
+
+    class CrashingMailer:
+        def send(self, message: EmailMessage) -> None:
+            if crash == "after the send":
+                rt.mailer.send(message)
+            raise Crash
+
+        def close(self) -> None:
+            pass
+
+    composer = rt.composer
+    if crash == "before the manifest commits":
+
+        class CrashingComposer(type(composer)):  # type: ignore[misc]
+            def digest(self, content: DigestContent) -> object:
+                raise Crash
+
+        composer = CrashingComposer()
+    with pytest.raises(Crash):
+        digests.send_delivery(
+            rt.sessions,
+            delivery_id,
+            mailer=CrashingMailer() if crash != "before the manifest commits" else rt.mailer,
+            composer=composer,
+            config=rt.delivery,
+            now=now,
+        )
+    # What follows a crash: the task is redelivered at once (acks_late), and a dispatch after the lease
+    # enqueues whatever the dead worker held.
+    redelivered = send_all(rt, now + timedelta(seconds=1), only=[delivery_id])
+    later = now + digests.SEND_LEASE + timedelta(minutes=1)
+    requeued = send_all(rt, later)
+
+    assert [o.status for o in redelivered + requeued if o.status != "sending"] == ["sent"]
+    [message] = outbox(rt)
+    with transaction(rt.sessions) as session:
+        delivery = session.get(Delivery, delivery_id)
+        assert delivery is not None
+        assert (delivery.status, delivery.message_id) == ("sent", message["Message-ID"])
