@@ -124,6 +124,10 @@ class SmtpSink:
     # (mechanism, login) of each successful AUTH.
     logins: list[tuple[str, str]] = field(default_factory=list)
     loop: asyncio.AbstractEventLoop | None = None
+    # While ``hold`` is set to an unset event, a message that reaches DATA waits for it (``held`` is set
+    # meanwhile) before the sink answers: a client killed in that time had nothing accepted.
+    hold: threading.Event | None = None
+    held: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -167,6 +171,12 @@ class _SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        hold = self.sink.hold
+        if hold is not None:
+            self.sink.held.set()
+            await asyncio.to_thread(hold.wait, 30)
+            if server.transport is None or server.transport.is_closing():
+                return "451 the client went away"
         content = envelope.original_content or b""
         message = email.message_from_bytes(content, policy=policy.default)
         assert isinstance(message, EmailMessage)

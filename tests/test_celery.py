@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from digest import crawl, db, processes, taxonomy
+from digest import crawl, db, digests, processes, taxonomy
 from digest.cadence import Schedule
 from digest.config import Settings, load_settings
 from digest.models import Delivery, Item, Skill, Source, Tag
@@ -132,6 +135,66 @@ def test_a_real_worker_sends_digests_through_redis_to_smtp(
     assert counts == {"sent": 5}
     assert sorted(str(m["To"]) for m in sink.messages) == [f"reader{n}@example.com" for n in range(5)]
     assert len({m["Message-ID"] for m in sink.messages}) == 5
+
+
+def test_a_worker_killed_mid_send_neither_loses_nor_doubles_a_digest(
+    tmp_path: Path, postgres_url: str, redis_url: str, worker: Callable[[Settings], None]
+) -> None:
+    with smtp_sink() as sink:
+        settings = load_settings(
+            home=tmp_path / "home",
+            secret_key="s",
+            database_url=postgres_url,
+            broker_url=redis_url,
+            mail_url=sink.url,
+            block_private_addresses=False,
+        )
+        rt = prepare(settings, how_many=3)
+        sink.hold = threading.Event()
+        started = processes.start(processes.worker_command(("digest",), pool="prefork"), settings)
+        try:
+            create_celery(settings).send_task("digest.dispatch_tick", args=[DISPATCH.isoformat()])
+            assert sink.held.wait(WAIT), "no digest reached the SMTP sink"
+            # The pool child is in the middle of SMTP DATA, its claim and manifest committed: kill -9.
+            [child] = _children(started.pid)
+            os.kill(child, signal.SIGKILL)
+            time.sleep(0.5)
+            sink.hold.set()
+            sink.hold = None
+            counts = wait_until_sent(rt, 2)
+            # The killed claim stays "sending" until its lease is over (the clock is moved on by dating
+            # the claim back); then a dispatch enqueues it again.
+            with db.transaction(rt.sessions) as session:
+                for held in session.scalars(select(Delivery).where(Delivery.status == "sending")):
+                    assert held.claimed_at is not None
+                    held.claimed_at -= digests.SEND_LEASE + timedelta(minutes=1)
+                session.flush()
+                stuck = digests.requeue(session, datetime.now(UTC))
+            for delivery_id in stuck:
+                create_celery(settings).send_task("digest.send_delivery", args=[delivery_id])
+            counts = wait_until_sent(rt, 3)
+        finally:
+            processes.stop([started])
+        rt.close()
+
+    assert len(stuck) == 1
+    assert counts == {"sent": 3}
+    assert sorted(str(m["To"]) for m in sink.messages) == [f"reader{n}@example.com" for n in range(3)]
+    assert len({m["Message-ID"] for m in sink.messages}) == 3
+
+
+def _children(pid: int) -> list[int]:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        found = [
+            int(child)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()
+        ]
+        if found:
+            return found
+        time.sleep(0.1)
+    return []
 
 
 def test_a_beat_tick_crawls_due_feeds_and_the_matcher_tags_them_in_batches(
