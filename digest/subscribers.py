@@ -74,7 +74,8 @@ def subscribe(
         session.add(subscriber)
         session.flush()
     if confirmed and subscriber.state != "active":
-        subscriber.state, subscriber.confirmed_at = "active", now
+        # Confirming again is also how a bouncing address is fixed: the person proved it takes mail.
+        subscriber.state, subscriber.confirmed_at, subscriber.bounces = "active", now, 0
     subscription = find(session, subscriber.id, schedule.cadence)
     if subscription is None:
         subscription = Subscription(

@@ -465,6 +465,16 @@ def test_three_permanent_refusals_in_a_row_mark_the_subscriber_bouncing(rt: Runt
         assert (subscriber.state, subscriber.bounces) == ("bouncing", 3)
         failed = session.scalars(select(Delivery.id).where(Delivery.status == "failed")).all()
     assert len(failed) == 3
+    # No more digests until the address is fixed; confirming it again is the fix.
+    ingest(at("2026-11-16T09:30"), ("Python at ten", ""))
+    assert send_all(rt, at("2026-11-16T10:00:30")) == []
+    follow(rt, "reader@example.com", HOURLY, at("2026-11-16T10:10"))
+    with transaction(rt.sessions) as session:
+        subscriber = session.scalars(select(Subscriber)).one()
+        assert (subscriber.state, subscriber.bounces) == ("active", 0)
+    final = send_all(rt, at("2026-11-16T11:00:30"))
+    # One digest covers the time the address bounced: what the failed ones carried stays replayable.
+    assert [(o.status, o.items) for o in final] == [("sent", 2)]
 
 
 def test_a_delivery_in_between_resets_the_count_of_refusals(rt: Runtime, ingest: Ingest) -> None:
