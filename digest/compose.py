@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from email.headerregistry import Address
@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import css_inline
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import DictLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from digest.records import ComposedEmail, DigestContent
 
@@ -38,10 +38,13 @@ def templates_dir() -> Path:
 class Composer:
     """Renders emails from records with one Jinja2 environment."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, files: Mapping[str, str] | None = None) -> None:
+        """Templates from ``root`` (the installed ones by default), or exactly ``files`` (an archived
+        version, by path under the templates folder)."""
         self.root = root or templates_dir()
+        self._fixed = dict(files) if files is not None else None
         self.env = Environment(
-            loader=FileSystemLoader(self.root),
+            loader=FileSystemLoader(self.root) if self._fixed is None else DictLoader(self._fixed),
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
             undefined=StrictUndefined,
             trim_blocks=True,
@@ -51,20 +54,39 @@ class Composer:
         self.env.filters["local"] = _local_time
         self.env.filters["wordwrap"] = wrap_words
         self._inliner = css_inline.CSSInliner(keep_style_tags=True)
+        self._archives: dict[str, Composer] = {}
+        # Template versions this process has seen stored in the archive (``digests.archive_templates``).
+        self.archived: set[str] = set()
 
     @cached_property
     def versions(self) -> dict[str, str]:
         """A hash of each kind's templates and the shared base: what a stored manifest refers to."""
-        return {kind: _hash_files(self._files(kind)) for kind in EMAIL_KINDS}
+        return {kind: version_of(self.files(kind)) for kind in EMAIL_KINDS}
 
-    def _files(self, kind: str) -> list[Path]:
+    def files(self, kind: str) -> dict[str, str]:
+        """The template files of ``kind`` and the shared base, by path under the templates folder: what
+        ``digest.digests`` archives per version so a replay renders with the templates it was sent with."""
+        if self._fixed is not None:
+            wanted = (f"email/{kind}/", "email/base.")
+            return {name: text for name, text in self._fixed.items() if name.startswith(wanted)}
         email = self.root / "email"
-        return sorted([*(email / kind).glob("*"), *email.glob("base.*")])
+        paths = sorted([*(email / kind).glob("*"), *email.glob("base.*")])
+        return {path.relative_to(self.root).as_posix(): path.read_text(encoding="utf-8") for path in paths}
 
-    def digest(self, content: DigestContent) -> ComposedEmail:
-        """The digest email for ``content``."""
+    def digest(self, content: DigestContent, archived: Mapping[str, str] | None = None) -> ComposedEmail:
+        """The digest email for ``content``; with ``archived`` files, as that past version rendered it."""
         context = {"d": content}
-        return self._render("digest", context)
+        if archived is None or version_of(archived) == self.versions["digest"]:
+            return self._render("digest", context)
+        return self._archived(archived)._render("digest", context)
+
+    def _archived(self, files: Mapping[str, str]) -> Composer:
+        """A composer over archived template files (one per version, kept: replays of a slot come in runs)."""
+        version = version_of(files)
+        found = self._archives.get(version)
+        if found is None:
+            found = self._archives[version] = Composer(self.root, files=files)
+        return found
 
     def confirmation(
         self,
@@ -192,8 +214,9 @@ def _local_time(value: datetime, timezone: str, pattern: str = "%a %d %b %Y, %H:
     return value.astimezone(ZoneInfo(timezone)).strftime(pattern)
 
 
-def _hash_files(paths: list[Path]) -> str:
+def version_of(files: Mapping[str, str]) -> str:
+    """The version of a set of template files: a hash of their names and contents, in path order."""
     digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.name.encode() + b"\x00" + path.read_bytes() + b"\x00")
+    for name in sorted(files):
+        digest.update(name.rpartition("/")[2].encode() + b"\x00" + files[name].encode("utf-8") + b"\x00")
     return digest.hexdigest()[:12]

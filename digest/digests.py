@@ -28,6 +28,7 @@ from sqlalchemy import Row, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest import schedules
 from digest.cadence import Schedule, latest_slot, next_slot, previous_slot
 from digest.compose import Composer, build_message, message_id
 from digest.db import transaction
@@ -35,6 +36,7 @@ from digest.errors import InvalidInputError, MailError, NotFoundError
 from digest.mail import Mailer
 from digest.models import (
     Delivery,
+    DeliveryEvent,
     DeliveryItem,
     Item,
     Skill,
@@ -42,6 +44,7 @@ from digest.models import (
     Subscriber,
     Subscription,
     SubscriptionSkill,
+    TemplateVersion,
 )
 from digest.records import ComposedEmail, DeliveryOutcome, DigestContent, DigestSection, ItemForDigest
 from digest.selection import WindowCache, select_window
@@ -98,8 +101,13 @@ def dispatch_due(
     Batches are committed as they go, so sending can start while a large dispatch goes on and memory does
     not grow with the number of subscribers. Last come the deliveries whose task may be lost (pending
     past their re-enqueue time, or abandoned mid-send), to be enqueued again.
+
+    While sending is paused (``digest sending pause``) it does nothing: due subscriptions stay due, and
+    the first dispatch after resuming opens one window each, from where the last one ended.
     """
     with transaction(sessions) as session:
+        if schedules.sending_paused(session):
+            return
         horizon = tag_horizon(session, now)
     after = 0
     while True:
@@ -275,12 +283,13 @@ def send_delivery(
             return DeliveryOutcome(delivery_id, "failed", 0, None, error)
         if not claimed.has_manifest:
             _store_manifest(session, delivery_id, content, email, message["Message-ID"])
+            archive_templates(session, composer, "digest", email.template_version, now)
     try:
         mailer.send(message)
     except MailError as exc:
         if exc.permanent:
             return _fail(sessions, delivery_id, claimed.subscriber_id, now, content, str(exc))
-        _release(sessions, delivery_id, str(exc), now + retry_delay(claimed.attempts) + REQUEUE_AFTER)
+        _release(sessions, delivery_id, str(exc), now, now + retry_delay(claimed.attempts) + REQUEUE_AFTER)
         raise
     return _finish(
         sessions,
@@ -320,6 +329,7 @@ def _claim(
     if delivery is None:
         return None
     subscription_id, start, end, body_hash, more, more_by_skill, attempts = delivery
+    _event(session, delivery_id, now, "claimed", f"attempt {attempts}")
     # The person and the skills in one round trip: a row per skill (or one row with no skill).
     people = session.execute(
         select(
@@ -482,7 +492,9 @@ def _store_manifest(
     )
 
 
-def _release(sessions: sessionmaker[Session], delivery_id: int, error: str, requeue_at: datetime) -> None:
+def _release(
+    sessions: sessionmaker[Session], delivery_id: int, error: str, now: datetime, requeue_at: datetime
+) -> None:
     """Hand a delivery back after a temporary failure: its task retries it; a dispatch only after that."""
     with transaction(sessions) as session:
         session.execute(
@@ -491,6 +503,7 @@ def _release(sessions: sessionmaker[Session], delivery_id: int, error: str, requ
             .values(status="pending", error=error, requeue_at=requeue_at)
             .execution_options(synchronize_session=False)
         )
+        _event(session, delivery_id, now, "released", error)
 
 
 def _fail(
@@ -545,6 +558,38 @@ def _set_status(session: Session, delivery_id: int, status: str, now: datetime, 
         .values(status=status, finished_at=now, error=error)
         .execution_options(synchronize_session=False)
     )
+    _event(session, delivery_id, now, status, error)
+
+
+def _event(session: Session, delivery_id: int, now: datetime, event: str, detail: str | None) -> None:
+    """One line of the delivery's history (``digest deliveries show``), in the same transaction."""
+    session.execute(insert(DeliveryEvent).values(delivery_id=delivery_id, at=now, event=event, detail=detail))
+
+
+def archive_templates(session: Session, composer: Composer, kind: str, version: str, now: datetime) -> None:
+    """Keep the template files of ``version`` in the database (once), so a replay after a template change
+    still renders the bytes that were sent."""
+    if version in composer.archived:
+        return
+    if version == composer.versions[kind]:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        dialect_insert = postgresql.insert if postgres else sqlite.insert
+        session.execute(
+            dialect_insert(TemplateVersion)
+            .values(kind=kind, version=version, files=composer.files(kind), created_at=now)
+            .on_conflict_do_nothing(index_elements=["kind", "version"])
+        )
+    composer.archived.add(version)
+
+
+def archived_templates(session: Session, kind: str, version: str | None) -> dict[str, str] | None:
+    """The files of an archived template version, if it was archived."""
+    if version is None:
+        return None
+    files = session.scalar(
+        select(TemplateVersion.files).where(TemplateVersion.kind == kind, TemplateVersion.version == version)
+    )
+    return dict(files) if files is not None else None
 
 
 def outcome(sessions: sessionmaker[Session], delivery_id: int) -> DeliveryOutcome:
@@ -622,7 +667,8 @@ def render_delivery(
             delivery.more,
         )
         sent_at, stored = delivery.finished_at or delivery.created_at, delivery.body_hash
-    composed = composer.digest(content)
+        files = archived_templates(session, "digest", delivery.template_version)
+    composed = composer.digest(content, archived=files)
     return Rendered(content, composed, _message(content, composed, config, sent_at), stored)
 
 

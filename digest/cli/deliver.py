@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from digest import digests, subscribers
+from digest import audit, digests, replay, subscribers
 from digest.cadence import WEEKDAYS, Schedule, check_cadence
 from digest.cli.app import app, deliveries_app, subscribers_app
 from digest.cli.common import (
@@ -24,10 +24,13 @@ from digest.cli.common import (
 )
 from digest.config import load_settings
 from digest.db import transaction
-from digest.errors import InvalidInputError
+from digest.errors import InvalidInputError, NotFoundError
 from digest.models import (
     Delivery,
+    DeliveryEvent,
     DeliveryItem,
+    Item,
+    Replay,
     Skill,
     Subscriber,
     Subscription,
@@ -226,12 +229,56 @@ def deliveries_list(
 
 
 @app.command("replay")
-def replay(
-    delivery_id: Annotated[int, typer.Argument(help="The delivery to re-render.")],
-    preview: Annotated[Path, typer.Option(help="Write the re-rendered email here (.html or .eml).")],
+def replay_command(
+    delivery_id: Annotated[int | None, typer.Argument(help="The delivery to replay.")] = None,
+    preview: Annotated[
+        Path | None,
+        typer.Option(help="Re-render into this file (.html or .eml) and compare with what was sent."),
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Send a copy to this address (an admin).")] = None,
+    resend: Annotated[
+        bool, typer.Option("--resend", help="Send it to its subscriber again, marked as a replay.")
+    ] = False,
+    force: Annotated[bool, typer.Option(help="Resend even if it was resent before.")] = False,
+    status: Annotated[
+        str | None, typer.Option(help="Bulk: resend every delivery with this status (failed).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Bulk: failed at or after this ISO 8601 time.")] = None,
+    until: Annotated[str | None, typer.Option(help="Bulk: failed before this ISO 8601 time.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Re-render a past delivery from its stored manifest and check it is identical to what was sent."""
+    """Replay a past digest exactly as it was sent: re-render it, send a copy, resend it, or resend every
+    failed delivery of an outage (idempotent when run again)."""
+    if status is not None:
+        if delivery_id is not None or preview or to or resend:
+            raise InvalidInputError(
+                "--status replays in bulk: give no DELIVERY_ID, --preview, --to or --resend"
+            )
+        _replay_bulk(status, since, until, as_json)
+        return
+    if delivery_id is None:
+        raise InvalidInputError("name a DELIVERY_ID, or replay in bulk with --status failed --since T")
+    if sum((preview is not None, to is not None, resend)) != 1:
+        raise InvalidInputError("choose one of --preview FILE, --to ADDRESS or --resend")
+    if preview is not None:
+        _replay_preview(delivery_id, preview, as_json)
+        return
+    with runtime() as rt:
+        if to is not None:
+            outcome = replay.send_copy(rt, delivery_id, to, audit.cli_actor(), clock())
+        else:
+            outcome = replay.resend(rt, delivery_id, audit.cli_actor(), clock(), force=force)
+    row = _replay_json(outcome)
+    if as_json:
+        print_json(row)
+    else:
+        verb = "sent" if outcome.status == "sent" else f"FAILED ({outcome.error})"
+        out.print(f"delivery {delivery_id}: {outcome.kind} to {outcome.address} {verb}, {outcome.message_id}")
+    if outcome.status != "sent":
+        raise typer.Exit(1)
+
+
+def _replay_preview(delivery_id: int, preview: Path, as_json: bool) -> None:
     if preview.suffix not in (".html", ".eml"):
         raise InvalidInputError("--preview takes a file ending in .html or .eml")
     with runtime() as rt:
@@ -253,3 +300,136 @@ def replay(
     else:
         verdict = "identical to what was sent" if row["identical"] else "DIFFERENT from what was sent"
         out.print(f"delivery {delivery_id} re-rendered to {preview}: {verdict}")
+
+
+def _replay_bulk(status: str, since: str | None, until: str | None, as_json: bool) -> None:
+    if status != "failed":
+        raise InvalidInputError("--status takes failed: only failed deliveries are resent in bulk")
+    if since is None:
+        raise InvalidInputError("--status failed needs --since T (the start of the outage)")
+    with runtime() as rt:
+        outcomes, skipped = replay.resend_failed(
+            rt,
+            parse_time(since),
+            parse_time(until) if until else None,
+            audit.cli_actor(),
+            clock(),
+            lambda todo, work: each(todo, "resending", as_json, work),
+        )
+    sent = sum(outcome.status == "sent" for outcome in outcomes)
+    if as_json:
+        print_json(
+            {
+                "resent": sent,
+                "failed": len(outcomes) - sent,
+                "already_resent": skipped,
+                "replays": [_replay_json(outcome) for outcome in outcomes],
+            }
+        )
+    else:
+        out.print(f"{sent} resent, {len(outcomes) - sent} failed again, {skipped} already resent before")
+    if sent != len(outcomes):
+        raise typer.Exit(1)
+
+
+def _replay_json(outcome: replay.ReplayOutcome) -> dict[str, Any]:
+    return {
+        "delivery": outcome.delivery_id,
+        "replay": outcome.replay_id,
+        "kind": outcome.kind,
+        "to": outcome.address,
+        "message_id": outcome.message_id,
+        "status": outcome.status,
+        "error": outcome.error,
+    }
+
+
+@deliveries_app.command("show")
+def deliveries_show(
+    delivery_id: Annotated[int, typer.Argument(help="The delivery.")],
+    as_json: JsonOption = False,
+) -> None:
+    """One delivery: subscriber, window, the items with why each was chosen, status history and replays."""
+    with runtime() as rt, transaction(rt.sessions) as session:
+        found = session.execute(
+            select(Delivery, Subscriber.email, Subscription.cadence, Subscription.timezone)
+            .join(Subscription, Subscription.id == Delivery.subscription_id)
+            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+            .where(Delivery.id == delivery_id)
+        ).one_or_none()
+        if found is None:
+            raise NotFoundError(f"no delivery with id {delivery_id}")
+        delivery, email, cadence, timezone = found
+        items = session.execute(
+            select(DeliveryItem, Item.title, Item.url, Skill.name)
+            .join(Item, Item.id == DeliveryItem.item_id)
+            .join(Skill, Skill.id == DeliveryItem.skill_id)
+            .where(DeliveryItem.delivery_id == delivery_id)
+            .order_by(DeliveryItem.position)
+        ).all()
+        history = session.scalars(
+            select(DeliveryEvent).where(DeliveryEvent.delivery_id == delivery_id).order_by(DeliveryEvent.id)
+        ).all()
+        replays = session.scalars(
+            select(Replay).where(Replay.delivery_id == delivery_id).order_by(Replay.id)
+        ).all()
+        row = {
+            "id": delivery.id,
+            "subscriber": email,
+            "cadence": cadence,
+            "timezone": timezone,
+            "window_start": iso(delivery.window_start),
+            "window_end": iso(delivery.window_end),
+            "status": "pending" if delivery.status == "sending" else delivery.status,
+            "error": delivery.error,
+            "attempts": delivery.attempts,
+            "subject": delivery.subject,
+            "message_id": delivery.message_id,
+            "template_version": delivery.template_version,
+            "more": delivery.more,
+            "items": [
+                {
+                    "position": entry.position,
+                    "item": entry.item_id,
+                    "title": title,
+                    "url": url,
+                    "skill": skill,
+                    "matched": list(entry.matched),
+                    "in_title": entry.in_title,
+                    "score": entry.score,
+                }
+                for entry, title, url, skill in items
+            ],
+            "history": [{"at": iso(e.at), "event": e.event, "detail": e.detail} for e in history],
+            "replays": [
+                {
+                    "id": r.id,
+                    "kind": r.kind,
+                    "to": r.address,
+                    "message_id": r.message_id,
+                    "status": r.status,
+                    "error": r.error,
+                    "by": r.actor,
+                    "at": iso(r.created_at),
+                }
+                for r in replays
+            ],
+        }
+    if as_json:
+        print_json(row)
+        return
+    out.print(
+        f"delivery {row['id']} · {row['subscriber']} · {row['cadence']} · {row['status']}"
+        f"\nwindow {row['window_start']} – {row['window_end']}\nsubject {row['subject'] or '-'}"
+    )
+    for entry in row["items"]:
+        where = "title" if entry["in_title"] else "text"
+        why = ", ".join(entry["matched"])
+        out.print(f"  {entry['position'] + 1:2}. {entry['title']}  [{entry['skill']}: {why} in the {where}]")
+    for event in row["history"]:
+        out.print(f"  {event['at']}  {event['event']}{': ' + event['detail'] if event['detail'] else ''}")
+    for each_replay in row["replays"]:
+        out.print(
+            f"  replay {each_replay['id']}: {each_replay['kind']} to {each_replay['to']} "
+            f"{each_replay['status']} ({each_replay['at']}, {each_replay['by']})"
+        )
