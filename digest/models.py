@@ -5,12 +5,13 @@ Schema changes go through alembic migrations in ``digest/migrations`` (never ``c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -351,3 +352,81 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(100))
     arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
     result: Mapped[str | None] = mapped_column(Text)
+
+
+class SkillDaily(Base):
+    """Items per skill, UTC day and source: the pre-aggregated counts behind skill pages and trend alerts."""
+
+    __tablename__ = "skill_daily"
+
+    skill_id: Mapped[str] = mapped_column(ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True)
+    items: Mapped[int]
+
+
+class SkillPairDaily(Base):
+    """Items per pair of skills mentioned together, per UTC day: "most often mentioned with"."""
+
+    __tablename__ = "skill_pair_daily"
+
+    skill_id: Mapped[str] = mapped_column(ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True)
+    other_id: Mapped[str] = mapped_column(ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    items: Mapped[int]
+
+
+class ApiKey(Base):
+    """A key for programmatic use of the API; only its hash is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Alert(Base):
+    """A subscriber's trend alert on a skill: mail when its mentions rise or fall past a threshold."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("subscriber_id", "skill_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    skill_id: Mapped[str] = mapped_column(ForeignKey("skills.id"))
+    # "24h" or "7d": the recent span compared with the same-length baseline from the prior 4 weeks.
+    period: Mapped[str] = mapped_column(String(4))
+    # Percent change (either way) that alerts, and the fewest mentions in either span that may alert.
+    threshold: Mapped[int] = mapped_column(default=50)
+    min_count: Mapped[int] = mapped_column(default=10)
+    state: Mapped[str] = mapped_column(String(15), default="active")
+    created_at: Mapped[datetime]
+
+
+class AlertDelivery(Base):
+    """One alert email: at most one per alert and UTC day, with its manifest, sent at most once."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (UniqueConstraint("alert_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    # The figures that triggered it and the items behind the change, in order: what a replay renders.
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    item_ids: Mapped[list[Any]] = mapped_column(default=list)
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    subject: Mapped[str | None] = mapped_column(Text)
+    template_version: Mapped[str | None] = mapped_column(String(40))
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
