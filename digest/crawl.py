@@ -21,6 +21,7 @@ from typing import Protocol
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest import schedules
 from digest import sources as plan
 from digest.db import transaction
 from digest.errors import FetchError, InvalidInputError, NotFoundError, ParseError
@@ -240,13 +241,15 @@ def _target(sessions: sessionmaker[Session], source_id: int) -> plan.SourceForFe
                 Source.body_hash,
             ).where(Source.id == source_id)
         ).first()
+        # Read at every fetch, so `digest cadence set feed-interval.news 5m` applies from the next fetch.
+        defaults = schedules.feed_intervals(session)
     if row is None:
         raise NotFoundError(f"no source with id {source_id}")
     return plan.SourceForFetch(
         id=source_id,
         url=row.url,
         kind=row.kind,
-        interval=plan.interval_for(row.kind, row.interval_seconds),
+        interval=plan.interval_for(row.kind, row.interval_seconds, defaults),
         etag=row.etag,
         last_modified=row.last_modified,
         consecutive_failures=row.consecutive_failures,

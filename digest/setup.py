@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from digest import db, taxonomy
+from digest import db, schedules, taxonomy
 from digest.runtime import Runtime
 
 
@@ -21,9 +21,13 @@ class UpgradeResult:
 
 
 def upgrade_all(rt: Runtime, now: datetime) -> UpgradeResult:
-    """Apply migrations and load the bundled taxonomy if its version is not loaded yet. Idempotent."""
+    """Apply migrations, load the bundled taxonomy if its version is not loaded yet, and add the default
+    schedules and settings that are missing. Idempotent.
+    """
     db.upgrade(rt.engine)
     bundled = taxonomy.read_bundled()
     with db.transaction(rt.sessions) as session:
         result = taxonomy.load(session, bundled, now)
+        # New schedules and settings arrive with the code, not with a migration; existing values stay.
+        schedules.ensure_defaults(session, now)
     return UpgradeResult(db.head_revision(), result.version, result.changed, result.entities, result.aliases)

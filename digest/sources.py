@@ -60,9 +60,11 @@ def parse_duration(text: str) -> int:
     return int(number) * units[unit]
 
 
-def interval_for(kind: str, override: int | None) -> int:
-    """The fetch interval of a source: its own, else its kind's default."""
-    return max(MIN_INTERVAL, override or DEFAULT_INTERVALS[kind])
+def interval_for(kind: str, override: int | None, defaults: Mapping[str, int] = DEFAULT_INTERVALS) -> int:
+    """The fetch interval of a source: its own, else its kind's default (``defaults``: the ones ops set in
+    the database, ``digest.schedules.feed_intervals``; the built-in ones when not given).
+    """
+    return max(MIN_INTERVAL, override or defaults[kind])
 
 
 def next_fetch_after_success(

@@ -15,7 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from digest.cadence import Schedule, next_slot, previous_slot
+from digest.cadence import Schedule, check_cadence, next_slot, previous_slot
 from digest.errors import InvalidInputError, NotFoundError
 from digest.models import Skill, Subscriber, Subscription, SubscriptionSkill
 from digest.skills import resolve_skill
@@ -150,6 +150,45 @@ def change_schedule(
     subscription.next_due_at = next_slot(schedule, now)
     session.flush()
     return describe(session, subscription.id)
+
+
+@dataclass(frozen=True, slots=True)
+class CadenceChange:
+    """What ``set_cadence`` found and changed (or, in a dry run, would change)."""
+
+    matched: int
+    changed: int
+    dry_run: bool
+
+
+def set_cadence(
+    session: Session, skill_query: str, from_cadence: str, to_cadence: str, now: datetime, *, dry_run: bool
+) -> CadenceChange:
+    """Move every subscription at ``from_cadence`` that follows the skill to ``to_cadence`` (ops, in bulk).
+
+    Each move is ``change_schedule``: the whole subscription moves, keeping its hour, weekday and timezone,
+    its next window starts where its last one ended, and it merges into the subscriber's subscription at
+    ``to_cadence`` if there is one. Only active and paused subscriptions move: a pending or unsubscribed
+    one matches but is left alone, because merging it would carry skills its owner has not confirmed (or
+    has given up) into a live subscription.
+    """
+    check_cadence(from_cadence)
+    check_cadence(to_cadence)
+    if from_cadence == to_cadence:
+        raise InvalidInputError(f"--from and --to are both {from_cadence}: nothing would change")
+    skill = resolve_skill(session, skill_query)
+    rows = session.scalars(
+        select(Subscription)
+        .join(SubscriptionSkill, SubscriptionSkill.subscription_id == Subscription.id)
+        .where(SubscriptionSkill.skill_id == skill.id, Subscription.cadence == from_cadence)
+        .order_by(Subscription.id)
+    ).all()
+    movable = [row for row in rows if row.state in ("active", "paused")]
+    if not dry_run:
+        for row in movable:
+            schedule = Schedule(to_cadence, row.hour, row.weekday, row.timezone)
+            change_schedule(session, row.subscriber_id, row.id, schedule, now)
+    return CadenceChange(matched=len(rows), changed=len(movable), dry_run=dry_run)
 
 
 def _merge(

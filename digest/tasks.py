@@ -78,12 +78,18 @@ def create_celery(settings: Settings) -> Celery:
         timezone="UTC",
         enable_utc=True,
         worker_hijack_root_logger=False,
+        # Beat reads the schedules table and re-reads it while running (run-time cadences, issue 7).
+        beat_scheduler="digest.beat:DatabaseScheduler",
     )
     return app
 
 
 def schedule_from_database(sessions: sessionmaker[Session]) -> dict[str, dict[str, Any]]:
-    """Celery beat's schedule from the ``schedules`` table, read when beat starts."""
+    """Celery beat's schedule from the ``schedules`` table, read when beat starts.
+
+    ``beat_scheduler`` (``digest.beat``) now reads the table itself, cron rows included, and re-reads it
+    while beat runs, so the ``beat_schedule`` built from this is not what beat follows.
+    """
     with transaction(sessions) as session:
         rows = session.scalars(select(Schedule).where(Schedule.enabled.is_(True))).all()
     return {
