@@ -7,13 +7,15 @@ edit is in force within a minute. An entry whose cadence did not change keeps it
 changed keeps it too, so a tick made shorter fires as soon as the new interval since its last run is up.
 
 Nothing is persisted: after a restart every interval counts from start-up, which is harmless because every
-periodic task is idempotent (claims and unique windows, ``docs/design.md``).
+periodic task is idempotent (claims and unique windows, ``docs/design.md``). Beat's schedule file is only
+touched, as a heartbeat for the health check.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from celery.beat import Scheduler
@@ -40,7 +42,17 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
 
     max_interval = int(REFRESH.total_seconds())
 
-    def __init__(self, app: Any, *args: Any, sessions: sessionmaker[Session] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        app: Any,
+        *args: Any,
+        sessions: sessionmaker[Session] | None = None,
+        schedule_filename: str | None = None,
+        **kwargs: Any,
+    ):
+        # Nothing is stored in beat's schedule file; it is touched at every re-read instead, because the
+        # compose health check (docker-compose.yml) takes a fresh file as the sign that beat is alive.
+        self._heartbeat = Path(schedule_filename) if schedule_filename else None
         self._sessions = sessions
         self._owns_engine = sessions is None
         self._read_at: datetime | None = None
@@ -69,6 +81,8 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
 
     def refresh(self, now: datetime) -> None:
         """Read the enabled schedule rows; if any cadence, task or row changed, rebuild the entries."""
+        if self._heartbeat is not None:
+            self._heartbeat.touch()
         with transaction(self.sessions) as session:
             rows = schedules.beat_entries(session)
         self._read_at = now

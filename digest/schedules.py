@@ -212,7 +212,9 @@ def list_schedules(session: Session) -> list[CadenceInfo]:
         else:
             value, enabled, updated = _schedule_value(row), row.enabled, row.updated_at
         infos.append(CadenceInfo(name, value, "schedule", enabled, updated))
-    settings = {row.key: row for row in session.scalars(select(Setting).where(Setting.key != SENDING))}
+    settings = {
+        row.key: row for row in session.scalars(select(Setting).where(Setting.key.in_(DEFAULT_SETTINGS)))
+    }
     for key in sorted(DEFAULT_SETTINGS):
         stored = settings.get(key)
         raw = stored.value if stored else DEFAULT_SETTINGS[key]

@@ -8,6 +8,7 @@ process on the filesystem broker and changes a cadence under it.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -175,6 +176,22 @@ def _database_restarting(_session: object) -> list[schedules.BeatEntry]:
     raise OperationalError("SELECT", {}, Exception("the database system is starting up"))
 
 
+def test_it_touches_beat_s_schedule_file_at_every_re_read_for_the_health_check(
+    app: Celery, clock: Clock, rt: Runtime, tmp_path: Path
+) -> None:
+    heartbeat = tmp_path / "celerybeat-schedule"
+    scheduler = DatabaseScheduler(app, sessions=rt.sessions, schedule_filename=str(heartbeat))
+    try:
+        assert heartbeat.exists()
+        os.utime(heartbeat, (0, 0))
+        clock.at += REFRESH
+        scheduler.tick()
+    finally:
+        scheduler.close()
+
+    assert time.time() - heartbeat.stat().st_mtime < 60
+
+
 @pytest.mark.slow
 def test_the_beat_process_picks_up_a_cadence_change_without_a_restart(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path / "home", secret_key="s")
@@ -204,6 +221,7 @@ def test_the_beat_process_picks_up_a_cadence_change_without_a_restart(tmp_path: 
 
     assert _messages(queue) and set(_messages(queue)) == {"digest.crawl_tick"}
     assert waited < 60
+    assert (settings.home / "celerybeat-schedule").exists()
 
 
 def _messages(folder: Path) -> list[str]:
