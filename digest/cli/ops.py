@@ -12,10 +12,12 @@ from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, iso, out, print_json, runtime
 from digest.db import transaction
 
-cadence_app = typer.Typer(help="Periodic schedules and default intervals, changed without a restart.")
+cadence_app = typer.Typer(
+    help="Periodic schedules and default intervals, changed without a restart.", no_args_is_help=True
+)
 subscriptions_app = typer.Typer(help="Bulk changes to subscriptions.", no_args_is_help=True)
 sending_app = typer.Typer(help="Pause and resume sending digests.", no_args_is_help=True)
-app.add_typer(cadence_app, name="cadence", no_args_is_help=True)
+app.add_typer(cadence_app, name="cadence")
 app.add_typer(subscriptions_app, name="subscriptions")
 app.add_typer(sending_app, name="sending")
 
