@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import css_inline
@@ -25,7 +25,10 @@ from jinja2 import DictLoader, Environment, FileSystemLoader, StrictUndefined, s
 
 from digest.records import ComposedEmail, DigestContent
 
-EMAIL_KINDS = ("digest", "confirm")
+if TYPE_CHECKING:
+    from digest.alerts import AlertContent
+
+EMAIL_KINDS = ("digest", "confirm", "alert")
 PARTS = ("subject.txt", "body.txt", "body.html")
 
 
@@ -79,6 +82,13 @@ class Composer:
         if archived is None or version_of(archived) == self.versions["digest"]:
             return self._render("digest", context)
         return self._archived(archived)._render("digest", context)
+
+    def alert(self, content: AlertContent, archived: Mapping[str, str] | None = None) -> ComposedEmail:
+        """A trend alert email for ``content``; with ``archived`` files, as that past version rendered it."""
+        context = {"a": content}
+        if archived is None or version_of(archived) == self.versions["alert"]:
+            return self._render("alert", context)
+        return self._archived(archived)._render("alert", context)
 
     def _archived(self, files: Mapping[str, str]) -> Composer:
         """A composer over archived template files (one per version, kept: replays of a slot come in runs)."""

@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from digest.alerts import AlertContent
 from digest.cli import app
 from digest.compose import EMAIL_KINDS, Composer, build_message
 from digest.config import Settings
@@ -159,7 +160,62 @@ def render_confirm(composer: Composer) -> Sample:
     )
 
 
-SAMPLES: dict[str, Callable[[Composer], Sample]] = {"digest": render_digest, "confirm": render_confirm}
+def alert_content() -> AlertContent:
+    """A rising skill, hostile text wherever a feed or a skill name controls it."""
+    trend = {
+        "skill_id": "ai",
+        "skill_name": f"AI infrastructure {SCRIPT}",
+        "skill_slug": "ai-infrastructure",
+        "period": "24h",
+        "recent": 42,
+        "baseline": 12.5,
+        "change": 236.0,
+        "bars": [10, 12, 14, 11, 13, 12] * 4 + [9, 15, 12, 13, 42],
+        "start": "2026-11-28T12:00:00+00:00",
+        "end": "2026-11-29T12:00:00+00:00",
+        "words": "up 236% vs the prior 4 weeks",
+        "threshold": 50,
+    }
+    return AlertContent(
+        delivery_id=3,
+        email="reader@example.com",
+        trend=trend,
+        items=(
+            {
+                "title": f"{SCRIPT} GPU clusters{INJECTION}",
+                "url": "https://news.example.com/gpu",
+                "source": IMG,
+            },
+            {"title": f"{LONG_WORD} at scale", "url": LONG_URL, "source": "Example Wire"},
+            {"title": "Not a link", "url": "javascript:alert(1)", "source": "Wire"},
+        ),
+        skill_url=f"{BASE}/skills/ai-infrastructure",
+        off_url=f"{BASE}/alerts/off/alert-token",
+        manage_url=f"{BASE}/manage/manage-token",
+        base_url=BASE,
+    )
+
+
+def render_alert(composer: Composer) -> Sample:
+    """The representative trend alert, rendered."""
+    content = alert_content()
+    links = {"https://news.example.com/gpu", LONG_URL}
+    titles = [" ".join(str(item["title"]).split()) for item in content.items]
+    return Sample(
+        composer.alert(content),
+        composer.env.get_template("email/alert/body.html").render(a=content),
+        links | {content.skill_url},
+        f"AI infrastructure {SCRIPT}: up 236% vs the prior 4 weeks (42 in 24 hours)",
+        titles + sorted(links),
+        content.off_url,
+    )
+
+
+SAMPLES: dict[str, Callable[[Composer], Sample]] = {
+    "digest": render_digest,
+    "confirm": render_confirm,
+    "alert": render_alert,
+}
 
 
 @dataclass

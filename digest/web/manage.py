@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from digest import subscribers
+from digest import alerts, subscribers
 from digest.cadence import CADENCES, WEEKDAYS
 from digest.db import transaction
 from digest.errors import InvalidInputError, NotFoundError
@@ -47,6 +47,7 @@ def router(web: Web) -> APIRouter:
             if subscriber is None:
                 raise NotFoundError("this subscriber no longer exists")
             infos = subscribers.subscriptions_of(session, subscriber_id)
+            trend_alerts = alerts.of_subscriber(session, subscriber_id)
         return web.page(
             request,
             "manage.html",
@@ -54,6 +55,8 @@ def router(web: Web) -> APIRouter:
             token=token,
             email=subscriber.email,
             subscriptions=infos,
+            alerts=trend_alerts,
+            periods=alerts.PERIODS,
             note=NOTES.get(request.query_params.get("note", ""), ""),
             error=error,
             cadences=CADENCES,

@@ -1,0 +1,132 @@
+"""Trend alerts on the web: add and remove them on the manage page or the JSON API, and the one-click
+"turn this alert off" link every alert email carries (RFC 8058: POST acts, GET only shows the button)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from digest import alerts
+from digest.db import transaction
+from digest.models import Alert, Skill
+from digest.skills import resolve_skill
+from digest.tokens import MANAGE
+from digest.web import security
+from digest.web.context import Web
+from digest.web.forms import Fields, form_reader
+
+
+class AlertIn(BaseModel):
+    """A new alert (or new figures for an existing one on the same skill and period)."""
+
+    skill: str = Field(min_length=1, max_length=200, description="Skill name, slug, id or alias.")
+    period: str = Field(default="24h", pattern="^(24h|7d)$", description="24h or 7d.")
+    threshold: int = Field(default=50, ge=1, le=1000, description="Percent change, up or down, that alerts.")
+    min_count: int = Field(default=10, ge=1, le=100_000, description="Fewest mentions that may alert.")
+
+
+class AlertOut(BaseModel):
+    """An alert as its subscriber sees it."""
+
+    id: int
+    skill: str
+    skill_slug: str
+    period: str
+    threshold: int
+    min_count: int
+    state: str
+
+
+def router(web: Web) -> APIRouter:
+    """The routes of this module."""
+    routes = APIRouter()
+    secret = web.settings.secret_key
+    manage_form = Depends(form_reader(secret, "manage"))
+
+    def add(subscriber_id: int, body: AlertIn) -> AlertOut:
+        with transaction(web.rt.sessions) as session:
+            skill = resolve_skill(session, body.skill)
+            alert = alerts.add(
+                session, subscriber_id, skill, body.period, body.threshold, body.min_count, web.clock()
+            )
+            return _out(alert, skill)
+
+    @routes.get("/api/manage/{token}/alerts", tags=["api"])
+    def list_alerts(token: str) -> list[AlertOut]:
+        """The trend alerts of a manage token's subscriber."""
+        subscriber_id = security.token_id(secret, MANAGE, token, "u")
+        with transaction(web.rt.sessions) as session:
+            return [AlertOut(**asdict(info)) for info in alerts.of_subscriber(session, subscriber_id)]
+
+    @routes.post("/api/manage/{token}/alerts", tags=["api"], status_code=201)
+    def create_alert(token: str, body: AlertIn) -> AlertOut:
+        """Add a trend alert: one email on a day a skill's mentions rise or fall past the threshold."""
+        return add(security.token_id(secret, MANAGE, token, "u"), body)
+
+    @routes.delete("/api/manage/{token}/alerts/{alert_id}", tags=["api"])
+    def delete_alert(token: str, alert_id: int) -> AlertOut:
+        """Turn an alert off."""
+        subscriber_id = security.token_id(secret, MANAGE, token, "u")
+        with transaction(web.rt.sessions) as session:
+            alert = alerts.remove(session, alert_id, subscriber_id)
+            skill = session.get(Skill, alert.skill_id)
+            assert skill is not None
+            return _out(alert, skill)
+
+    @routes.post("/manage/{token}/alerts", response_class=HTMLResponse)
+    def alert_form(request: Request, token: str, fields: Fields = manage_form) -> Response:
+        subscriber_id = security.token_id(secret, MANAGE, token, "u")
+        get = fields.first
+        if get("action") == "alert_off":
+            with transaction(web.rt.sessions) as session:
+                alerts.remove(session, int(get("alert")) if get("alert").isdigit() else 0, subscriber_id)
+        else:
+            numbers = {name: get(name) for name in ("threshold", "min_count")}
+            body = AlertIn(
+                skill=get("skill") or "-",
+                period=get("period") if get("period") in alerts.PERIODS else "24h",
+                threshold=int(numbers["threshold"]) if numbers["threshold"].isdigit() else 50,
+                min_count=int(numbers["min_count"]) if numbers["min_count"].isdigit() else 10,
+            )
+            add(subscriber_id, body)
+        return RedirectResponse(f"/manage/{token}?note=saved", status_code=303)
+
+    @routes.get("/alerts/off/{token}", response_class=HTMLResponse)
+    def off_form(request: Request, token: str) -> HTMLResponse:
+        alert_id = security.token_id(secret, alerts.ALERT_OFF, token, "a")
+        with transaction(web.rt.sessions) as session:
+            name = _skill_name(session, alert_id)
+        return web.page(request, "alert_off.html", token=token, skill=name, done=False)
+
+    @routes.post("/alerts/off/{token}", response_class=HTMLResponse)
+    def off(request: Request, token: str) -> HTMLResponse:
+        # RFC 8058: the body is "List-Unsubscribe=One-Click" from a mail client, or empty from our button.
+        alert_id = security.token_id(secret, alerts.ALERT_OFF, token, "a")
+        with transaction(web.rt.sessions) as session:
+            alerts.remove(session, alert_id)
+            name = _skill_name(session, alert_id)
+        return web.page(request, "alert_off.html", token=token, skill=name, done=True)
+
+    return routes
+
+
+def _skill_name(session: Session, alert_id: int) -> str:
+    alert = session.get(Alert, alert_id)
+    skill = session.get(Skill, alert.skill_id) if alert is not None else None
+    return skill.name if skill is not None else "this skill"
+
+
+def _out(alert: Alert, skill: Skill) -> AlertOut:
+    return AlertOut(
+        id=alert.id,
+        skill=skill.name,
+        skill_slug=skill.slug,
+        period=alert.period,
+        threshold=alert.threshold,
+        min_count=alert.min_count,
+        state=alert.state,
+    )
