@@ -48,6 +48,8 @@ DEFAULT_SCHEDULES = {
     "crawl-tick": _Task("digest.crawl_tick", 60, True),
     "dispatch-tick": _Task("digest.dispatch_tick", 60, True),
     "alert-check": _Task("digest.alert_tick", 5 * 60, False),
+    # The daily skill figures behind skill pages (issue 8): yesterday and today, rebuilt.
+    "figures-refresh": _Task("digest.refresh_figures", 10 * 60, True),
 }
 UNWRITTEN_TASKS = frozenset({"digest.alert_tick"})
 DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {

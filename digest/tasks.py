@@ -17,7 +17,7 @@ from kombu.entity import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import crawl, digests
+from digest import crawl, digests, figures
 from digest.config import Settings, load_settings
 from digest.db import transaction
 from digest.errors import MailError
@@ -31,6 +31,8 @@ ROUTES = {
     "digest.match_items": {"queue": "match"},
     "digest.dispatch_tick": {"queue": "digest"},
     "digest.send_delivery": {"queue": "digest"},
+    # Aggregates over tags, like tagging itself: kept off the queue that sends digests on time.
+    "digest.refresh_figures": {"queue": "match"},
 }
 MAIL_RETRIES = 8
 MATCH_BATCH = 500
@@ -183,3 +185,12 @@ def send_delivery(self: Task, delivery_id: int) -> str:
         delay = digests.retry_delay(self.request.retries + 1)
         raise self.retry(exc=exc, countdown=delay.total_seconds()) from None
     return outcome.status
+
+
+@app.task(name="digest.refresh_figures")
+def refresh_figures() -> int:
+    """Rebuild the daily skill figures (yesterday and today, UTC) that skill pages read; the rows written."""
+    now = _now()
+    with transaction(runtime().sessions) as session:
+        result = figures.refresh(session, *figures.recent_days(now), now=now)
+    return result.daily_rows + result.pair_rows

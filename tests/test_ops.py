@@ -65,6 +65,7 @@ def test_every_schedule_and_setting_is_listed_with_its_built_in_default_before_a
         "alert-check": ("5m", "schedule", False),
         "crawl-tick": ("1m", "schedule", True),
         "dispatch-tick": ("1m", "schedule", True),
+        "figures-refresh": ("10m", "schedule", True),
         "default-hour": ("8", "hour", True),
         "default-weekday": ("monday", "weekday", True),
         "feed-interval.blog": ("1h", "interval", True),

@@ -6,20 +6,25 @@ import dataclasses
 import itertools
 import json
 import sys
+import time
+from datetime import UTC, date
 from typing import Annotated, Any
 
 import typer
 from sqlalchemy import func, select
 
+from digest import figures
 from digest.cli.app import app, skills_app
 from digest.cli.common import (
     JsonOption,
+    clock,
     out,
     print_json,
+    progress,
     runtime,
 )
 from digest.db import transaction
-from digest.errors import DigestError
+from digest.errors import DigestError, InvalidInputError, NotFoundError
 from digest.match import Matcher
 from digest.models import (
     SkillAlias,
@@ -143,3 +148,103 @@ def skills_show(
                 )
     if any(row["id"] is None for row in rows):
         raise typer.Exit(1)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(f"not a date: {text!r}; write it like 2026-11-29") from None
+
+
+@skills_app.command("stats")
+def skills_stats(
+    name: Annotated[str, typer.Argument(help="A skill's name, slug, id or alias.")],
+    today: Annotated[
+        str | None, typer.Option(help="Last UTC day of the window, YYYY-MM-DD (default: today).")
+    ] = None,
+    window: Annotated[int, typer.Option(help="Window in days.", min=7, max=3660)] = figures.WINDOW_DAYS,
+    as_json: JsonOption = False,
+) -> None:
+    """A skill's figures, as its page shows them: items in the window, last 4 weeks against the 4 before,
+    weekly counts, kinds, top sources, skills mentioned with it and the latest items.
+    """
+    last_day = _day(today) if today else clock().date()
+    with runtime() as rt, transaction(rt.sessions) as session:
+        try:
+            skill = resolve_skill(session, name)
+        except NotFoundError:
+            close = ", ".join(hit.name for hit in search_skills(session, name, 3)) or "nothing close"
+            raise NotFoundError(f"no skill called {name!r}; did you mean {close}?") from None
+        shown = figures.skill_figures(session, skill.id, last_day, window)
+        latest = figures.latest_items(session, skill.id)
+    if as_json:
+        print_json({**shown.as_json(), "latest": [item.as_json() for item in latest]})
+        return
+    as_of = shown.as_of.strftime("%Y-%m-%d %H:%M UTC") if shown.as_of else "never refreshed"
+    out.print(
+        f"{shown.name} [{shown.skill_id}]: {shown.total} items in {shown.window_days} days", highlight=False
+    )
+    out.print(
+        f"last 4 weeks {shown.change.last}, prior 4 weeks {shown.change.prior}: {shown.change.words}",
+        highlight=False,
+    )
+    out.print("weekly: " + " ".join(str(week.items) for week in shown.weeks), highlight=False)
+    out.print("kinds: " + ", ".join(f"{kind.kind} {kind.items}" for kind in shown.kinds), highlight=False)
+    out.print(
+        "top sources: " + (", ".join(f"{s.name} {s.items}" for s in shown.top_sources) or "none"),
+        highlight=False,
+    )
+    out.print(
+        "mentioned with: "
+        + (", ".join(f"{o.name} {o.items} ({o.share:.0%})" for o in shown.co_skills) or "none"),
+        highlight=False,
+    )
+    for item in latest:
+        out.print(
+            f"  {item.ingested_at:%Y-%m-%d %H:%M} {item.title} ({item.source}; {item.why})", highlight=False
+        )
+    out.print(f"data as of {as_of}", highlight=False)
+
+
+@skills_app.command("refresh-figures")
+def skills_refresh_figures(
+    since: Annotated[
+        str | None, typer.Option(help="First UTC day to rebuild, YYYY-MM-DD (default: the first item's).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Rebuild the daily skill figures from SINCE to today in one transaction (pages keep showing the old
+    ones until it commits). Run it after `taxonomy retag` or `taxonomy merge`, which change past days.
+    """
+    now, started = clock(), time.perf_counter()
+    today = now.astimezone(UTC).date()
+    with runtime() as rt, transaction(rt.sessions) as session:
+        first = _day(since) if since else figures.first_day(session) or today
+        if first > today:
+            raise InvalidInputError(f"--since {first} is after today ({today})")
+        days = (today - first).days + 1
+        if quiet or as_json or days < 2:
+            result = figures.refresh(session, first, today, now=now)
+        else:
+            with progress() as bar:
+                task = bar.add_task("refreshing days", total=days)
+                result = figures.refresh(session, first, today, now=now, on_day=lambda _: bar.advance(task))
+    if as_json:
+        print_json(
+            {
+                "since": result.since_day.isoformat(),
+                "until": result.until_day.isoformat(),
+                "days": result.days,
+                "daily_rows": result.daily_rows,
+                "pair_rows": result.pair_rows,
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+        )
+        return
+    out.print(
+        f"refreshed {result.days} days ({result.since_day} to {result.until_day}): "
+        f"{result.daily_rows} daily rows, {result.pair_rows} pair rows",
+        highlight=False,
+    )

@@ -1,19 +1,26 @@
-"""Public pages: health, the home page (skills of the last 90 days) and one page per skill."""
+"""Public pages: health, the home page (skills of the last 90 days), the skill index and one page per skill.
+
+Skill figures come from the daily tables ``digest.figures`` keeps (issue 8), not from the tags.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import func, select, text
 
+from digest import figures
 from digest.db import transaction
-from digest.models import Item, Skill, Source, Tag
+from digest.models import Skill, Tag
 from digest.skills import resolve_skill
 from digest.web.context import Web
 
 RECENT = timedelta(days=90)
+# Searches longer than any skill name find nothing anyway.
+MAX_QUERY = 100
 
 
 def router(web: Web) -> APIRouter:
@@ -40,18 +47,25 @@ def router(web: Web) -> APIRouter:
             ).all()
         return web.page(request, "index.html", skills=top)
 
-    @routes.get("/skills/{slug}", response_class=HTMLResponse)
-    def skill_page(request: Request, slug: str) -> HTMLResponse:
+    @routes.get("/skills", response_class=HTMLResponse)
+    def skills_index(request: Request, q: str = "", page: str = "1") -> HTMLResponse:
+        today = web.clock().astimezone(UTC).date()
+        number = int(page) if page.isdigit() else 1
+        with transaction(web.rt.sessions) as session:
+            volumes = figures.skill_volumes(session, today)
+            listing = figures.skill_index(session, volumes, q[:MAX_QUERY], number, figures.INDEX_PAGE_SIZE)
+        return web.page(request, "skills.html", listing=listing)
+
+    @routes.get("/skills/{slug}", response_class=HTMLResponse, response_model=None)
+    def skill_page(request: Request, slug: str) -> HTMLResponse | RedirectResponse:
+        today = web.clock().astimezone(UTC).date()
         with transaction(web.rt.sessions) as session:
             skill = resolve_skill(session, slug)
-            items = session.execute(
-                select(Item, Source.name, Tag.matched)
-                .join(Tag, Tag.item_id == Item.id)
-                .join(Source, Source.id == Item.source_id)
-                .where(Tag.skill_id == skill.id)
-                .order_by(Item.ingested_at.desc(), Item.id.desc())
-                .limit(50)
-            ).all()
-        return web.page(request, "skill.html", skill=skill, items=items)
+            if slug != skill.slug:
+                # A merged skill's old slug, an alias or an id: one canonical address per skill.
+                return RedirectResponse(f"/skills/{quote(skill.slug)}", status_code=301)
+            shown = figures.skill_figures(session, skill.id, today)
+            latest = figures.latest_items(session, skill.id)
+        return web.page(request, "skill.html", figures=shown, latest=latest, description=skill.description)
 
     return routes
