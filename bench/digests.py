@@ -154,7 +154,9 @@ def run(
     commits_before = _commits(rt)
     concurrency = args.concurrency or multiprocessing.cpu_count()
     worker = processes.start(
-        processes.worker_command(("digest",), pool="prefork", concurrency=concurrency), settings, quiet=True
+        processes.worker_command(("digest", "mail"), pool="prefork", concurrency=concurrency),
+        settings,
+        quiet=True,
     )
     try:
         _wait_for_worker(settings)
