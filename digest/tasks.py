@@ -17,7 +17,7 @@ from kombu.entity import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import crawl, digests, figures
+from digest import alerts, crawl, digests, figures
 from digest.config import Settings, load_settings
 from digest.db import transaction
 from digest.errors import MailError
@@ -33,6 +33,8 @@ ROUTES = {
     "digest.send_delivery": {"queue": "digest"},
     # Aggregates over tags, like tagging itself: kept off the queue that sends digests on time.
     "digest.refresh_figures": {"queue": "match"},
+    "digest.alert_tick": {"queue": "digest"},
+    "digest.send_alert": {"queue": "digest"},
 }
 MAIL_RETRIES = 8
 MATCH_BATCH = 500
@@ -194,3 +196,27 @@ def refresh_figures() -> int:
     with transaction(runtime().sessions) as session:
         result = figures.refresh(session, *figures.recent_days(now), now=now)
     return result.daily_rows + result.pair_rows
+
+
+@app.task(name="digest.alert_tick")
+def alert_tick(now: str | None = None) -> int:
+    """Open today's email of every trend alert that fires, and enqueue each."""
+    at = datetime.fromisoformat(now) if now else _now()
+    delivery_ids = alerts.check(runtime().sessions, at)
+    for delivery_id in delivery_ids:
+        send_alert.delay(delivery_id)
+    return len(delivery_ids)
+
+
+@app.task(name="digest.send_alert", bind=True, max_retries=MAIL_RETRIES)
+def send_alert(self: Task, delivery_id: int) -> str:
+    """Send one trend alert email; temporary mail failures retry with exponential back-off."""
+    rt = runtime()
+    try:
+        outcome = alerts.send(
+            rt.sessions, delivery_id, mailer=rt.mailer, composer=rt.composer, config=rt.delivery, now=_now()
+        )
+    except MailError as exc:
+        delay = digests.retry_delay(self.request.retries + 1)
+        raise self.retry(exc=exc, countdown=delay.total_seconds()) from None
+    return outcome.status

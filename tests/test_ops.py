@@ -62,7 +62,7 @@ def test_every_schedule_and_setting_is_listed_with_its_built_in_default_before_a
         }
 
     assert listed == {
-        "alert-check": ("5m", "schedule", False),
+        "alert-check": ("5m", "schedule", True),
         "crawl-tick": ("1m", "schedule", True),
         "dispatch-tick": ("1m", "schedule", True),
         "figures-refresh": ("10m", "schedule", True),
@@ -102,7 +102,6 @@ def test_a_schedule_takes_a_duration_or_a_cron_expression_and_beat_reads_it(
         ("crawl-tick", "soon", "on or off"),
         ("dispatch-tick", "0 8 * *", "5-field cron expression"),
         ("dispatch-tick", "61 * * * *", "not a cron expression"),
-        ("alert-check", "on", "digest.alert_tick is not written yet"),
         ("feed-interval.news", "30s", "from 1m to 1d"),
         ("feed-interval.paper", "2d", "from 1m to 1d"),
         ("feed-interval.blog", "hourly", "use forms like 90s, 15m, 1h, 2d"),
