@@ -21,7 +21,7 @@ from typing import Protocol
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import schedules
+from digest import metrics, schedules
 from digest import sources as plan
 from digest.db import transaction
 from digest.errors import FetchError, InvalidInputError, NotFoundError, ParseError
@@ -165,7 +165,7 @@ def tag_items(sessions: sessionmaker[Session], matchers: MatcherCache, item_ids:
         tagged = matcher.tag_many([(title, summary) for _, title, summary, _ in items])
         tags = {row[0]: item_tags for row, item_tags in zip(items, tagged, strict=True)}
         ingested = {item_id: ingested_at for item_id, _, _, ingested_at in items}
-        return replace_tags(session, tags, ingested, matcher.version)
+        return metrics.tagged(replace_tags(session, tags, ingested, matcher.version))
 
 
 def stale_items(sessions: sessionmaker[Session], matchers: MatcherCache, since: datetime | None) -> list[int]:
@@ -289,6 +289,7 @@ def _succeed(
             **changes,
         )
     new = sum(item.is_new for item in stored)
+    metrics.fetched(status, new)
     return CrawlOutcome(
         source_id=target.id,
         url=target.url,
@@ -323,6 +324,7 @@ def _fail(
             ),
             disable_reason=reason,
         )
+    metrics.fetched("error", 0)
     return CrawlOutcome(target.id, target.url, "error", exc.status, 0, 0, error)
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import Row, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import schedules
+from digest import metrics, schedules
 from digest.cadence import Schedule, latest_slot, next_slot, previous_slot
 from digest.compose import Composer, build_message, message_id
 from digest.db import transaction
@@ -559,6 +559,7 @@ def _set_status(session: Session, delivery_id: int, status: str, now: datetime, 
         .execution_options(synchronize_session=False)
     )
     _event(session, delivery_id, now, status, error)
+    metrics.delivered(status)
 
 
 def _event(session: Session, delivery_id: int, now: datetime, event: str, detail: str | None) -> None:

@@ -20,9 +20,16 @@ INTERRUPT_GRACE = 10.0
 
 
 def worker_command(
-    queues: Sequence[str] = ("crawl", "match", "digest"), pool: str = "solo", concurrency: int = 1
+    queues: Sequence[str] = ("crawl", "match", "digest"),
+    pool: str = "solo",
+    concurrency: int = 1,
+    *,
+    loglevel: str = "WARNING",
+    metrics_port: int = 0,
+    metrics_host: str = "127.0.0.1",
 ) -> list[str]:
-    """argv of a Celery worker for this package."""
+    """argv of a Celery worker for this package; ``metrics_port`` 0 serves no metrics."""
+    metrics = ["--metrics-port", str(metrics_port), "--metrics-host", metrics_host] if metrics_port else []
     return [
         sys.executable,
         "-m",
@@ -39,7 +46,8 @@ def worker_command(
         "--without-gossip",
         "--without-mingle",
         "-l",
-        "WARNING",
+        loglevel,
+        *metrics,
     ]
 
 

@@ -17,7 +17,7 @@ from kombu.entity import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import alerts, crawl, digests, figures
+from digest import alerts, crawl, digests, figures, logs, metrics
 from digest.config import Settings, load_settings
 from digest.db import transaction
 from digest.errors import MailError
@@ -104,6 +104,9 @@ def schedule_from_database(sessions: sessionmaker[Session]) -> dict[str, dict[st
 
 
 app = create_celery(load_settings())
+# Connected here because every worker and beat imports this module before it starts.
+logs.connect_celery()
+metrics.connect_celery(app)
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
 

@@ -26,7 +26,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
 DIGEST_SERVICES = ("migrate", "web", "worker", "crawler", "beat")
-LONG_RUNNING = ("postgres", "redis", "mailpit", "web", "worker", "crawler", "beat")
+LONG_RUNNING = ("postgres", "redis", "mailpit", "web", "worker", "crawler", "beat", "flower")
 # What the app reads to run against PostgreSQL, Redis and SMTP; every other setting has a safe default.
 REQUIRED_VARIABLES = (
     "DIGEST_HOME",
@@ -138,7 +138,17 @@ def test_the_compose_file_has_no_obsolete_version_key(compose: dict[str, Any]) -
 
 
 def test_every_service_of_the_distributed_mode_is_defined(services: dict[str, Any]) -> None:
-    assert set(services) >= {"postgres", "redis", "mailpit", "migrate", "web", "worker", "crawler", "beat"}
+    assert set(services) >= {
+        "postgres",
+        "redis",
+        "mailpit",
+        "migrate",
+        "web",
+        "worker",
+        "crawler",
+        "beat",
+        "flower",
+    }
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING)
@@ -264,6 +274,28 @@ def test_the_web_app_is_published_on_the_port_it_listens_on(services: dict[str, 
     port = argv[argv.index("--port") + 1]
     assert argv[argv.index("--host") + 1] == "0.0.0.0"  # noqa: S104 - inside the container, on purpose
     assert any(str(mapping).endswith(f":{port}") for mapping in services["web"]["ports"])
+
+
+def test_flower_watches_the_redis_broker_on_port_5555_published_on_loopback_only(
+    services: dict[str, Any],
+) -> None:
+    flower = services["flower"]
+    argv = argv_of(flower["command"])
+    assert argv[0] == "celery" and "flower" in argv and "--port=5555" in argv
+    assert f"--broker={environment_of(services['worker'])['DIGEST_BROKER_URL']}" in argv
+    assert [interpolate(str(mapping)) for mapping in flower["ports"]] == ["127.0.0.1:5555:5555"]
+    assert "/healthcheck" in " ".join(flower["healthcheck"]["test"])
+    assert flower["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("name", ["worker", "crawler"])
+def test_each_worker_serves_its_metrics_inside_the_network_without_publishing_them(
+    services: dict[str, Any], name: str
+) -> None:
+    argv = argv_of(services[name]["command"])
+    assert argv[argv.index("--metrics-port") + 1] == "9808"
+    assert argv[argv.index("--metrics-host") + 1] == "0.0.0.0"  # noqa: S104 - reached by Prometheus only
+    assert "ports" not in services[name]
 
 
 def test_the_mailpit_inbox_is_on_port_8025(services: dict[str, Any]) -> None:

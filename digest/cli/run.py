@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from digest import setup
+from digest import logs, setup
 from digest.cli.app import app, db_app
 from digest.cli.common import (
     JsonOption,
@@ -22,6 +22,9 @@ from digest.cli.common import (
     runtime,
 )
 from digest.config import load_settings
+from digest.errors import InvalidInputError
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @db_app.command("upgrade")
@@ -113,7 +116,9 @@ def web(
     from digest.web import create_app
 
     settings = checked_settings()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    logs.configure()
+    # log_config=None keeps uvicorn's loggers on the root handler that logs.configure set up.
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", log_config=None)
 
 
 @app.command()
@@ -121,12 +126,29 @@ def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "crawl,match,digest",
     pool: Annotated[str, typer.Option(help="Celery pool: solo, prefork or threads.")] = "prefork",
     concurrency: Annotated[int, typer.Option(help="Processes or threads.")] = 2,
+    log_level: Annotated[str, typer.Option(help="debug, info (a line per task), warning or error.")] = "info",
+    metrics_port: Annotated[
+        int, typer.Option(help="Serve Prometheus metrics for this worker on this port (0: none).")
+    ] = 0,
+    metrics_host: Annotated[str, typer.Option(help="Address of the metrics port.")] = "127.0.0.1",
 ) -> None:
     """Run a Celery worker on the configured broker."""
-    from digest import processes
+    from digest import metrics, processes
 
-    checked_settings()
-    command = processes.worker_command(queues.split(","), pool, concurrency)
+    if log_level.lower() not in LOG_LEVELS:
+        raise InvalidInputError(f"--log-level accepts {', '.join(LOG_LEVELS)}, not {log_level!r}")
+    settings = checked_settings()
+    if metrics_port:
+        # Read by prometheus_client when celery imports it, in this process and in every child it forks.
+        os.environ[metrics.MULTIPROCESS_VARIABLE] = str(metrics.prepare_multiprocess_folder(settings.home))
+    command = processes.worker_command(
+        queues.split(","),
+        pool,
+        concurrency,
+        loglevel=log_level.upper(),
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+    )
     os.execv(command[0], command)  # noqa: S606 - replaces this process with the worker, argv is fixed
 
 
