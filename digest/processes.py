@@ -17,10 +17,15 @@ from digest.config import Settings, settings_env
 
 STOP_GRACE = 15.0
 INTERRUPT_GRACE = 10.0
+# The queues of ``digest.tasks`` (not imported here: importing it configures Celery from the environment).
+# ``digest up`` gives sending a worker of its own, so a slow SMTP server never holds up crawling or the tick.
+ALL_QUEUES = ("crawl", "match", "digest", "mail")
+MAIL_QUEUES = ("mail",)
+WORK_QUEUES = ("crawl", "match", "digest")
 
 
 def worker_command(
-    queues: Sequence[str] = ("crawl", "match", "digest"),
+    queues: Sequence[str] = ALL_QUEUES,
     pool: str = "solo",
     concurrency: int = 1,
     *,
@@ -28,7 +33,7 @@ def worker_command(
     metrics_port: int = 0,
     metrics_host: str = "127.0.0.1",
 ) -> list[str]:
-    """argv of a Celery worker for this package; ``metrics_port`` 0 serves no metrics."""
+    """argv of a Celery worker for this package (every queue unless told); ``metrics_port`` 0: no metrics."""
     metrics = ["--metrics-port", str(metrics_port), "--metrics-host", metrics_host] if metrics_port else []
     return [
         sys.executable,

@@ -7,7 +7,7 @@ module is imported, which is what ``celery -A digest.tasks`` and ``digest worker
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 from celery import Celery, Task
 from kombu.entity import Queue
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest import alerts, crawl, digests, figures, logs, metrics
@@ -24,20 +25,38 @@ from digest.errors import MailError
 from digest.models import Schedule
 from digest.runtime import Runtime
 
-QUEUES = ("crawl", "match", "digest")
+# A queue per stage, each with its own consumers, so a stage that waits (a slow SMTP server, a feed that
+# trickles) holds up only its own queue: sending never delays crawling or the dispatch tick.
+QUEUES = ("crawl", "match", "digest", "mail")
 ROUTES = {
     "digest.crawl_tick": {"queue": "crawl"},
     "digest.crawl_source": {"queue": "crawl"},
     "digest.match_items": {"queue": "match"},
     "digest.dispatch_tick": {"queue": "digest"},
-    "digest.send_delivery": {"queue": "digest"},
+    "digest.send_delivery": {"queue": "mail"},
     # Aggregates over tags, like tagging itself: kept off the queue that sends digests on time.
     "digest.refresh_figures": {"queue": "match"},
     "digest.alert_tick": {"queue": "digest"},
-    "digest.send_alert": {"queue": "digest"},
+    "digest.send_alert": {"queue": "mail"},
 }
 MAIL_RETRIES = 8
 MATCH_BATCH = 500
+# A task is killed past this (prefork pools enforce it; solo and threads cannot): no task outlives it.
+TASK_TIME_LIMIT = timedelta(minutes=30)
+# A lost database connection (a restart, a failover, pg_terminate_backend) is retried after 1, 2, 4 ... s,
+# at most this long apart; pool_pre_ping then opens a fresh connection. Every task is idempotent.
+DB_RETRY_MAX = timedelta(minutes=1)
+DB_RETRIES = 6
+RETRY_ON_DB: dict[str, Any] = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": True,
+    "retry_backoff_max": int(DB_RETRY_MAX.total_seconds()),
+    "retry_jitter": True,
+}
+# Redis hands an unacknowledged message to another worker after this. A task with a countdown is held,
+# unacknowledged, by the worker that fetched it until it runs, so this must exceed the longest countdown
+# plus the longest run, or a retry would run twice (tests/faults/test_queues.py checks the relation).
+VISIBILITY_TIMEOUT = timedelta(hours=2)
 
 
 def broker_options(settings: Settings) -> tuple[str, dict[str, Any]]:
@@ -47,6 +66,8 @@ def broker_options(settings: Settings) -> tuple[str, dict[str, Any]]:
     """
     url = settings.broker_url
     parts = urlsplit(url)
+    if parts.scheme in ("redis", "rediss"):
+        return url, {"visibility_timeout": int(VISIBILITY_TIMEOUT.total_seconds())}
     if parts.scheme != "filesystem":
         return url, {}
     folder = Path(unquote(parts.netloc + parts.path) or settings.home / "broker")
@@ -75,7 +96,9 @@ def create_celery(settings: Settings) -> Celery:
         # Tasks are idempotent, so a task lost with its worker is run again rather than dropped.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        # One message reserved per process: a long task never sits on messages another worker could run.
         worker_prefetch_multiplier=1,
+        task_time_limit=int(TASK_TIME_LIMIT.total_seconds()),
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue="digest",
         task_routes=ROUTES,
@@ -128,7 +151,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@app.task(name="digest.crawl_tick")
+@app.task(name="digest.crawl_tick", max_retries=DB_RETRIES, **RETRY_ON_DB)
 def crawl_tick() -> int:
     """Claim every due source and enqueue one fetch per source."""
     claimed = crawl.claim_due_sources(runtime().sessions, _now())
@@ -137,7 +160,7 @@ def crawl_tick() -> int:
     return len(claimed)
 
 
-@app.task(name="digest.crawl_source")
+@app.task(name="digest.crawl_source", max_retries=DB_RETRIES, **RETRY_ON_DB)
 def crawl_source(source_id: int) -> dict[str, Any]:
     """Refresh one source (failures are recorded, not raised); its new items go to the matcher in batches."""
     rt = runtime()
@@ -152,14 +175,14 @@ def crawl_source(source_id: int) -> dict[str, Any]:
     }
 
 
-@app.task(name="digest.match_items")
+@app.task(name="digest.match_items", max_retries=DB_RETRIES, **RETRY_ON_DB)
 def match_items(item_ids: list[int]) -> int:
     """Tag a batch of items with skills (never one task per item: a task costs about 1 ms of overhead)."""
     rt = runtime()
     return crawl.tag_items(rt.sessions, rt.matchers, item_ids)
 
 
-@app.task(name="digest.dispatch_tick")
+@app.task(name="digest.dispatch_tick", max_retries=DB_RETRIES, **RETRY_ON_DB)
 def dispatch_tick(now: str | None = None) -> int:
     """Open the window of every due subscription and enqueue its delivery."""
     at = datetime.fromisoformat(now) if now else _now()
@@ -172,7 +195,7 @@ def dispatch_tick(now: str | None = None) -> int:
     return enqueued
 
 
-@app.task(name="digest.send_delivery", bind=True, max_retries=MAIL_RETRIES)
+@app.task(name="digest.send_delivery", bind=True, max_retries=MAIL_RETRIES, **RETRY_ON_DB)
 def send_delivery(self: Task, delivery_id: int) -> str:
     """Send one digest; temporary mail failures retry with exponential back-off."""
     rt = runtime()
@@ -192,7 +215,7 @@ def send_delivery(self: Task, delivery_id: int) -> str:
     return outcome.status
 
 
-@app.task(name="digest.refresh_figures")
+@app.task(name="digest.refresh_figures", max_retries=DB_RETRIES, **RETRY_ON_DB)
 def refresh_figures() -> int:
     """Rebuild the daily skill figures (yesterday and today, UTC) that skill pages read; the rows written."""
     now = _now()
@@ -201,7 +224,7 @@ def refresh_figures() -> int:
     return result.daily_rows + result.pair_rows
 
 
-@app.task(name="digest.alert_tick")
+@app.task(name="digest.alert_tick", max_retries=DB_RETRIES, **RETRY_ON_DB)
 def alert_tick(now: str | None = None) -> int:
     """Open today's email of every trend alert that fires, and enqueue each."""
     at = datetime.fromisoformat(now) if now else _now()
@@ -211,7 +234,7 @@ def alert_tick(now: str | None = None) -> int:
     return len(delivery_ids)
 
 
-@app.task(name="digest.send_alert", bind=True, max_retries=MAIL_RETRIES)
+@app.task(name="digest.send_alert", bind=True, max_retries=MAIL_RETRIES, **RETRY_ON_DB)
 def send_alert(self: Task, delivery_id: int) -> str:
     """Send one trend alert email; temporary mail failures retry with exponential back-off."""
     rt = runtime()

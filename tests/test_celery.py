@@ -151,7 +151,7 @@ def test_a_worker_killed_mid_send_neither_loses_nor_doubles_a_digest(
         )
         rt = prepare(settings, how_many=3)
         sink.hold = threading.Event()
-        started = processes.start(processes.worker_command(("digest",), pool="prefork"), settings)
+        started = processes.start(processes.worker_command(("digest", "mail"), pool="prefork"), settings)
         try:
             create_celery(settings).send_task("digest.dispatch_tick", args=[DISPATCH.isoformat()])
             assert sink.held.wait(WAIT), "no digest reached the SMTP sink"

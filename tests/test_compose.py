@@ -20,13 +20,14 @@ import yaml
 
 from digest.cli import app as cli_app
 from digest.config import ENV_PREFIX, Settings
+from digest.tasks import QUEUES, ROUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-DIGEST_SERVICES = ("migrate", "web", "worker", "crawler", "beat")
-LONG_RUNNING = ("postgres", "redis", "mailpit", "web", "worker", "crawler", "beat", "flower")
+DIGEST_SERVICES = ("migrate", "web", "worker", "mailer", "crawler", "beat")
+LONG_RUNNING = ("postgres", "redis", "mailpit", "web", "worker", "mailer", "crawler", "beat", "flower")
 # What the app reads to run against PostgreSQL, Redis and SMTP; every other setting has a safe default.
 REQUIRED_VARIABLES = (
     "DIGEST_HOME",
@@ -145,6 +146,7 @@ def test_every_service_of_the_distributed_mode_is_defined(services: dict[str, An
         "migrate",
         "web",
         "worker",
+        "mailer",
         "crawler",
         "beat",
         "flower",
@@ -167,7 +169,7 @@ def test_migrations_run_once_after_postgres_and_redis_are_healthy(services: dict
         assert migrate["depends_on"][dependency]["condition"] == "service_healthy"
 
 
-@pytest.mark.parametrize("name", ["web", "worker", "crawler", "beat"])
+@pytest.mark.parametrize("name", ["web", "worker", "mailer", "crawler", "beat"])
 def test_app_processes_start_only_after_migrations_succeeded(services: dict[str, Any], name: str) -> None:
     assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
@@ -237,11 +239,33 @@ def test_every_queue_has_a_worker_processes_for_cpu_and_threads_for_fetching(
     services: dict[str, Any],
 ) -> None:
     worker, crawler = argv_of(services["worker"]["command"]), argv_of(services["crawler"]["command"])
-    assert worker[:2] == crawler[:2] == ["digest", "worker"]
+    mailer = argv_of(services["mailer"]["command"])
+    assert worker[:2] == crawler[:2] == mailer[:2] == ["digest", "worker"]
     assert worker[worker.index("--queues") + 1].split(",") == ["match", "digest"]
     assert worker[worker.index("--pool") + 1] == "prefork"
+    assert mailer[mailer.index("--queues") + 1].split(",") == ["mail"]
+    assert mailer[mailer.index("--pool") + 1] == "prefork"
     assert crawler[crawler.index("--queues") + 1].split(",") == ["crawl"]
     assert crawler[crawler.index("--pool") + 1] == "threads"
+
+
+def test_the_compose_workers_consume_exactly_the_queues_tasks_are_routed_to(services: dict[str, Any]) -> None:
+    consumed = []
+    for name in ("worker", "mailer", "crawler"):
+        argv = argv_of(services[name]["command"])
+        consumed += argv[argv.index("--queues") + 1].split(",")
+    assert sorted(consumed) == sorted(QUEUES)
+    assert {route["queue"] for route in ROUTES.values()} <= set(consumed)
+
+
+def test_sending_shares_no_worker_with_crawling_or_the_dispatch_tick(services: dict[str, Any]) -> None:
+    mail = {ROUTES["digest.send_delivery"]["queue"], ROUTES["digest.send_alert"]["queue"]}
+    assert mail == {"mail"}
+    for name in ("worker", "crawler"):
+        argv = argv_of(services[name]["command"])
+        assert "mail" not in argv[argv.index("--queues") + 1].split(",")
+    assert ROUTES["digest.dispatch_tick"]["queue"] == "digest"
+    assert ROUTES["digest.crawl_tick"]["queue"] == "crawl"
 
 
 def test_the_worker_healthcheck_pings_its_own_celery_node(services: dict[str, Any]) -> None:
@@ -288,7 +312,7 @@ def test_flower_watches_the_redis_broker_on_port_5555_published_on_loopback_only
     assert flower["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
-@pytest.mark.parametrize("name", ["worker", "crawler"])
+@pytest.mark.parametrize("name", ["worker", "mailer", "crawler"])
 def test_each_worker_serves_its_metrics_inside_the_network_without_publishing_them(
     services: dict[str, Any], name: str
 ) -> None:

@@ -81,7 +81,7 @@ def up(
     host: Annotated[str, typer.Option(help="Address the web app listens on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the web app.")] = 8000,
 ) -> None:
-    """Run the web app, a Celery worker and Celery beat together (embedded default). Ctrl-C stops all."""
+    """Run the web app, two Celery workers (one only sends mail) and beat together. Ctrl-C stops all."""
     from digest import processes
 
     settings = load_settings()
@@ -89,10 +89,11 @@ def up(
         setup.upgrade_all(rt, clock())
     children = [
         processes.start(processes.web_command(host, port), settings),
-        processes.start(processes.worker_command(), settings),
+        processes.start(processes.worker_command(processes.WORK_QUEUES), settings),
+        processes.start(processes.worker_command(processes.MAIL_QUEUES), settings),
         processes.start(processes.beat_command(), settings),
     ]
-    err.print(f"web on http://{host}:{port}, worker and beat running; Ctrl-C stops all three")
+    err.print(f"web on http://{host}:{port}, workers and beat running; Ctrl-C stops them all")
     interrupted = False
     try:
         while all(child.poll() is None for child in children):
@@ -123,7 +124,9 @@ def web(
 
 @app.command()
 def worker(
-    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "crawl,match,digest",
+    queues: Annotated[
+        str, typer.Option(help="Comma-separated queues to consume.")
+    ] = "crawl,match,digest,mail",
     pool: Annotated[str, typer.Option(help="Celery pool: solo, prefork or threads.")] = "prefork",
     concurrency: Annotated[int, typer.Option(help="Processes or threads.")] = 2,
     log_level: Annotated[str, typer.Option(help="debug, info (a line per task), warning or error.")] = "info",

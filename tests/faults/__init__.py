@@ -1,0 +1,1 @@
+"""Fault drills: the distributed mode (PostgreSQL, Redis, workers, SMTP) under crashes and outages."""
