@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     max_feed_bytes: int = Field(default=10_000_000, gt=0, description="largest feed body accepted")
     crawl_threads: int = Field(default=8, ge=1, le=64, description="feeds fetched at once by `digest crawl`")
     per_host: int = Field(default=2, ge=1, le=16, description="requests at once to one host")
+    api_rate_key: int = Field(
+        default=600, ge=1, le=1_000_000, description="stream API requests a minute per API key"
+    )
+    api_rate_ip: int = Field(
+        default=60, ge=1, le=1_000_000, description="stream API requests a minute per IP without a key"
+    )
     block_private_addresses: bool | None = Field(
         default=None, description="refuse feeds on private addresses (default: on with PostgreSQL)"
     )

@@ -7,13 +7,25 @@ from __future__ import annotations
 
 import sys
 
-from digest.cli import deliver, feeds, ops, preview, run, skills, status, taxonomy
+from digest.cli import apikeys, deliver, feeds, ops, preview, run, skills, status, taxonomy
 from digest.cli.app import app
 from digest.cli.common import err
 from digest.errors import ConfigError, DigestError
 
 # Importing the command modules registers their commands on ``app``.
-__all__ = ["app", "deliver", "feeds", "main", "ops", "preview", "run", "skills", "status", "taxonomy"]
+__all__ = [
+    "apikeys",
+    "app",
+    "deliver",
+    "feeds",
+    "main",
+    "ops",
+    "preview",
+    "run",
+    "skills",
+    "status",
+    "taxonomy",
+]
 
 
 def main() -> None:
