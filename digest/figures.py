@@ -19,6 +19,7 @@ inputs.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session, aliased
 
 from digest.models import Item, Setting, Skill, SkillAlias, SkillDaily, SkillPairDaily, Source, Tag
 from digest.records import SOURCE_KINDS
+from digest.taxonomy import loaded_version
 
 WINDOW_DAYS = 90
 # "Last 4 weeks against the 4 weeks before" (issue 8).
@@ -41,6 +43,8 @@ INDEX_PAGE_SIZE = 50
 REFRESHED_KEY = "figures-refreshed"
 # Any constant: it only has to differ from other advisory locks taken in the same database.
 _REFRESH_LOCK = 0x5F16_0008
+# SQLAlchemy only promises a row count for UPDATE and DELETE; psycopg's INSERT … SELECT reports -1 without it.
+_COUNTED = {"preserve_rowcount": True}
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +160,7 @@ class LatestItem:
 class SkillVolume:
     """A skill on the index page with its items in the window."""
 
+    skill_id: str
     name: str
     slug: str
     items: int
@@ -233,7 +238,8 @@ def _insert_daily(session: Session, day: date) -> int:
         .group_by(Tag.skill_id, Item.source_id)
     )
     inserted = session.execute(
-        insert(SkillDaily).from_select(["skill_id", "day", "source_id", "items"], rows)
+        insert(SkillDaily).from_select(["skill_id", "day", "source_id", "items"], rows),
+        execution_options=_COUNTED,
     )
     return int(cast(CursorResult[Any], inserted).rowcount)
 
@@ -250,25 +256,34 @@ def _insert_pairs(session: Session, day: date) -> int:
         .group_by(one.skill_id, other.skill_id)
     )
     inserted = session.execute(
-        insert(SkillPairDaily).from_select(["skill_id", "other_id", "day", "items"], rows)
+        insert(SkillPairDaily).from_select(["skill_id", "other_id", "day", "items"], rows),
+        execution_options=_COUNTED,
     )
     return int(cast(CursorResult[Any], inserted).rowcount)
 
 
 def _record_refresh(session: Session, as_of: datetime, now: datetime) -> None:
-    # A rebuild of old days must not move "data as of" backwards.
-    previous = data_as_of(session)
-    if previous is not None and previous >= as_of:
+    row = session.get(Setting, REFRESHED_KEY)
+    if row is None:
+        session.add(Setting(key=REFRESHED_KEY, value={"as_of": _iso(as_of), "generation": 1}, updated_at=now))
         return
-    session.merge(Setting(key=REFRESHED_KEY, value={"as_of": _iso(as_of)}, updated_at=now))
+    previous = _parse_iso(row.value["as_of"])
+    # A rebuild of old days must not move "data as of" backwards, but it did change the tables: the
+    # generation tells caches (``VolumeCache``) that every refresh makes their copy old.
+    row.value = {"as_of": _iso(max(previous, as_of)), "generation": int(row.value.get("generation", 0)) + 1}
+    row.updated_at = now
 
 
 def data_as_of(session: Session) -> datetime | None:
     """The latest moment the daily tables cover, or None before the first refresh."""
     row = session.get(Setting, REFRESHED_KEY)
-    if row is None:
-        return None
-    return datetime.fromisoformat(str(row.value["as_of"]).replace("Z", "+00:00"))
+    return _parse_iso(row.value["as_of"]) if row else None
+
+
+def refresh_generation(session: Session) -> int:
+    """How many refreshes have changed the daily tables (0 before the first): a cache key."""
+    row = session.get(Setting, REFRESHED_KEY)
+    return int(row.value.get("generation", 0)) if row else 0
 
 
 def first_day(session: Session) -> date | None:
@@ -484,30 +499,70 @@ def skill_volumes(session: Session, today: date, window_days: int = WINDOW_DAYS)
     return {skill_id: int(count) for skill_id, count in rows}
 
 
+class IndexCache:
+    """The skill index's ranking (``ranked_skills`` over ``skill_volumes``), kept per process until the
+    next refresh, taxonomy edit or day.
+
+    Computed per request, the totals read every row of the window (about 0.2 s at a million items) and
+    the ranking builds an object per skill, whose garbage collections cost a tenth of requests 50 ms or
+    more (docs/performance.md); yet both change only when a refresh commits or the taxonomy changes. The
+    key is read first, so a kept ranking is never older than its key.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[int, str | None, date, int] | None = None
+        self._ranked: tuple[SkillVolume, ...] = ()
+
+    def ranked(
+        self, session: Session, today: date, window_days: int = WINDOW_DAYS
+    ) -> tuple[SkillVolume, ...]:
+        """Every skill by items over the window ending ``today``, computed again after a change."""
+        key = (refresh_generation(session), loaded_version(session), today, window_days)
+        with self._lock:
+            if key == self._key:
+                return self._ranked
+        ranked = ranked_skills(session, skill_volumes(session, today, window_days))
+        with self._lock:
+            self._key, self._ranked = key, ranked
+        return ranked
+
+
+def ranked_skills(session: Session, volumes: Mapping[str, int]) -> tuple[SkillVolume, ...]:
+    """Every skill not merged away, by ``volumes`` (items in the window, most first), then name."""
+    rows = session.execute(select(Skill.id, Skill.name, Skill.slug).where(Skill.merged_into.is_(None)))
+    return tuple(
+        sorted(
+            (SkillVolume(skill_id, name, slug, volumes.get(skill_id, 0)) for skill_id, name, slug in rows),
+            key=lambda skill: (-skill.items, skill.name.casefold(), skill.slug),
+        )
+    )
+
+
 def skill_index(
     session: Session,
-    volumes: Mapping[str, int],
+    ranked: Sequence[SkillVolume],
     query: str = "",
     page: int = 1,
     page_size: int = INDEX_PAGE_SIZE,
     window_days: int = WINDOW_DAYS,
 ) -> SkillIndexPage:
-    """One page of the skills (not merged away) by volume, then name; with ``query``, only those whose
-    name or an alias contains it (case-insensitive). ``volumes`` comes from ``skill_volumes``.
+    """One page of ``ranked`` (from ``ranked_skills``); with ``query``, only the skills whose name or an
+    alias contains it (case-insensitive).
     """
     folded = " ".join(query.casefold().split())[:100]
-    listed = select(Skill.id, Skill.name, Skill.slug).where(Skill.merged_into.is_(None))
+    skills = ranked
     if folded:
         pattern = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         aliases = select(SkillAlias.skill_id).where(SkillAlias.folded.like(pattern, escape="\\"))
-        listed = listed.where(or_(func.lower(Skill.name).like(pattern, escape="\\"), Skill.id.in_(aliases)))
-    skills = sorted(
-        (
-            SkillVolume(name, slug, volumes.get(skill_id, 0))
-            for skill_id, name, slug in session.execute(listed)
-        ),
-        key=lambda skill: (-skill.items, skill.name.casefold(), skill.slug),
-    )
+        found = set(
+            session.scalars(
+                select(Skill.id).where(
+                    or_(func.lower(Skill.name).like(pattern, escape="\\"), Skill.id.in_(aliases))
+                )
+            )
+        )
+        skills = [skill for skill in ranked if skill.skill_id in found]
     pages = max(1, math.ceil(len(skills) / page_size))
     page = min(max(1, page), pages)
     shown = tuple(skills[(page - 1) * page_size : page * page_size])
@@ -516,6 +571,10 @@ def skill_index(
 
 def _start_of(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _iso(value: datetime | None) -> str | None:

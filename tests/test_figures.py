@@ -154,7 +154,9 @@ def test_an_item_moved_to_another_day_counts_on_its_new_day_only_and_a_deleted_o
     assert pair_rows(rt) == {(python, rust, tuesday.date()): 1, (rust, python, tuesday.date()): 1}
 
 
-def test_a_refresh_of_old_days_does_not_move_data_as_of_backwards(rt: Runtime, now: datetime) -> None:
+def test_a_refresh_of_old_days_does_not_move_data_as_of_backwards_but_counts_as_a_change(
+    rt: Runtime, now: datetime
+) -> None:
     with transaction(rt.sessions) as session:
         assert figures.data_as_of(session) is None
         figures.refresh(session, *figures.recent_days(now), now=now)
@@ -164,6 +166,7 @@ def test_a_refresh_of_old_days_does_not_move_data_as_of_backwards(rt: Runtime, n
     with transaction(rt.sessions) as session:
         figures.refresh(session, date(2026, 1, 1), date(2026, 1, 31), now=later)
         assert figures.data_as_of(session) == now
+        assert figures.refresh_generation(session) == 2
 
 
 def test_the_figures_match_what_the_test_counts_from_its_own_items(rt: Runtime, now: datetime) -> None:

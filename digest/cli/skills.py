@@ -244,7 +244,8 @@ def skills_refresh_figures(
         )
         return
     out.print(
-        f"refreshed {result.days} days ({result.since_day} to {result.until_day}): "
+        f"refreshed {result.days} day{'' if result.days == 1 else 's'} "
+        f"({result.since_day} to {result.until_day}): "
         f"{result.daily_rows} daily rows, {result.pair_rows} pair rows",
         highlight=False,
     )

@@ -26,6 +26,7 @@ MAX_QUERY = 100
 def router(web: Web) -> APIRouter:
     """The routes of this module."""
     routes = APIRouter()
+    ranking = figures.IndexCache()
 
     @routes.get("/healthz")
     def health() -> JSONResponse:
@@ -52,8 +53,8 @@ def router(web: Web) -> APIRouter:
         today = web.clock().astimezone(UTC).date()
         number = int(page) if page.isdigit() else 1
         with transaction(web.rt.sessions) as session:
-            volumes = figures.skill_volumes(session, today)
-            listing = figures.skill_index(session, volumes, q[:MAX_QUERY], number, figures.INDEX_PAGE_SIZE)
+            ranked = ranking.ranked(session, today)
+            listing = figures.skill_index(session, ranked, q[:MAX_QUERY], number, figures.INDEX_PAGE_SIZE)
         return web.page(request, "skills.html", listing=listing)
 
     @routes.get("/skills/{slug}", response_class=HTMLResponse, response_model=None)
