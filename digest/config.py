@@ -23,6 +23,7 @@ MAIL_SCHEMES = ("maildir", "smtp", "smtps", "smtp+starttls")
 BROKER_SCHEMES = ("filesystem", "sqla+sqlite", "redis", "rediss", "memory")
 DATABASE_SCHEMES = ("sqlite", "postgresql+psycopg")
 CADENCES = ("hourly", "daily", "weekly")
+ADMIN_TOKEN_MIN = 16
 DNS_NAME = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
@@ -67,6 +68,9 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=30.0, gt=0, le=300, description="seconds to wait for each SMTP reply")
     smtp_ca_file: str = Field(
         default="", description="PEM CA certificates trusted for the SMTP server instead of the system's"
+    )
+    admin_token: str = Field(
+        default="", description="opens /admin (login form or Authorization: Bearer); empty: no admin web"
     )
 
     @field_validator("home")
@@ -130,6 +134,17 @@ class Settings(BaseSettings):
         except ssl.SSLError:
             raise ValueError(f"{path} holds no PEM certificate") from None
         return str(path)
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: str) -> str:
+        # Bearer requests are not rate-limited (scripts use them), so only length stops guessing.
+        if value and (len(value) < ADMIN_TOKEN_MIN or not value.isascii() or not value.isprintable()):
+            raise ValueError(
+                f"accepts empty (admin web off) or at least {ADMIN_TOKEN_MIN} printable ASCII characters, "
+                "e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
+            )
+        return value
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:

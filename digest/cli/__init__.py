@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from digest.cli import apikeys, deliver, feeds, ops, preview, run, skills, status, taxonomy
+from digest.cli import apikeys, audit, deliver, feeds, ops, preview, run, skills, status, taxonomy
 from digest.cli.app import app
 from digest.cli.common import err
 from digest.errors import ConfigError, DigestError
@@ -16,6 +16,7 @@ from digest.errors import ConfigError, DigestError
 __all__ = [
     "apikeys",
     "app",
+    "audit",
     "deliver",
     "feeds",
     "main",

@@ -4,6 +4,7 @@
     subscribe.py  the pre-filled signup form and the confirmation link (double opt-in)
     manage.py     the signed manage page and RFC 8058 one-click unsubscribe
     api.py        the same operations as JSON under /api/, described at /docs
+    admin/        /admin behind DIGEST_ADMIN_TOKEN: deliveries, replays, feeds, schedules, subscribers
     stream.py     a skill's items as JSON pages, Atom and JSON Feed; API keys and rate limits
     metrics.py    /metrics for Prometheus: counters, task latency, queue lengths read from the broker
     security.py   CSRF tokens, line-break refusal, signed-link payloads
@@ -28,7 +29,7 @@ from digest.config import Settings
 from digest.errors import DigestError, MailError, NotFoundError
 from digest.runtime import Runtime
 from digest.signup import TooManyRequestsError
-from digest.web import api, manage, metrics, pages, stream, subscribe
+from digest.web import admin, api, manage, metrics, pages, stream, subscribe
 from digest.web.context import Web
 
 
@@ -60,7 +61,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> 
             return JSONResponse({"detail": message}, status_code=status)
         return web.page(request, "message.html", status, title="That did not work", message=message)
 
-    for module in (pages, subscribe, manage, api, metrics, stream):
+    for module in (pages, subscribe, manage, api, metrics, stream, admin):
         app.include_router(module.router(web))
     return app
 
