@@ -29,7 +29,9 @@ from digest.records import DeliveryOutcome
 from digest.runtime import Runtime
 from digest.setup import upgrade_all
 from digest.subscribers import set_cadence, subscribe, unsubscribe
+from digest.web import create_app
 from tests.support import FeedServer, Route, feed_server, rss
+from tests.web_support import serve
 
 ACTOR = "cli:ops"
 HOURLY = Schedule("hourly", 8, 0, "UTC")
@@ -487,3 +489,23 @@ def test_a_refused_value_is_one_line_naming_the_accepted_forms(tmp_path: Path) -
     assert done.returncode == 1
     [line] = done.stderr.strip().splitlines()
     assert "5-field cron expression" in line and "30s" in line and "Traceback" not in done.stderr
+
+
+def test_new_subscriptions_take_the_default_hour_and_weekday_ops_set_at_run_time(
+    home: Path, rt: Runtime, now: datetime
+) -> None:
+    run("cadence", "set", "default-hour", "7")
+    run("cadence", "set", "default-weekday", "thu")
+
+    run("subscribe", "cli@example.com", "--skill", "Python", "--cadence", "weekly", "--confirmed")
+    with serve(create_app(rt.settings, clock=lambda: now)) as client:
+        form = client.get("/subscribe?skill=python&cadence=weekly").text
+        accepted = client.post("/api/subscriptions", json={"email": "api@example.com", "skills": ["Python"]})
+    own = run("subscribe", "own@example.com", "--skill", "Python", "--hour", "9", "--confirmed", "--json")
+
+    with transaction(rt.sessions) as session:
+        [row] = session.scalars(select(Subscription).where(Subscription.state == "active").limit(1)).all()
+        assert (row.hour, row.weekday) == (7, 3)
+    assert '<option value="7" selected>' in form and '<option value="3" selected>' in form
+    assert accepted.status_code == 202
+    assert json.loads(own)["hour"] == 9

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from digest import audit, digests, replay, subscribers
+from digest import audit, digests, replay, schedules, subscribers
 from digest.cadence import WEEKDAYS, Schedule, check_cadence
 from digest.cli.app import app, deliveries_app, subscribers_app
 from digest.cli.common import (
@@ -47,8 +47,12 @@ def subscribe_command(
     timezone: Annotated[
         str | None, typer.Option(help="IANA timezone (default DIGEST_DEFAULT_TIMEZONE).")
     ] = None,
-    hour: Annotated[int, typer.Option(help="Local hour of daily and weekly digests.")] = 8,
-    weekday: Annotated[str, typer.Option(help="Day of weekly digests.")] = "monday",
+    hour: Annotated[
+        int | None, typer.Option(help="Local hour of daily and weekly digests (default: ops' default-hour).")
+    ] = None,
+    weekday: Annotated[
+        str | None, typer.Option(help="Day of weekly digests (default: ops' default-weekday).")
+    ] = None,
     confirmed: Annotated[
         bool, typer.Option(help="The owner already agreed: skip the confirmation email and start at once.")
     ] = False,
@@ -56,11 +60,16 @@ def subscribe_command(
 ) -> None:
     """Subscribe an address: send it a confirmation link, or with --confirmed start at once."""
     check_cadence(cadence)
-    if weekday.lower() not in WEEKDAYS:
+    if weekday is not None and weekday.lower() not in WEEKDAYS:
         raise InvalidInputError(f"unknown weekday {weekday!r}: use monday … sunday")
     settings = load_settings()
-    schedule = Schedule(cadence, hour, WEEKDAYS.index(weekday.lower()), timezone or settings.default_timezone)
     with runtime() as rt:
+        with transaction(rt.sessions) as session:
+            default_hour, default_weekday = schedules.subscription_defaults(session)
+        day = default_weekday if weekday is None else WEEKDAYS.index(weekday.lower())
+        schedule = Schedule(
+            cadence, default_hour if hour is None else hour, day, timezone or settings.default_timezone
+        )
         if confirmed:
             with transaction(rt.sessions) as session:
                 info = subscribe(session, email, skill, schedule, clock(), confirmed=True)

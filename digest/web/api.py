@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
-from digest import subscribers
+from digest import schedules, subscribers
 from digest.cadence import Schedule, zone
 from digest.db import transaction
 from digest.errors import InvalidInputError
@@ -54,8 +54,10 @@ class SignupIn(BaseModel):
     skills: list[Line] = Field(min_length=1, max_length=20)
     cadence: Cadence = "daily"
     timezone: Annotated[Line | None, AfterValidator(_known_zone)] = None
-    hour: int = Field(default=8, ge=0, le=23)
-    weekday: int = Field(default=0, ge=0, le=6, description="0 = Monday; used by weekly digests")
+    hour: int | None = Field(default=None, ge=0, le=23, description="Local hour; default set by ops (8)")
+    weekday: int | None = Field(
+        default=None, ge=0, le=6, description="0 = Monday; used by weekly digests; default set by ops (0)"
+    )
 
     @field_validator("email")
     @classmethod
@@ -150,8 +152,13 @@ def router(web: Web) -> APIRouter:
     @routes.post("/subscriptions", status_code=202)
     def create(request: Request, body: SignupIn) -> Accepted:
         """Sign up; a confirmation link is emailed and nothing is sent before it is used."""
+        with transaction(web.rt.sessions) as session:
+            hour, weekday = schedules.subscription_defaults(session)
         schedule = Schedule(
-            body.cadence, body.hour, body.weekday, body.timezone or web.settings.default_timezone
+            body.cadence,
+            hour if body.hour is None else body.hour,
+            weekday if body.weekday is None else body.weekday,
+            body.timezone or web.settings.default_timezone,
         )
         signup = SignupRequest(body.email, skill_ids("skills", body.skills), schedule)
         now = web.clock()

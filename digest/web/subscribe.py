@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
+from digest import schedules
 from digest.cadence import CADENCES, WEEKDAYS, Schedule
 from digest.db import transaction
 from digest.errors import InvalidInputError
@@ -83,15 +84,17 @@ def router(web: Web) -> APIRouter:
         query = request.query_params
         security.refuse_line_breaks(query.values())
         zone = query.get("timezone", "")
-        form = SignupForm(
-            email=query.get("email", "")[:320],
-            cadence=query.get("cadence", "daily") if query.get("cadence") in CADENCES else "daily",
-            hour=_number(query.get("hour", ""), 0, 23, 8),
-            weekday=_number(query.get("weekday", ""), 0, 6, 0),
-            timezone=zone if zone in timezones() else web.settings.default_timezone,
-            timezone_given=zone in timezones(),
-        )
         with transaction(web.rt.sessions) as session:
+            # Ops choose the defaults at run time (``digest cadence set default-hour 7``).
+            hour, weekday = schedules.subscription_defaults(session)
+            form = SignupForm(
+                email=query.get("email", "")[:320],
+                cadence=query.get("cadence", "daily") if query.get("cadence") in CADENCES else "daily",
+                hour=_number(query.get("hour", ""), 0, 23, hour),
+                weekday=_number(query.get("weekday", ""), 0, 6, weekday),
+                timezone=zone if zone in timezones() else web.settings.default_timezone,
+                timezone_given=zone in timezones(),
+            )
             _fill(session, form, query.getlist("skill"))
         return show(request, form)
 
