@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from digest import schedules
 from digest import sources as plan
 from digest.errors import InvalidInputError, NotFoundError
 from digest.models import Item, Source
@@ -142,7 +143,7 @@ def describe(session: Session, source_id: int) -> FeedInfo:
         url=source.url,
         name=source.name,
         kind=source.kind,
-        interval=plan.interval_for(source.kind, source.interval_seconds),
+        interval=plan.interval_for(source.kind, source.interval_seconds, schedules.feed_intervals(session)),
         state=source.state,
         last_status=source.last_status,
         last_http_status=source.last_http_status,

@@ -14,15 +14,12 @@ from urllib.parse import unquote, urlsplit
 
 from celery import Celery, Task
 from kombu.entity import Queue
-from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from digest import alerts, crawl, digests, figures, logs, metrics
 from digest.config import Settings, load_settings
 from digest.db import transaction
 from digest.errors import MailError
-from digest.models import Schedule
 from digest.runtime import Runtime
 
 # A queue per stage, each with its own consumers, so a stage that waits (a slow SMTP server, a feed that
@@ -109,21 +106,6 @@ def create_celery(settings: Settings) -> Celery:
         beat_scheduler="digest.beat:DatabaseScheduler",
     )
     return app
-
-
-def schedule_from_database(sessions: sessionmaker[Session]) -> dict[str, dict[str, Any]]:
-    """Celery beat's schedule from the ``schedules`` table, read when beat starts.
-
-    ``beat_scheduler`` (``digest.beat``) now reads the table itself, cron rows included, and re-reads it
-    while beat runs, so the ``beat_schedule`` built from this is not what beat follows.
-    """
-    with transaction(sessions) as session:
-        rows = session.scalars(select(Schedule).where(Schedule.enabled.is_(True))).all()
-    return {
-        row.name: {"task": row.task, "schedule": float(row.every_seconds)}
-        for row in rows
-        if row.every_seconds
-    }
 
 
 app = create_celery(load_settings())

@@ -163,6 +163,6 @@ def beat() -> None:
     from digest import tasks
 
     with runtime() as rt:
-        schedule = tasks.schedule_from_database(rt.sessions)
-    tasks.app.conf.beat_schedule = schedule
-    Beat(app=tasks.app, schedule=str(rt.settings.home / "celerybeat-schedule"), loglevel="WARNING").run()
+        # Fails here, in one line, when the schema is missing; ``digest.beat`` reads the schedules itself.
+        home = rt.settings.home
+    Beat(app=tasks.app, schedule=str(home / "celerybeat-schedule"), loglevel="WARNING").run()
