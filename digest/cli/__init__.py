@@ -7,13 +7,26 @@ from __future__ import annotations
 
 import sys
 
-from digest.cli import apikeys, audit, deliver, feeds, ops, preview, run, skills, status, taxonomy
+from digest.cli import (
+    alerts,
+    apikeys,
+    audit,
+    deliver,
+    feeds,
+    ops,
+    preview,
+    run,
+    skills,
+    status,
+    taxonomy,
+)
 from digest.cli.app import app
 from digest.cli.common import err
 from digest.errors import ConfigError, DigestError
 
 # Importing the command modules registers their commands on ``app``.
 __all__ = [
+    "alerts",
     "apikeys",
     "app",
     "audit",

@@ -4,9 +4,10 @@
     subscribe.py  the pre-filled signup form and the confirmation link (double opt-in)
     manage.py     the signed manage page and RFC 8058 one-click unsubscribe
     api.py        the same operations as JSON under /api/, described at /docs
-    admin/        /admin behind DIGEST_ADMIN_TOKEN: deliveries, replays, feeds, schedules, subscribers
+    alerts.py     trend alerts on the manage page and the API, and their one-click "turn off" link
     stream.py     a skill's items as JSON pages, Atom and JSON Feed; API keys and rate limits
     metrics.py    /metrics for Prometheus: counters, task latency, queue lengths read from the broker
+    admin/        /admin behind DIGEST_ADMIN_TOKEN: deliveries, replays, feeds, schedules, subscribers
     security.py   CSRF tokens, line-break refusal, signed-link payloads
 
 Links in emails are signed tokens; GET shows a page with a button and only POST acts, because mail
@@ -29,7 +30,7 @@ from digest.config import Settings
 from digest.errors import DigestError, MailError, NotFoundError
 from digest.runtime import Runtime
 from digest.signup import TooManyRequestsError
-from digest.web import admin, api, manage, metrics, pages, stream, subscribe
+from digest.web import admin, alerts, api, manage, metrics, pages, stream, subscribe
 from digest.web.context import Web
 
 
@@ -61,7 +62,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> 
             return JSONResponse({"detail": message}, status_code=status)
         return web.page(request, "message.html", status, title="That did not work", message=message)
 
-    for module in (pages, subscribe, manage, api, metrics, stream, admin):
+    for module in (pages, subscribe, manage, api, admin, stream, alerts, metrics):
         app.include_router(module.router(web))
     return app
 
