@@ -509,3 +509,31 @@ def test_new_subscriptions_take_the_default_hour_and_weekday_ops_set_at_run_time
     assert '<option value="7" selected>' in form and '<option value="3" selected>' in form
     assert accepted.status_code == 202
     assert json.loads(own)["hour"] == 9
+
+
+def test_one_feeds_interval_is_set_at_run_time_and_brings_its_next_fetch_forward(
+    rt: Runtime, now: datetime
+) -> None:
+    with transaction(rt.sessions) as session:
+        source = Source(
+            url="https://feeds.example/a",
+            name="A",
+            kind="blog",
+            next_fetch_at=now + timedelta(hours=1),
+            created_at=now,
+        )
+        session.add(source)
+        session.flush()
+        source_id = source.id
+        info = schedules.set_schedule(session, f"feed.{source_id}", "5m", "test", now)
+    with transaction(rt.sessions) as session:
+        stored = session.get(Source, source_id)
+        assert stored is not None
+        assert (stored.interval_seconds, stored.next_fetch_at) == (300, now + timedelta(minutes=5))
+        back = schedules.set_schedule(session, f"feed.{source_id}", "default", "test", now)
+        with pytest.raises(InvalidInputError, match="from 1m to 1d"):
+            schedules.set_schedule(session, f"feed.{source_id}", "10s", "test", now)
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "cadence.set")).all()
+
+    assert (info.value, info.kind, back.value) == ("5m", "feed", "default")
+    assert [entry.arguments["previous"] for entry in entries] == ["default", "5m"]
