@@ -19,11 +19,14 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA_HEAD = "0006"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``. SQLite gets WAL and a busy timeout, so a worker and the CLI can share it."""
+def make_engine(url: str, *, pre_ping: bool = True) -> Engine:
+    """An engine for ``url``. SQLite gets WAL and a busy timeout, so a worker and the CLI can share it.
+
+    ``pre_ping`` tests a pooled PostgreSQL connection before each use (one round trip more per checkout).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=pre_ping)
     if parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30})

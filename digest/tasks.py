@@ -41,7 +41,8 @@ MATCH_BATCH = 500
 # A task is killed past this (prefork pools enforce it; solo and threads cannot): no task outlives it.
 TASK_TIME_LIMIT = timedelta(minutes=30)
 # A lost database connection (a restart, a failover, pg_terminate_backend) is retried after 1, 2, 4 ... s,
-# at most this long apart; pool_pre_ping then opens a fresh connection. Every task is idempotent.
+# at most this long apart; the pool drops the dead connection and opens a fresh one. Every task is
+# idempotent.
 DB_RETRY_MAX = timedelta(minutes=1)
 DB_RETRIES = 6
 RETRY_ON_DB: dict[str, Any] = {
@@ -125,7 +126,8 @@ def runtime() -> Runtime:
     global _runtime
     with _runtime_lock:
         if _runtime is None:
-            _runtime = Runtime(load_settings())
+            # Tasks retry on a dropped database connection (``RETRY_ON_DB``): no pre-ping round trips.
+            _runtime = Runtime(load_settings(), pre_ping=False)
         return _runtime
 
 
