@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from digest import crawl, digests
 from digest.cadence import Schedule
@@ -613,3 +613,32 @@ def test_a_digest_interrupted_anywhere_is_delivered_once_when_taken_up_again(
         delivery = session.get(Delivery, delivery_id)
         assert delivery is not None
         assert (delivery.status, delivery.message_id) == ("sent", message["Message-ID"])
+
+
+def test_a_dispatch_that_outgrows_the_deliveries_table_refreshes_its_statistics(
+    rt: Runtime, ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if rt.engine.dialect.name != "postgresql":
+        pytest.skip("planner statistics are PostgreSQL's")
+    monkeypatch.setattr(digests, "ANALYZE_AFTER", 5)
+    for number in range(12):
+        follow(rt, f"reader{number}@example.com", HOURLY, at("2026-11-16T05:10"))
+    ingest(at("2026-11-16T05:30"), ("Python tips", ""))
+
+    def estimated() -> float:
+        with rt.engine.connect() as connection:
+            return float(
+                connection.execute(
+                    text("SELECT reltuples FROM pg_class WHERE relname = 'deliveries'")
+                ).scalar_one()
+            )
+
+    before = estimated()
+    opened = [
+        delivery
+        for batch in digests.dispatch_due(rt.sessions, at("2026-11-16T06:00:30"), batch=5)
+        for delivery in batch
+    ]
+
+    assert before <= 0 and len(opened) == 12
+    assert estimated() >= 5
