@@ -8,7 +8,8 @@ this benchmark, measured in the same run).
 
 Per-stage times come from sending a sample of the same deliveries in this process with the stages timed:
 select (claim, the person, the window's rows), render (templates, CSS inlining, MIME), send (SMTP to the
-sink over one connection), store (manifest, result, both commits). Ends with one JSON line.
+sink over one connection), commit (the manifest and the result written, both commits). Ends with one
+JSON line.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from digest.setup import upgrade_all
 from digest.tasks import create_celery
 
 T = TypeVar("T")
-STAGES = ("select", "render", "send", "store")
+STAGES = ("select", "render", "send", "commit")
 
 
 def main() -> None:
@@ -154,8 +155,8 @@ def _stage_times(settings: Settings, args: argparse.Namespace) -> dict[str, floa
     originals = (digests._claim, digests._message, digests._store_manifest, digests._finish, Composer.digest)
     digests._claim = _timed(digests._claim, spent, "select")  # type: ignore[assignment]
     digests._message = _timed(digests._message, spent, "render")  # type: ignore[assignment]
-    digests._store_manifest = _timed(digests._store_manifest, spent, "store")  # type: ignore[assignment]
-    digests._finish = _timed(digests._finish, spent, "store")  # type: ignore[assignment]
+    digests._store_manifest = _timed(digests._store_manifest, spent, "commit")  # type: ignore[assignment]
+    digests._finish = _timed(digests._finish, spent, "commit")  # type: ignore[assignment]
     Composer.digest = _timed(Composer.digest, spent, "render")  # type: ignore[method-assign]
     send = _timed(mailer.send, spent, "send")
     try:
@@ -180,7 +181,7 @@ def _stage_times(settings: Settings, args: argparse.Namespace) -> dict[str, floa
         rt.close()
     count = max(1, len(delivery_ids))
     # The first commit (claim, manifest) closes the transaction around the timed calls: what is left.
-    spent["store"] += total - sum(spent.values())
+    spent["commit"] += total - sum(spent.values())
     return {name: round(seconds / count * 1000, 2) for name, seconds in spent.items()}
 
 
