@@ -99,7 +99,7 @@ def main() -> None:
         "--concurrency",
         type=int,
         default=0,
-        help="worker children (0: two per core, as a digest waits on I/O)",
+        help="worker children (0: two per core)",
     )
     args = parser.parse_args()
     rng = random.Random(6)
