@@ -47,7 +47,7 @@ from digest.models import (
     TemplateVersion,
 )
 from digest.records import ComposedEmail, DeliveryOutcome, DigestContent, DigestSection, ItemForDigest
-from digest.selection import WindowCache, select_window
+from digest.selection import ITEM_COLUMNS, WindowCache, item_from_row, select_window
 from digest.tokens import MANAGE, UNSUBSCRIBE, make_token
 
 # A delivery claimed longer ago than this is taken to have lost its worker and may be claimed again.
@@ -440,16 +440,7 @@ def manifest_sections(
             DeliveryItem.matched,
             DeliveryItem.in_title,
             DeliveryItem.score,
-            Item.id,
-            Item.title,
-            Item.url,
-            Item.summary,
-            Item.published_at,
-            Item.ingested_at,
-            Source.name,
-            Source.kind,
-            Skill.name,
-            Skill.slug,
+            *ITEM_COLUMNS,
         )
         .join(Item, Item.id == DeliveryItem.item_id)
         .join(Source, Source.id == Item.source_id)
@@ -459,24 +450,8 @@ def manifest_sections(
     ).all()
     sections: dict[str, tuple[str, str, list[ItemForDigest]]] = {}
     for row in rows:
-        (skill_id, matched, in_title, score, item_id, title, url, summary, published, ingested) = row[:10]
-        source_name, source_kind, skill_name, skill_slug = row[10:]
-        sections.setdefault(skill_id, (skill_name, skill_slug, []))[2].append(
-            ItemForDigest(
-                item_id=item_id,
-                title=title,
-                url=url,
-                summary=summary,
-                source_name=source_name,
-                source_kind=source_kind,
-                published_at=published,
-                ingested_at=ingested,
-                skill_id=skill_id,
-                matched=tuple(matched),
-                in_title=in_title,
-                score=score,
-            )
-        )
+        item, skill_name, skill_slug = item_from_row(row)
+        sections.setdefault(item.skill_id, (skill_name, skill_slug, []))[2].append(item)
     return tuple(
         DigestSection(sid, name, slug, tuple(items), int(more_by_skill.get(sid, 0)))
         for sid, (name, slug, items) in sections.items()

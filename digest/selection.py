@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,6 +35,21 @@ SOURCE_PENALTY = 0.15
 KIND_PENALTY = 0.06
 CACHE_SIZE = 1024
 CACHE_TTL = timedelta(seconds=60)
+
+# What an item in a digest shows, after the four columns of its tag (or manifest entry): skill id,
+# matched words, in the title, score. The item's source and the skill's name and slug come along.
+ITEM_COLUMNS = (
+    Item.id,
+    Item.title,
+    Item.url,
+    Item.summary,
+    Item.published_at,
+    Item.ingested_at,
+    Source.name,
+    Source.kind,
+    Skill.name,
+    Skill.slug,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,23 +118,7 @@ def read_candidates(
 ) -> list[Candidate]:
     """Items tagged with any of ``skill_ids`` and ingested in ``[start, end)``: one query, columns only."""
     rows = session.execute(
-        select(
-            Tag.skill_id,
-            Tag.matched,
-            Tag.in_title,
-            Tag.score,
-            Item.id,
-            Item.title,
-            Item.url,
-            Item.summary,
-            Item.published_at,
-            Item.ingested_at,
-            Item.story_key,
-            Source.name,
-            Source.kind,
-            Skill.name,
-            Skill.slug,
-        )
+        select(Tag.skill_id, Tag.matched, Tag.in_title, Tag.score, *ITEM_COLUMNS, Item.story_key)
         .join(Item, Item.id == Tag.item_id)
         .join(Source, Source.id == Item.source_id)
         .join(Skill, Skill.id == Tag.skill_id)
@@ -127,25 +127,32 @@ def read_candidates(
     span = max((end - start).total_seconds(), 1.0)
     candidates = []
     for row in rows:
-        skill_id, matched, in_title, score, item_id, title, url, summary, published, ingested = row[:10]
-        story_key, source_name, source_kind, skill_name, skill_slug = row[10:]
-        item = ItemForDigest(
-            item_id=item_id,
-            title=title,
-            url=url,
-            summary=summary,
-            source_name=source_name,
-            source_kind=source_kind,
-            published_at=published,
-            ingested_at=ingested,
-            skill_id=skill_id,
-            matched=tuple(matched),
-            in_title=in_title,
-            score=score,
-        )
-        worth = score + FRESHNESS_WEIGHT * _freshness(item, end, span)
-        candidates.append(Candidate(item, story_key, skill_name, skill_slug, worth))
+        item, skill_name, skill_slug = item_from_row(row)
+        worth = item.score + FRESHNESS_WEIGHT * _freshness(item, end, span)
+        candidates.append(Candidate(item, row[-1], skill_name, skill_slug, worth))
     return candidates
+
+
+def item_from_row(row: Sequence[Any]) -> tuple[ItemForDigest, str, str]:
+    """The item of a row of (skill id, matched, in title, score, *ITEM_COLUMNS), with its skill's name
+    and slug."""
+    skill_id, matched, in_title, score, item_id, title, url, summary, published, ingested = row[:10]
+    source_name, source_kind, skill_name, skill_slug = row[10:14]
+    item = ItemForDigest(
+        item_id=item_id,
+        title=title,
+        url=url,
+        summary=summary,
+        source_name=source_name,
+        source_kind=source_kind,
+        published_at=published,
+        ingested_at=ingested,
+        skill_id=skill_id,
+        matched=tuple(matched),
+        in_title=in_title,
+        score=score,
+    )
+    return item, skill_name, skill_slug
 
 
 def select_window(

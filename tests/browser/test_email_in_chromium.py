@@ -8,50 +8,24 @@ look at; the path is printed.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from digest.compose import EMAIL_KINDS, Composer
-from tests.conftest import need
+from tests.browser.conftest import chromium
 from tests.test_email_templates import SAMPLES
 
 pytestmark = pytest.mark.slow
-CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 WIDTHS = {"desktop": 1000, "mobile": 375}
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[object]:
-    if not (Path(CHROMIUM).exists() and shutil.which(DRIVER)):
-        need("Chromium", "install Debian's chromium and chromium-driver packages")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        # Scroll bars would take width from the page and hide overflow behind themselves.
-        "--hide-scrollbars",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=1000,1200",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_page_load_timeout(20)
-    yield driver
-    driver.quit()
+    # Scroll bars would take width from the page and hide overflow behind themselves.
+    with chromium(tmp_path / "profile", extra=("--hide-scrollbars",)) as driver:
+        yield driver
 
 
 @pytest.mark.parametrize("kind", EMAIL_KINDS)
