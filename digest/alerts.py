@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.compose import Composer, build_message
 from digest.db import transaction
-from digest.digests import SEND_LEASE, DeliveryConfig, archive_templates, archived_templates
+from digest.digests import DeliveryConfig, archive_templates, archived_templates, claimable
 from digest.errors import InvalidInputError, MailError, NotFoundError
 from digest.mail import Mailer
 from digest.models import Alert, AlertDelivery, Item, Skill, Source, Subscriber, Tag
@@ -232,10 +232,7 @@ def check(sessions: sessionmaker[Session], now: datetime) -> list[int]:
                 opened.append(created)
         stale = session.scalars(
             select(AlertDelivery.id).where(
-                or_(
-                    AlertDelivery.status == "pending",
-                    (AlertDelivery.status == "sending") & (AlertDelivery.claimed_at < now - SEND_LEASE),
-                ),
+                claimable(AlertDelivery, now),
                 AlertDelivery.id.not_in(opened) if opened else AlertDelivery.id.is_not(None),
             )
         ).all()
@@ -293,10 +290,7 @@ def send(
             update(AlertDelivery)
             .where(
                 AlertDelivery.id == delivery_id,
-                or_(
-                    AlertDelivery.status == "pending",
-                    (AlertDelivery.status == "sending") & (AlertDelivery.claimed_at < now - SEND_LEASE),
-                ),
+                claimable(AlertDelivery, now),
             )
             .values(status="sending", claimed_at=now, attempts=AlertDelivery.attempts + 1)
             .returning(AlertDelivery.id)

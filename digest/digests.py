@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Row, and_, case, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +35,7 @@ from digest.db import transaction
 from digest.errors import InvalidInputError, MailError, NotFoundError
 from digest.mail import Mailer
 from digest.models import (
+    AlertDelivery,
     Delivery,
     DeliveryEvent,
     DeliveryItem,
@@ -80,6 +81,14 @@ class DeliveryConfig:
     secret: str
     max_items: int
     send_empty: bool
+
+
+def claimable(table: type[Delivery] | type[AlertDelivery], now: datetime) -> ColumnElement[bool]:
+    """The rows a sender may claim at ``now``: pending, or claimed by a sender whose lease ran out."""
+    return or_(
+        table.status == "pending",
+        (table.status == "sending") & (table.claimed_at < now - SEND_LEASE),
+    )
 
 
 def retry_delay(attempt: int) -> timedelta:
@@ -334,10 +343,7 @@ def _claim(
         update(Delivery)
         .where(
             Delivery.id == delivery_id,
-            or_(
-                Delivery.status == "pending",
-                (Delivery.status == "sending") & (Delivery.claimed_at < now - SEND_LEASE),
-            ),
+            claimable(Delivery, now),
         )
         .values(status="sending", claimed_at=now, attempts=Delivery.attempts + 1)
         .returning(
