@@ -27,10 +27,11 @@ from xml.sax.saxutils import escape
 
 import feedparser
 
-from digest import crawl, db
+from digest import db
 from digest.cli.common import each
 from digest.cli.feeds import PARSERS
 from digest.config import load_settings
+from digest.ingest import crawl
 from digest.models import Source
 from digest.runtime import Runtime
 

@@ -39,11 +39,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, func, insert, select, text
 
-from digest import db, processes
-from digest.cadence import Schedule, previous_slot
-from digest.compose import build_message, message_id
+from digest import db
+from digest.cli.bootstrap import upgrade_all
 from digest.config import Settings, load_settings
-from digest.mail import SmtpMailer
+from digest.deliver.cadence import Schedule, previous_slot
+from digest.deliver.compose import build_message, message_id
+from digest.deliver.mail import SmtpMailer
+from digest.deliver.selection import choose, read_candidates
+from digest.ingest.taxonomy import loaded_version
 from digest.models import (
     Delivery,
     Item,
@@ -54,12 +57,10 @@ from digest.models import (
     SubscriptionSkill,
     Tag,
 )
+from digest.ops import processes
 from digest.records import DigestContent
 from digest.runtime import Runtime
-from digest.selection import choose, read_candidates
-from digest.setup import upgrade_all
 from digest.tasks import create_celery
-from digest.taxonomy import loaded_version
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/12"

@@ -28,9 +28,9 @@ import unicodedata
 from pathlib import Path
 
 from digest.errors import DigestError
-from digest.match import AliasSpec, Matcher, SkillInfo, fold
-from digest.parse import parse_feed
-from digest.taxonomy import read_bundled
+from digest.ingest.match import AliasSpec, Matcher, SkillInfo, fold
+from digest.ingest.parse import parse_feed
+from digest.ingest.taxonomy import read_bundled
 
 FEEDS = Path(__file__).parent.parent / "tests" / "data" / "feeds"
 TARGET_BYTES = 20_000_000

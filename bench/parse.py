@@ -16,7 +16,7 @@ from pathlib import Path
 import feedparser
 
 from digest.errors import ParseError
-from digest.parse import parse_feed
+from digest.ingest.parse import parse_feed
 
 FEEDS = Path(__file__).parent.parent / "tests" / "data" / "feeds"
 URL = "https://feeds.example.org/feed.xml"

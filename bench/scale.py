@@ -30,12 +30,13 @@ from typing import Any, TypeVar
 import digests as data  # bench/digests.py: the same subscribers, items and sink
 from sqlalchemy import create_engine, text
 
-from digest import digests, processes
-from digest.compose import Composer
+from digest.cli.bootstrap import upgrade_all
 from digest.config import Settings, load_settings
-from digest.mail import SmtpMailer
+from digest.deliver import digests
+from digest.deliver.compose import Composer
+from digest.deliver.mail import SmtpMailer
+from digest.ops import processes
 from digest.runtime import Runtime
-from digest.setup import upgrade_all
 from digest.tasks import create_celery
 
 T = TypeVar("T")

@@ -37,11 +37,12 @@ import httpx
 import psycopg
 from sqlalchemy import create_engine, insert, select, text
 
-from digest import db, figures
+from digest import db
+from digest.cli.bootstrap import upgrade_all
 from digest.config import load_settings
 from digest.models import Skill, Source
 from digest.runtime import Runtime
-from digest.setup import upgrade_all
+from digest.site import figures
 from digest.web import create_app
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

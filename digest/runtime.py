@@ -15,16 +15,16 @@ from typing import Any, Generic, TypeVar, cast
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.compose import Composer
 from digest.config import Settings
-from digest.crawl import MatcherCache
 from digest.db import make_engine, make_sessions, require_schema
-from digest.digests import DeliveryConfig
-from digest.fetch import FetchConfig, Fetcher, user_agent
-from digest.mail import Mailer, mailer_for, signer_for
-from digest.ratelimit import limiter_for
-from digest.selection import WindowCache
-from digest.signup import SignupConfig, Signups
+from digest.deliver.compose import Composer
+from digest.deliver.digests import DeliveryConfig
+from digest.deliver.mail import Mailer, mailer_for, signer_for
+from digest.deliver.selection import WindowCache
+from digest.deliver.signup import SignupConfig, Signups
+from digest.ingest.crawl import MatcherCache
+from digest.ingest.fetch import FetchConfig, Fetcher, user_agent
+from digest.ops.ratelimit import limiter_for
 
 T = TypeVar("T")
 

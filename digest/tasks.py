@@ -16,11 +16,14 @@ from celery import Celery, Task
 from kombu.entity import Queue
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from digest import alerts, crawl, digests, figures, logs, metrics
 from digest.config import Settings, load_settings
 from digest.db import transaction
+from digest.deliver import alerts, digests
 from digest.errors import MailError
+from digest.ingest import crawl
+from digest.ops import logs, metrics
 from digest.runtime import Runtime
+from digest.site import figures
 
 # A queue per stage, each with its own consumers, so a stage that waits (a slow SMTP server, a feed that
 # trickles) holds up only its own queue: sending never delays crawling or the dispatch tick.
@@ -104,7 +107,7 @@ def create_celery(settings: Settings) -> Celery:
         enable_utc=True,
         worker_hijack_root_logger=False,
         # Beat reads the schedules table and re-reads it while running (run-time cadences, issue 7).
-        beat_scheduler="digest.beat:DatabaseScheduler",
+        beat_scheduler="digest.ops.beat:DatabaseScheduler",
     )
     return app
 

@@ -16,14 +16,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from digest import db, taxonomy
+from digest import db
 from digest.config import Settings, load_settings
+from digest.ingest import taxonomy
 from digest.runtime import Runtime
 
 DATA = Path(__file__).parent / "data"
 SMALL_TAXONOMY = DATA / "taxonomy-small.jsonl"
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+# Two checkouts testing at once on one machine each take their own database.
+REDIS_DB = int(os.environ.get("DIGEST_TEST_REDIS_DB", "9"))
 REQUIRE = os.environ.get("DIGEST_REQUIRE_SERVICES") == "1"
 
 
@@ -47,7 +50,7 @@ def _listening(host: str, port: int) -> bool:
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No DIGEST_ variable or .env of the developer's leaks into a test."""
     for name in list(os.environ):
-        if name.startswith("DIGEST_") and name not in ("DIGEST_REQUIRE_SERVICES", "DIGEST_TEST_POSTGRES"):
+        if name.startswith("DIGEST_") and name not in ("DIGEST_REQUIRE_SERVICES", "DIGEST_TEST_POSTGRES", "DIGEST_TEST_REDIS_DB"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
@@ -75,15 +78,15 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def redis_url() -> str:
-    """A Redis database for this test (db 9, flushed first)."""
+    """A Redis database for this test (db 9, or DIGEST_TEST_REDIS_DB, flushed first)."""
     if not _listening(REDIS_HOST, REDIS_PORT):
         need("Redis", f"nothing listens on {REDIS_HOST}:{REDIS_PORT}")
     import redis
 
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=9)
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB)
     client.flushdb()
     client.close()
-    return f"redis://{REDIS_HOST}:{REDIS_PORT}/9"
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

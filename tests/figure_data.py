@@ -15,9 +15,9 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from digest.db import transaction
+from digest.ingest.skills import resolve_skill
 from digest.models import Item, Source, Tag
 from digest.runtime import Runtime
-from digest.skills import resolve_skill
 
 SKILLS = ("Python", "Kubernetes", "Rust", "Docker", "PostgreSQL")
 SOURCES = (

@@ -9,14 +9,15 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from digest import alerts, audit
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, iso, out, parse_time, print_json, runtime
 from digest.db import transaction
+from digest.deliver import alerts
+from digest.deliver.subscribers import normalise_email
 from digest.errors import InvalidInputError, MailError, NotFoundError
+from digest.ingest.skills import resolve_skill
 from digest.models import Alert, Skill, Subscriber
-from digest.skills import resolve_skill
-from digest.subscribers import normalise_email
+from digest.ops import audit
 
 alerts_app = typer.Typer(
     help="Trend alerts: mail when a skill's mentions rise or fall.", no_args_is_help=True

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from digest import apikeys, audit
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, iso, out, print_json, runtime
 from digest.db import transaction
+from digest.ops import apikeys, audit
 
 apikeys_app = typer.Typer(
     help="API keys for the stream API: higher rate limits than anonymous use.", no_args_is_help=True

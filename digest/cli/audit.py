@@ -8,12 +8,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from digest import audit
 from digest.cli.app import app
 from digest.cli.common import JsonOption, iso, out, parse_time, print_json, runtime
 from digest.db import transaction
 from digest.errors import InvalidInputError
 from digest.models import AuditEntry
+from digest.ops import audit
 
 audit_app = typer.Typer(
     help="What admins and operators did: who, what, when, with what.", no_args_is_help=True

@@ -9,8 +9,6 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from digest import audit, digests, replay, schedules, subscribers
-from digest.cadence import WEEKDAYS, Schedule, check_cadence
 from digest.cli.app import app, deliveries_app, subscribers_app
 from digest.cli.common import (
     JsonOption,
@@ -24,6 +22,10 @@ from digest.cli.common import (
 )
 from digest.config import load_settings
 from digest.db import transaction
+from digest.deliver import digests, replay, subscribers
+from digest.deliver.cadence import WEEKDAYS, Schedule, check_cadence
+from digest.deliver.signup import SignupRequest, resolve_skills
+from digest.deliver.subscribers import normalise_email, subscribe
 from digest.errors import InvalidInputError, NotFoundError
 from digest.models import (
     Delivery,
@@ -35,8 +37,7 @@ from digest.models import (
     Subscriber,
     Subscription,
 )
-from digest.signup import SignupRequest, resolve_skills
-from digest.subscribers import normalise_email, subscribe
+from digest.ops import audit, schedules
 
 
 @app.command("subscribe")

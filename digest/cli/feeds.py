@@ -12,13 +12,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from digest import catalog, crawl
-from digest import sources as plan
 from digest.cli.app import app, feeds_app
 from digest.cli.common import JsonOption, clock, each, iso, out, print_json, runtime
 from digest.db import transaction
-from digest.opml import parse_opml, write_opml
-from digest.parse import parse_feed
+from digest.ingest import catalog, crawl
+from digest.ingest import sources as plan
+from digest.ingest.opml import parse_opml, write_opml
+from digest.ingest.parse import parse_feed
 from digest.records import CrawlOutcome
 
 PARSERS = os.cpu_count() or 2

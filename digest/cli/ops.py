@@ -7,10 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from digest import audit, schedules, subscribers
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, iso, out, print_json, runtime
 from digest.db import transaction
+from digest.deliver import subscribers
+from digest.ops import audit, schedules
 
 cadence_app = typer.Typer(
     help="Periodic schedules and default intervals, changed without a restart.", no_args_is_help=True

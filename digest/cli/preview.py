@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from digest import digests
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, iso, out, parse_time, print_json, runtime
+from digest.deliver import digests
 from digest.errors import InvalidInputError
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from digest import logs, setup
+from digest.cli import bootstrap as setup
 from digest.cli.app import app, db_app
 from digest.cli.common import (
     JsonOption,
@@ -23,6 +23,7 @@ from digest.cli.common import (
 )
 from digest.config import load_settings
 from digest.errors import InvalidInputError
+from digest.ops import logs
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -46,7 +47,7 @@ def db_upgrade(as_json: JsonOption = False) -> None:
 @app.command()
 def demo(as_json: JsonOption = False) -> None:
     """Run the whole pipeline on bundled feeds: crawl, tag, and email three demo subscribers."""
-    from digest.demo import run_demo
+    from digest.cli.demo import run_demo
 
     with runtime(schema=False) as rt:
         if as_json:
@@ -82,7 +83,7 @@ def up(
     port: Annotated[int, typer.Option(help="Port of the web app.")] = 8000,
 ) -> None:
     """Run the web app, two Celery workers (one only sends mail) and beat together. Ctrl-C stops all."""
-    from digest import processes
+    from digest.ops import processes
 
     settings = load_settings()
     with runtime(schema=False) as rt:
@@ -136,7 +137,7 @@ def worker(
     metrics_host: Annotated[str, typer.Option(help="Address of the metrics port.")] = "127.0.0.1",
 ) -> None:
     """Run a Celery worker on the configured broker."""
-    from digest import metrics, processes
+    from digest.ops import metrics, processes
 
     if log_level.lower() not in LOG_LEVELS:
         raise InvalidInputError(f"--log-level accepts {', '.join(LOG_LEVELS)}, not {log_level!r}")

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import func, select
 
-from digest import figures
 from digest.cli.app import app, skills_app
 from digest.cli.common import (
     JsonOption,
@@ -25,14 +24,15 @@ from digest.cli.common import (
 )
 from digest.db import transaction
 from digest.errors import DigestError, InvalidInputError, NotFoundError
-from digest.match import Matcher
+from digest.ingest.match import Matcher
+from digest.ingest.skills import resolve_skill, search_skills
+from digest.ingest.taxonomy import json_objects
 from digest.models import (
     SkillAlias,
     Tag,
 )
 from digest.records import TagMatch
-from digest.skills import resolve_skill, search_skills
-from digest.taxonomy import json_objects
+from digest.site import figures
 
 JSONL_BATCH = 500
 

@@ -19,12 +19,12 @@ from rich.table import Table
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from digest import metrics, schedules
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, iso, out, print_json, runtime
 from digest.config import Settings
 from digest.db import transaction
 from digest.models import Delivery, Source
+from digest.ops import metrics, schedules
 
 PING_TIMEOUT = 1.0
 FAILING_FEEDS = 10

@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
-from digest import crawl, taxonomy
 from digest.cli.app import taxonomy_app
 from digest.cli.common import JsonOption, clock, err, out, parse_time, print_json, progress, runtime
 from digest.db import transaction
-from digest.skills import resolve_skill
+from digest.ingest import crawl, taxonomy
+from digest.ingest.skills import resolve_skill
 
 RETAG_BATCH = 500
 SkillArgument = Annotated[str, typer.Argument(help="A skill's name, slug, id or alias.")]

@@ -25,11 +25,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from digest.compose import templates_dir
 from digest.config import Settings
+from digest.deliver.compose import templates_dir
+from digest.deliver.signup import TooManyRequestsError
 from digest.errors import DigestError, MailError, NotFoundError
 from digest.runtime import Runtime
-from digest.signup import TooManyRequestsError
 from digest.web import admin, alerts, api, manage, metrics, pages, stream, subscribe
 from digest.web.context import Web
 

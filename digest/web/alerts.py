@@ -10,10 +10,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from digest import alerts
 from digest.db import transaction
+from digest.deliver import alerts
+from digest.ingest.skills import resolve_skill
 from digest.models import Alert, Skill
-from digest.skills import resolve_skill
 from digest.tokens import MANAGE
 from digest.web import security
 from digest.web.context import Web

@@ -16,13 +16,14 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
-from digest import schedules, subscribers
-from digest.cadence import Schedule, zone
 from digest.db import transaction
+from digest.deliver import subscribers
+from digest.deliver.cadence import Schedule, zone
+from digest.deliver.signup import SignupRequest, resolve_skills
 from digest.errors import InvalidInputError
+from digest.ingest.skills import search_skills
 from digest.models import Subscriber
-from digest.signup import SignupRequest, resolve_skills
-from digest.skills import search_skills
+from digest.ops import schedules
 from digest.tokens import MANAGE
 from digest.web import security
 from digest.web.context import Web

@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from digest.config import Settings
+from digest.deliver.signup import Signups
 from digest.runtime import Runtime
-from digest.signup import Signups
 from digest.web import security
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from digest import alerts, subscribers
-from digest.cadence import CADENCES, WEEKDAYS
 from digest.db import transaction
+from digest.deliver import alerts, subscribers
+from digest.deliver.cadence import CADENCES, WEEKDAYS
+from digest.deliver.signup import resolve_skills
 from digest.errors import InvalidInputError, NotFoundError
+from digest.ingest.skills import search_skills
 from digest.models import Subscriber
-from digest.signup import resolve_skills
-from digest.skills import search_skills
 from digest.tokens import MANAGE, UNSUBSCRIBE, make_token
 from digest.web import security
 from digest.web.context import Web

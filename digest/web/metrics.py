@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from digest import metrics
+from digest.ops import metrics
 from digest.tasks import QUEUES, broker_options
 from digest.web.context import Web
 

@@ -12,10 +12,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import func, select, text
 
-from digest import figures
 from digest.db import transaction
+from digest.ingest.skills import resolve_skill
 from digest.models import Skill, Tag
-from digest.skills import resolve_skill
+from digest.site import figures
 from digest.web.context import Web
 
 RECENT = timedelta(days=90)

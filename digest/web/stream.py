@@ -26,8 +26,9 @@ from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from digest import apikeys, stream
 from digest.db import transaction
+from digest.ops import apikeys
+from digest.site import stream
 from digest.web import security
 from digest.web.context import Web
 

@@ -15,13 +15,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from digest import schedules
-from digest.cadence import CADENCES, WEEKDAYS, Schedule
 from digest.db import transaction
+from digest.deliver.cadence import CADENCES, WEEKDAYS, Schedule
+from digest.deliver.signup import SignupRequest, describe_schedule, resolve_skills
+from digest.deliver.subscribers import normalise_email
 from digest.errors import InvalidInputError
-from digest.signup import SignupRequest, describe_schedule, resolve_skills
-from digest.skills import SkillHit, search_skills
-from digest.subscribers import normalise_email
+from digest.ingest.skills import SkillHit, search_skills
+from digest.ops import schedules
 from digest.tokens import MANAGE, make_token
 from digest.web import security
 from digest.web.context import Web

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from digest.compose import EMAIL_KINDS, Composer
+from digest.deliver.compose import EMAIL_KINDS, Composer
 from tests.browser.conftest import chromium
-from tests.test_email_templates import SAMPLES
+from tests.deliver.test_email_templates import SAMPLES
 
 pytestmark = pytest.mark.slow
 WIDTHS = {"desktop": 1000, "mobile": 375}

@@ -21,12 +21,14 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from digest import crawl, db, processes, taxonomy
-from digest.cadence import Schedule, latest_slot
+from digest import db
 from digest.config import Settings, settings_env
+from digest.deliver.cadence import Schedule, latest_slot
+from digest.deliver.subscribers import subscribe
+from digest.ingest import crawl, taxonomy
 from digest.models import Delivery, Source
+from digest.ops import processes
 from digest.runtime import Runtime
-from digest.subscribers import subscribe
 from tests.conftest import SMALL_TAXONOMY, need
 from tests.support import Route, feed_server, free_port, rss
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from digest import db, taxonomy
+from digest import db
 from digest.config import load_settings
+from digest.ingest import taxonomy
 from digest.models import Item, Source
 from digest.runtime import Runtime
 from digest.tasks import create_celery

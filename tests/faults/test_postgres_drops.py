@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from digest import db, digests
+from digest import db
 from digest.config import load_settings
+from digest.deliver import digests
 from digest.models import Delivery
 from digest.runtime import Runtime
 from digest.tasks import create_celery

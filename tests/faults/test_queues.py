@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from digest import digests, processes, tasks
-from digest.beat import AdvisoryBeatLock, FileBeatLock, RedisBeatLock, lock_for
+from digest import tasks
 from digest.config import load_settings
+from digest.deliver import digests
+from digest.ops import processes
+from digest.ops.beat import AdvisoryBeatLock, FileBeatLock, RedisBeatLock, lock_for
 from tests.faults.conftest import RedisServer
 
 pytestmark = pytest.mark.faults

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from digest import db, digests, replay
+from digest import db
 from digest.config import load_settings
+from digest.deliver import digests, replay
 from digest.models import Delivery, Subscriber, Subscription
 from digest.runtime import Runtime
 from digest.tasks import create_celery

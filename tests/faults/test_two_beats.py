@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from digest import db, processes
-from digest.beat import LOCK_NAME
+from digest import db
 from digest.config import load_settings
 from digest.models import Source
+from digest.ops import processes
+from digest.ops.beat import LOCK_NAME
 from digest.runtime import Runtime
 from tests.faults.conftest import Processes, RedisServer, prepare_due, statuses, wait_for
 from tests.support import Route, feed_server, rss, smtp_sink

@@ -10,8 +10,9 @@ import pytest
 from aiosmtpd.smtp import SMTP
 from sqlalchemy import select
 
-from digest import db, digests
+from digest import db
 from digest.config import load_settings
+from digest.deliver import digests
 from digest.models import Delivery
 from digest.runtime import Runtime
 from digest.tasks import create_celery

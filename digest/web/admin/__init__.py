@@ -32,11 +32,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, or_, select
 
-from digest import audit, catalog, digests, replay, schedules, subscribers
 from digest.db import transaction
+from digest.deliver import digests, replay, subscribers
+from digest.deliver.signup import TooManyRequestsError
 from digest.errors import DigestError, InvalidInputError
+from digest.ingest import catalog
 from digest.models import Delivery, Source, Subscriber
-from digest.signup import TooManyRequestsError
+from digest.ops import audit, schedules
 from digest.web import security
 from digest.web.admin import views
 from digest.web.admin.auth import (

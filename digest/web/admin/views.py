@@ -12,8 +12,9 @@ from urllib.parse import urlencode
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from digest import catalog
 from digest.errors import InvalidInputError, NotFoundError
+from digest.ingest import catalog
+from digest.ingest.skills import resolve_skill
 from digest.models import (
     Delivery,
     DeliveryEvent,
@@ -26,7 +27,6 @@ from digest.models import (
     Subscription,
     SubscriptionSkill,
 )
-from digest.skills import resolve_skill
 
 PAGE_SIZE = 50
 STATUSES = ("pending", "sending", "sent", "skipped", "failed")

@@ -1,0 +1,233 @@
+"""Signup orchestrator: a request, its confirmation email, and the confirmation (double opt-in).
+
+    request: per-IP limit -> pending subscriber + subscription (commit) -> per-address limit
+             -> compose the confirmation (a signed link carrying the request) -> send
+    confirm: read the link (7 days) -> already applied? say so : apply the request as confirmed
+
+The caller answers a request the same way whether the address was new, known, confirmed or over its
+limit, so the form cannot be used to learn who subscribes (no account enumeration). Nothing is delivered
+before confirmation: the rows stay ``pending`` and an active subscription is never changed by a request
+(``subscribers.subscribe(confirmed=False)``); the link carries the request and applies it when POSTed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.db import transaction
+from digest.deliver import subscribers
+from digest.deliver.cadence import WEEKDAYS, Schedule
+from digest.deliver.compose import Composer
+from digest.deliver.mail import Mailer
+from digest.deliver.subscribers import SubscriptionInfo
+from digest.errors import DigestError, InvalidInputError
+from digest.ingest.skills import resolve_skill
+from digest.models import Skill, SubscriptionSkill
+from digest.ops.ratelimit import Limiter
+from digest.records import ComposedEmail
+from digest.tokens import CONFIRM, make_token, read_token
+
+CONFIRM_DAYS = 7
+ADDRESS_LIMIT, ADDRESS_WINDOW = 3, timedelta(days=1)
+IP_LIMIT, IP_WINDOW = 30, timedelta(hours=1)
+
+
+class TooManyRequestsError(DigestError):
+    """One network asked too often; try again later (HTTP 429)."""
+
+    permanent = False
+
+
+@dataclass(frozen=True, slots=True)
+class SignupRequest:
+    """What someone asked for: an address (normalised), skills (ids) and when to send."""
+
+    email: str
+    skill_ids: tuple[str, ...]
+    schedule: Schedule
+
+
+@dataclass(frozen=True, slots=True)
+class SignupConfig:
+    """What signup needs from the settings."""
+
+    sender: str
+    base_url: str
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """The outcome of a confirmation: the subscription, and whether the link had been used already."""
+
+    info: SubscriptionInfo
+    already: bool
+
+
+def describe_schedule(schedule: Schedule) -> str:
+    """When a digest is sent, in plain words."""
+    at = f"{schedule.hour:02d}:00 ({schedule.timezone})"
+    if schedule.cadence == "hourly":
+        return "every hour"
+    if schedule.cadence == "daily":
+        return f"every day at {at}"
+    return f"every {WEEKDAYS[schedule.weekday].capitalize()} at {at}"
+
+
+def resolve_skills(session: Session, queries: Sequence[str]) -> tuple[list[Skill], list[str]]:
+    """The skills ``queries`` name (ids, slugs, names, aliases), without repeats, and the unknown ones."""
+    found: dict[str, Skill] = {}
+    unknown: list[str] = []
+    for query in queries:
+        if not query.strip():
+            continue
+        try:
+            skill = resolve_skill(session, query)
+        except DigestError:
+            unknown.append(query.strip())
+            continue
+        found.setdefault(skill.id, skill)
+    return list(found.values()), unknown
+
+
+class Signups:
+    """Requests and confirmations, with the runtime's mailer, composer and limiter."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        limiter: Limiter,
+        mailer: Mailer,
+        composer: Composer,
+        config: SignupConfig,
+    ) -> None:
+        self.sessions, self.limiter, self.mailer = sessions, limiter, mailer
+        self.composer, self.config = composer, config
+        # One SMTP connection is shared by the web server's worker threads.
+        self._send_lock = threading.Lock()
+
+    def check_ip(self, ip: str, now: datetime) -> None:
+        """Count a request from ``ip``; ``TooManyRequestsError`` past the hourly limit."""
+        if self.limiter.hit(f"ip:{ip}", IP_WINDOW, now) > IP_LIMIT:
+            raise TooManyRequestsError("too many signups from your network: please try again in an hour")
+
+    def request(self, request: SignupRequest, now: datetime) -> bool:
+        """Record a pending signup and mail its confirmation link; False if the address is over its limit.
+
+        Callers must not show the result to the requester (see the module docstring).
+        """
+        with transaction(self.sessions) as session:
+            subscribers.subscribe(
+                session, request.email, request.skill_ids, request.schedule, now, confirmed=False
+            )
+            names = _names(session, request.skill_ids)
+        # The address is hashed so the counters (possibly in Redis) hold no addresses.
+        address_key = "address:" + hashlib.sha256(request.email.encode()).hexdigest()[:32]
+        if self.limiter.hit(address_key, ADDRESS_WINDOW, now) > ADDRESS_LIMIT:
+            return False
+        token = make_token(self.config.secret, CONFIRM, _payload(request))
+        email = self.composer.confirmation(
+            email=request.email,
+            skills=names,
+            cadence=request.schedule.cadence,
+            when=describe_schedule(request.schedule),
+            confirm_url=f"{self.config.base_url}/confirm/{token}",
+            base_url=self.config.base_url,
+            days=CONFIRM_DAYS,
+        )
+        message = confirmation_message(email, sender=self.config.sender, recipient=request.email, date=now)
+        with self._send_lock:
+            self.mailer.send(message)
+        return True
+
+    def read(self, token: str) -> tuple[SignupRequest, list[str]]:
+        """The request a confirmation link carries, and its skill names; ``InvalidInputError`` if bad."""
+        request = _request(read_token(self.config.secret, CONFIRM, token, max_age=CONFIRM_DAYS * 86400))
+        with transaction(self.sessions) as session:
+            return request, _names(session, request.skill_ids)
+
+    def confirm(self, token: str, now: datetime) -> Confirmed:
+        """Apply the request of a confirmation link; a second POST changes nothing and says so."""
+        request, _ = self.read(token)
+        with transaction(self.sessions) as session:
+            done = _already_applied(session, request)
+            if done is not None:
+                return Confirmed(done, already=True)
+            info = subscribers.subscribe(
+                session, request.email, request.skill_ids, request.schedule, now, confirmed=True
+            )
+        return Confirmed(info, already=False)
+
+
+def confirmation_message(
+    email: ComposedEmail, *, sender: str, recipient: str, date: datetime
+) -> EmailMessage:
+    """A transactional message: no List-Unsubscribe or Precedence (nothing is subscribed yet).
+
+    Each send is a new message, so its Message-ID is random; header values go through ``email.message``,
+    which refuses CR/LF.
+    """
+    domain = sender.rpartition("@")[2] or "localhost"
+    message = EmailMessage()
+    message["From"] = Address(display_name="Skill digest", addr_spec=sender)
+    message["To"] = recipient
+    message["Subject"] = email.subject
+    message["Date"] = format_datetime(date)
+    message["Message-ID"] = make_msgid(idstring="confirm", domain=domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(email.text, cte="quoted-printable")
+    message.add_alternative(email.html, subtype="html", cte="quoted-printable")
+    return message
+
+
+def _payload(request: SignupRequest) -> dict[str, Any]:
+    s = request.schedule
+    return {
+        "e": request.email,
+        "k": list(request.skill_ids),
+        "c": s.cadence,
+        "h": s.hour,
+        "w": s.weekday,
+        "z": s.timezone,
+    }
+
+
+def _request(payload: dict[str, Any]) -> SignupRequest:
+    try:
+        schedule = Schedule(str(payload["c"]), int(payload["h"]), int(payload["w"]), str(payload["z"]))
+        return SignupRequest(str(payload["e"]), tuple(str(k) for k in payload["k"]), schedule)
+    except (KeyError, TypeError, ValueError):
+        raise InvalidInputError("this link is not valid") from None
+
+
+def _names(session: Session, skill_ids: Sequence[str]) -> list[str]:
+    return [resolve_skill(session, skill_id).name for skill_id in skill_ids]
+
+
+def _already_applied(session: Session, request: SignupRequest) -> SubscriptionInfo | None:
+    """The subscription if this request was confirmed before (live or since stopped), else None."""
+    subscriber_id = subscribers.subscriber_id(session, request.email)
+    subscription = (
+        None if subscriber_id is None else subscribers.find(session, subscriber_id, request.schedule.cadence)
+    )
+    if subscription is None or subscription.state == "pending":
+        return None
+    have = set(
+        session.scalars(
+            select(SubscriptionSkill.skill_id).where(SubscriptionSkill.subscription_id == subscription.id)
+        )
+    )
+    wanted = {resolve_skill(session, skill_id).id for skill_id in request.skill_ids}
+    return subscribers.describe(session, subscription.id) if wanted <= have else None

@@ -1,0 +1,164 @@
+"""The catalogue of feeds: add, import, export, pause, resume and remove. Used by the CLI (and the admin API).
+
+URLs are checked here, once, for every way a feed comes in; adding a URL twice is refused, and an import
+skips the URLs already known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from digest.errors import InvalidInputError, NotFoundError
+from digest.ingest import sources as plan
+from digest.ingest.opml import OpmlFeed, OpmlResult
+from digest.models import Item, Source
+from digest.ops import schedules
+
+STATES = {"pause": "paused", "resume": "active"}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    """A feed as ``digest feeds list`` shows it."""
+
+    id: int
+    url: str
+    name: str
+    kind: str
+    interval: int
+    state: str
+    last_status: str | None
+    last_http_status: int | None
+    last_error: str | None
+    last_warning: str | None
+    disabled_reason: str | None
+    consecutive_failures: int
+    next_fetch: datetime
+    last_fetched: datetime | None
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What an OPML import did."""
+
+    added: tuple[str, ...]
+    known: tuple[str, ...]
+    skipped: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def add_feed(
+    session: Session,
+    url: str,
+    kind: str,
+    now: datetime,
+    *,
+    interval: int | None = None,
+    name: str | None = None,
+) -> FeedInfo:
+    """Add one feed, due at once. ``InvalidInputError`` for a bad URL or kind, or a URL already added."""
+    clean = plan.check_feed_url(url)
+    plan.check_kind(kind)
+    if session.scalar(select(Source.id).where(Source.url == clean)) is not None:
+        raise InvalidInputError(f"{clean} is already a feed")
+    source = Source(
+        url=clean,
+        name=(name or "").strip() or urlsplit(clean).hostname or clean,
+        kind=kind,
+        interval_seconds=interval,
+        next_fetch_at=now,
+        created_at=now,
+    )
+    session.add(source)
+    session.flush()
+    return describe(session, source.id)
+
+
+def import_feeds(session: Session, opml: OpmlResult, default_kind: str, now: datetime) -> ImportResult:
+    """Add every feed of an OPML document not known yet; feeds without a kind get ``default_kind``."""
+    plan.check_kind(default_kind)
+    known = set(session.scalars(select(Source.url).where(Source.url.in_([feed.url for feed in opml.feeds]))))
+    added = []
+    for feed in opml.feeds:
+        if feed.url in known:
+            continue
+        add_feed(
+            session, feed.url, feed.kind or default_kind, now, interval=feed.interval_seconds, name=feed.name
+        )
+        added.append(feed.url)
+        known.add(feed.url)
+    already = tuple(feed.url for feed in opml.feeds if feed.url not in added)
+    return ImportResult(tuple(added), already, opml.skipped, opml.warnings)
+
+
+def export_feeds(session: Session) -> list[OpmlFeed]:
+    """Every feed, in id order, as OPML outlines (kind and own interval kept)."""
+    return [
+        OpmlFeed(url=s.url, name=s.name, kind=s.kind, interval_seconds=s.interval_seconds, site_url=None)
+        for s in session.scalars(select(Source).order_by(Source.id))
+    ]
+
+
+def set_state(session: Session, source_id: int, action: str, now: datetime) -> FeedInfo:
+    """Pause or resume a feed. Resuming also re-enables a disabled feed and makes it due now."""
+    source = _get(session, source_id)
+    source.state = STATES[action]
+    if action == "resume":
+        source.disabled_reason = None
+        source.consecutive_failures = 0
+        source.next_fetch_at = now
+    session.flush()
+    return describe(session, source_id)
+
+
+def remove_feed(session: Session, source_id: int) -> FeedInfo:
+    """Delete a feed and the items only it carried (their tags go with them)."""
+    info = describe(session, source_id)
+    session.execute(delete(Item).where(Item.source_id == source_id))
+    session.execute(delete(Source).where(Source.id == source_id))
+    return info
+
+
+def list_feeds(session: Session, ids: Sequence[int] | None = None) -> list[FeedInfo]:
+    """Feeds in id order (all, or ``ids``)."""
+    query = select(Source.id).order_by(Source.id)
+    if ids is not None:
+        query = query.where(Source.id.in_(list(ids)))
+    return [describe(session, source_id) for source_id in session.scalars(query)]
+
+
+def describe(session: Session, source_id: int) -> FeedInfo:
+    """One feed with its item count."""
+    source = _get(session, source_id)
+    items = session.scalar(select(func.count()).select_from(Item).where(Item.source_id == source_id)) or 0
+    return FeedInfo(
+        id=source.id,
+        url=source.url,
+        name=source.name,
+        kind=source.kind,
+        interval=plan.interval_for(source.kind, source.interval_seconds, schedules.feed_intervals(session)),
+        state=source.state,
+        last_status=source.last_status,
+        last_http_status=source.last_http_status,
+        last_error=source.last_error,
+        last_warning=source.last_warning,
+        disabled_reason=source.disabled_reason,
+        consecutive_failures=source.consecutive_failures,
+        next_fetch=source.next_fetch_at,
+        last_fetched=source.last_fetched_at,
+        items=items,
+    )
+
+
+def _get(session: Session, source_id: int) -> Source:
+    source = session.get(Source, source_id)
+    if source is None:
+        raise NotFoundError(f"no feed with id {source_id}")
+    return source

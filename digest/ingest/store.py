@@ -1,0 +1,170 @@
+"""Persistence of the ingest wing: upsert items, write tags, record each fetch's outcome."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from digest.ingest.parse import story_key
+from digest.models import Item, Source, Tag
+from digest.records import ParsedEntry, TagMatch
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """An item that was added or changed."""
+
+    id: int
+    is_new: bool
+
+
+def upsert_entries(
+    session: Session, source_id: int, entries: Sequence[ParsedEntry], now: datetime
+) -> list[StoredItem]:
+    """Insert new entries and update changed ones; unchanged entries are left alone.
+
+    An entry is identified by (source, entry key), so a refetch never doubles it; ``ingested_at`` is set
+    once, when it is first seen, because digest windows are defined on it. Rows are written in bulk
+    (one INSERT ... RETURNING, one UPDATE by primary key), not object by object: a crawl stores tens of
+    thousands of items.
+    """
+    keys = [entry.entry_key for entry in entries]
+    existing = {
+        key: (item_id, content_hash)
+        for item_id, key, content_hash in session.execute(
+            select(Item.id, Item.entry_key, Item.content_hash).where(
+                Item.source_id == source_id, Item.entry_key.in_(keys)
+            )
+        )
+    }
+    new_rows, changed_rows = [], []
+    for entry in entries:
+        digest = _content_hash(entry)
+        known = existing.get(entry.entry_key)
+        if known is None:
+            new_rows.append(_new_row(source_id, entry, digest, now))
+        elif known[1] != digest:
+            changed_rows.append({"id": known[0], **_row(entry, digest, now)})
+    stored = []
+    if new_rows:
+        inserted = session.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), new_rows)
+        stored += [StoredItem(item_id, is_new=True) for item_id in inserted]
+    if changed_rows:
+        session.execute(update(Item), changed_rows)
+        stored += [StoredItem(row["id"], is_new=False) for row in changed_rows]
+    return stored
+
+
+def replace_tags(
+    session: Session, tags_by_item: dict[int, list[TagMatch]], ingested: dict[int, datetime], version: str
+) -> int:
+    """Store the tags of freshly (re)matched items, replacing any they had. Returns the number written."""
+    if not tags_by_item:
+        return 0
+    session.execute(delete(Tag).where(Tag.item_id.in_(list(tags_by_item))))
+    rows = [
+        Tag(
+            item_id=item_id,
+            skill_id=match.skill_id,
+            ingested_at=ingested[item_id],
+            matched=list(match.matched),
+            count=match.count,
+            in_title=match.in_title,
+            score=match.score,
+        )
+        for item_id, matches in tags_by_item.items()
+        for match in matches
+    ]
+    session.add_all(rows)
+    for item in session.scalars(select(Item).where(Item.id.in_(list(tags_by_item)))):
+        item.tagged_version = version
+    return len(rows)
+
+
+def record_success(
+    session: Session, source_id: int, now: datetime, next_fetch_at: datetime, **changes: Any
+) -> None:
+    """Note a fetch that worked and reset the failure count, in one UPDATE (a crawl of all-304 feeds is
+    mostly this). ``changes`` are further columns (status, validators, warning, body hash, a moved URL).
+    """
+    session.execute(
+        update(Source)
+        .where(Source.id == source_id)
+        .values(
+            last_error=None,
+            consecutive_failures=0,
+            last_fetched_at=now,
+            next_fetch_at=next_fetch_at,
+            **changes,
+        )
+    )
+
+
+def record_failure(
+    session: Session,
+    source_id: int,
+    *,
+    error: str,
+    http_status: int | None,
+    now: datetime,
+    next_fetch_at: datetime,
+    disable_reason: str | None,
+) -> None:
+    """Note a failed fetch; ``disable_reason`` stops crawling the source and says why."""
+    values: dict[str, Any] = {
+        "last_status": "error",
+        "last_http_status": http_status,
+        "last_error": error,
+        "consecutive_failures": Source.consecutive_failures + 1,
+        "last_fetched_at": now,
+        "next_fetch_at": next_fetch_at,
+    }
+    if disable_reason:
+        values |= {"state": "disabled", "disabled_reason": disable_reason}
+    session.execute(update(Source).where(Source.id == source_id).values(**values))
+
+
+def _content_hash(entry: ParsedEntry) -> str:
+    basis = "\x00".join((entry.title, entry.summary_html or entry.summary, entry.url or "", *entry.authors))
+    return hashlib.sha256(basis.encode()).hexdigest()
+
+
+def _new_row(source_id: int, entry: ParsedEntry, digest: str, now: datetime) -> dict[str, Any]:
+    return {
+        "source_id": source_id,
+        "entry_key": entry.entry_key,
+        "ingested_at": now,
+        **_row(entry, digest, now),
+    }
+
+
+def _row(entry: ParsedEntry, digest: str, now: datetime) -> dict[str, Any]:
+    """The columns an entry sets, on insert and on update."""
+    return {
+        "url": entry.url,
+        "title": entry.title,
+        "story_key": _story_key(entry),
+        "updated_at": now,
+        "content_hash": digest,
+        "summary": entry.summary,
+        "summary_html": entry.summary_html,
+        "authors": list(entry.authors),
+        "language": entry.language,
+        "external_id": entry.external_id,
+        "category": entry.category,
+        # A missing date, or one in the future (feeds' clocks and typos), becomes the fetch time.
+        "published_at": entry.published_at if entry.published_at and entry.published_at <= now else now,
+    }
+
+
+def _story_key(entry: ParsedEntry) -> str:
+    """Copies of one story share a key: a paper by its arXiv id or DOI, anything else by its canonical URL."""
+    if entry.external_id:
+        return story_key(None, entry.external_id)
+    return story_key(entry.url, entry.title)

@@ -1,0 +1,395 @@
+"""Load the skill taxonomy (JSON Lines) into the database and compile it into a ``Matcher``.
+
+The bundled files in ``digest/data`` are built by ``digest/taxonomy_build.py`` from the sources named in
+``digest/data/NOTICE.md``. Loading is idempotent: ids come from canonical keys, so a reload keeps every
+tag and subscription.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from digest.errors import InvalidInputError
+from digest.ingest.match import AliasSpec, Matcher, SkillInfo
+from digest.models import Setting, Skill, SkillAlias, SubscriptionSkill, Tag
+
+DATA = Path(__file__).parent / "data"
+BUNDLED = DATA / "taxonomy.jsonl"
+BUNDLED_EXTRA = DATA / "taxonomy-stackoverflow.jsonl"
+VERSION_KEY = "taxonomy.version"
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """A surface form in the taxonomy file."""
+
+    text: str
+    ambiguous: bool
+    case_sensitive: bool
+    source: str = "taxonomy"
+
+    def to_json(self) -> dict[str, Any]:
+        """The line form of this alias in a taxonomy file."""
+        return {"text": self.text, "ambiguous": self.ambiguous, "case_sensitive": self.case_sensitive}
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """A skill entity in the taxonomy file."""
+
+    id: str
+    key: str
+    name: str
+    slug: str
+    category: str
+    description: str
+    aliases: tuple[Alias, ...]
+    parents: tuple[str, ...]
+    related: tuple[str, ...]
+    sources: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The line form of this entity in a taxonomy file, in the field order of the format."""
+        return {
+            "id": self.id,
+            "key": self.key,
+            "name": self.name,
+            "slug": self.slug,
+            "category": self.category,
+            "description": self.description,
+            "aliases": [alias.to_json() for alias in self.aliases],
+            "parents": list(self.parents),
+            "related": list(self.related),
+            "sources": list(self.sources),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Taxonomy:
+    """A parsed taxonomy file."""
+
+    version: str
+    entities: tuple[Entity, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """What a load changed."""
+
+    version: str
+    entities: int
+    aliases: int
+    changed: bool
+
+
+def skill_id_for(key: str) -> str:
+    """The stable id of a canonical key: 16 hex digits of its SHA-256."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def read_taxonomy(path: Path, extra: Path | None = None) -> Taxonomy:
+    """Parse a taxonomy file, JSON Lines or YAML (and an optional file of extra aliases).
+
+    Raises ``InvalidInputError`` naming the file and what is wrong.
+    """
+    lines = _yaml_document(path) if path.suffix in (".yaml", ".yml") else _json_lines(path)
+    if not lines or "_meta" not in lines[0]:
+        raise InvalidInputError(f"{path}: the first line must be the _meta header")
+    version = str(lines[0]["_meta"].get("version") or _digest(path))
+    extras: dict[str, list[Alias]] = {}
+    if extra and extra.exists():
+        # Either file changing must reload, so the version names both.
+        version = f"{version}+{_digest(extra)[:8]}"
+        extras = _extra_aliases(extra)
+    entities = tuple(_entity(line, extras.get(str(line.get("id")), ()), path) for line in lines[1:])
+    return Taxonomy(version=version, entities=entities)
+
+
+def read_bundled() -> Taxonomy:
+    """The taxonomy shipped with this package."""
+    return read_taxonomy(BUNDLED, BUNDLED_EXTRA)
+
+
+def loaded_version(session: Session) -> str | None:
+    """The version of the taxonomy in the database, if any, with the count of admin edits since it loaded.
+
+    Tags record it, so a change of file or an admin's alias or merge makes items eligible for re-tagging,
+    and each worker's cached matcher is rebuilt.
+    """
+    setting = session.get(Setting, VERSION_KEY)
+    if setting is None:
+        return None
+    version, edits = str(setting.value["version"]), int(setting.value.get("edits", 0))
+    return f"{version}+edit{edits}" if edits else version
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """``digest taxonomy stats``."""
+
+    version: str | None
+    entities: int
+    aliases: int
+    ambiguous: int
+
+
+def stats(session: Session) -> Stats:
+    """Counts of live (not merged) skills, their aliases, and the ambiguous ones among them."""
+    live = select(Skill.id).where(Skill.merged_into.is_(None))
+    aliases = select(func.count()).select_from(SkillAlias).where(SkillAlias.skill_id.in_(live))
+    return Stats(
+        version=loaded_version(session),
+        entities=session.scalar(select(func.count()).select_from(live.subquery())) or 0,
+        aliases=session.scalar(aliases) or 0,
+        ambiguous=session.scalar(aliases.where(SkillAlias.ambiguous.is_(True))) or 0,
+    )
+
+
+def add_alias(
+    session: Session,
+    skill: Skill,
+    text: str,
+    now: datetime,
+    *,
+    ambiguous: bool = False,
+    case_sensitive: bool = False,
+) -> None:
+    """An admin's alias: kept across taxonomy reloads. Refused if the skill has it already."""
+    text = " ".join(text.split())
+    if not text or any(char in text for char in "\r\n\x00"):
+        raise InvalidInputError("an alias is one line of text")
+    if session.scalar(select(SkillAlias.id).where(SkillAlias.skill_id == skill.id, SkillAlias.text == text)):
+        raise InvalidInputError(f"{skill.name} already has the alias {text!r}")
+    session.add(
+        SkillAlias(
+            skill_id=skill.id,
+            text=text,
+            folded=text.casefold(),
+            ambiguous=ambiguous,
+            case_sensitive=case_sensitive,
+            source="admin",
+        )
+    )
+    _count_edit(session, now)
+
+
+def merge(session: Session, merged: Skill, into: Skill, now: datetime) -> None:
+    """Merge one skill into another. The merged id keeps resolving (it redirects), its aliases tag the
+    surviving skill, and its tags and subscriptions move over, so no one loses a digest section.
+    """
+    if merged.id == into.id:
+        raise InvalidInputError(f"cannot merge {merged.name} into itself")
+    _move(session, cast(Table, Tag.__table__), "item_id", merged.id, into.id)
+    _move(session, cast(Table, SubscriptionSkill.__table__), "subscription_id", merged.id, into.id)
+    # Earlier merges into the merged skill now point at the survivor: redirects stay one hop.
+    session.execute(update(Skill).where(Skill.merged_into == merged.id).values(merged_into=into.id))
+    merged.merged_into = into.id
+    _count_edit(session, now)
+
+
+def _move(session: Session, table: Table, owner: str, old: str, new: str) -> None:
+    """Re-point ``table``'s rows from skill ``old`` to ``new``, dropping those whose owner has ``new``."""
+    has_new = select(table.c[owner]).where(table.c.skill_id == new)
+    session.execute(delete(table).where(table.c.skill_id == old, table.c[owner].in_(has_new)))
+    session.execute(update(table).where(table.c.skill_id == old).values(skill_id=new))
+
+
+def _count_edit(session: Session, now: datetime) -> None:
+    setting = session.get(Setting, VERSION_KEY)
+    if setting is None:
+        raise InvalidInputError("no taxonomy is loaded: run `digest db upgrade`")
+    setting.value = {**setting.value, "edits": int(setting.value.get("edits", 0)) + 1}
+    setting.updated_at = now
+
+
+def load(session: Session, taxonomy: Taxonomy, now: datetime) -> LoadResult:
+    """Upsert every entity and replace its file-given aliases. Does nothing for the version already loaded."""
+    setting = session.get(Setting, VERSION_KEY)
+    if setting is not None and setting.value.get("version") == taxonomy.version:
+        return LoadResult(taxonomy.version, len(taxonomy.entities), 0, changed=False)
+    known = {skill.id: skill for skill in session.scalars(select(Skill))}
+    for entity in taxonomy.entities:
+        _upsert(session, known.get(entity.id), entity, taxonomy.version)
+    session.flush()
+    ids = [entity.id for entity in taxonomy.entities]
+    # Admin-added aliases (source "admin") survive a reload; file-given ones are replaced.
+    for chunk in _chunks(ids, 500):
+        session.execute(
+            delete(SkillAlias).where(SkillAlias.skill_id.in_(chunk), SkillAlias.source != "admin")
+        )
+    rows = [
+        {
+            "skill_id": entity.id,
+            "text": alias.text,
+            "folded": alias.text.casefold(),
+            "ambiguous": alias.ambiguous,
+            "case_sensitive": alias.case_sensitive,
+            "source": alias.source,
+        }
+        for entity in taxonomy.entities
+        for alias in entity.aliases
+    ]
+    if rows:
+        session.execute(insert(SkillAlias), rows)
+    _set_version(session, taxonomy.version, now)
+    return LoadResult(taxonomy.version, len(taxonomy.entities), len(rows), changed=True)
+
+
+def matcher_from(taxonomy: Taxonomy) -> Matcher:
+    """A ``Matcher`` straight from a taxonomy file's records (tests, benchmarks, tools without a database)."""
+    skills = {entity.id: SkillInfo(entity.name, entity.category) for entity in taxonomy.entities}
+    aliases = (
+        AliasSpec(entity.id, alias.text, alias.ambiguous, alias.case_sensitive)
+        for entity in taxonomy.entities
+        for alias in entity.aliases
+    )
+    return Matcher(aliases, skills, version=taxonomy.version)
+
+
+def compile_matcher(session: Session) -> Matcher:
+    """Build a ``Matcher`` from the skills and aliases in the database."""
+    skills = {
+        skill.id: SkillInfo(skill.name, skill.category)
+        for skill in session.scalars(select(Skill).where(Skill.merged_into.is_(None)))
+    }
+    # A merged skill's aliases find the skill it was merged into.
+    redirect: dict[str, str] = {
+        skill_id: target
+        for skill_id, target in session.execute(select(Skill.id, Skill.merged_into))
+        if target is not None
+    }
+    aliases = (
+        AliasSpec(
+            redirect.get(alias.skill_id, alias.skill_id), alias.text, alias.ambiguous, alias.case_sensitive
+        )
+        for alias in session.scalars(select(SkillAlias))
+    )
+    return Matcher(aliases, skills, version=loaded_version(session) or "")
+
+
+def _upsert(session: Session, skill: Skill | None, entity: Entity, version: str) -> None:
+    values: dict[str, Any] = {
+        "key": entity.key,
+        "name": entity.name,
+        "slug": entity.slug,
+        "category": entity.category,
+        "description": entity.description,
+        "parents": list(entity.parents),
+        "related": list(entity.related),
+        "taxonomy_version": version,
+    }
+    if skill is None:
+        session.add(Skill(id=entity.id, **values))
+        return
+    for name, value in values.items():
+        setattr(skill, name, value)
+
+
+def _set_version(session: Session, version: str, now: datetime) -> None:
+    setting = session.get(Setting, VERSION_KEY)
+    if setting is None:
+        session.add(Setting(key=VERSION_KEY, value={"version": version}, updated_at=now))
+    else:
+        setting.value = {**setting.value, "version": version}
+        setting.updated_at = now
+
+
+def _yaml_document(path: Path) -> list[dict[str, Any]]:
+    """The YAML form: a mapping with ``_meta`` (as in the JSON Lines header) and a list ``entities``."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise InvalidInputError(f"{path}: not YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("entities"), list):
+        raise InvalidInputError(f"{path}: expected a mapping with _meta and a list of entities")
+    entities = [entity for entity in document["entities"] if isinstance(entity, dict)]
+    if len(entities) != len(document["entities"]):
+        raise InvalidInputError(f"{path}: every entity must be a mapping")
+    return [{"_meta": document.get("_meta") or {}}, *entities]
+
+
+def _json_lines(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+    return [row for _, row in json_objects(text.splitlines(), str(path))]
+
+
+def json_objects(lines: Iterable[str], where: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per non-blank JSON Lines line; ``InvalidInputError`` names ``where:line``."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"{where}:{number}: not JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise InvalidInputError(f"{where}:{number}: each line must be a JSON object")
+        yield number, row
+
+
+def _entity(line: dict[str, Any], extra: Iterable[Alias], path: Path) -> Entity:
+    try:
+        key = str(line["key"])
+        aliases = tuple(
+            Alias(str(a["text"]), bool(a.get("ambiguous")), bool(a.get("case_sensitive")))
+            for a in line["aliases"]
+        )
+        entity_id = str(line.get("id") or skill_id_for(key))
+        return Entity(
+            id=entity_id,
+            key=key,
+            name=str(line["name"]),
+            slug=str(line["slug"]),
+            category=str(line.get("category") or "other"),
+            description=str(line.get("description") or ""),
+            aliases=_dedupe((*aliases, *extra)),
+            parents=tuple(line.get("parents") or ()),
+            related=tuple(line.get("related") or ()),
+            sources=tuple(line.get("sources") or ()),
+        )
+    except (KeyError, TypeError) as exc:
+        raise InvalidInputError(f"{path}: entity {line.get('key', '?')!r} lacks field {exc}") from None
+
+
+def _extra_aliases(path: Path) -> dict[str, list[Alias]]:
+    extras: dict[str, list[Alias]] = {}
+    for row in _json_lines(path)[1:]:
+        alias = Alias(
+            str(row["alias"]),
+            bool(row.get("ambiguous")),
+            bool(row.get("case_sensitive")),
+            source=str(row.get("source") or "extra"),
+        )
+        extras.setdefault(str(row["entity"]), []).append(alias)
+    return extras
+
+
+def _dedupe(aliases: Iterable[Alias]) -> tuple[Alias, ...]:
+    seen: dict[str, Alias] = {}
+    for alias in aliases:
+        seen.setdefault(alias.text, alias)
+    return tuple(seen.values())
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

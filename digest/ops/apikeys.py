@@ -1,0 +1,131 @@
+"""API keys for programmatic use of the stream, and the per-caller rate limit.
+
+A key is shown once, when it is created (``digest apikeys create``); only its SHA-256 is stored, with its
+first characters in clear so a request finds its row by an indexed lookup. A key is random (192 bits), so
+a fast unsalted hash is enough: there is nothing to brute-force that a salt or a slow hash would protect
+(unlike a password). The final comparison is constant-time anyway, so the time a request takes says
+nothing about how close a guess was.
+
+A caller with a valid key is limited per key (``DIGEST_API_RATE_KEY`` per minute), anyone else per
+client IP (``DIGEST_API_RATE_IP``, lower): counted in the shared limiter (``digest.ratelimit``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest.errors import DigestError, InvalidInputError, NotFoundError
+from digest.models import ApiKey
+from digest.ops.ratelimit import Limiter, window_start
+
+KEY_PREFIX = "dg_"
+# 24 random bytes are 32 URL-safe characters.
+KEY_BYTES = 24
+KEY_LENGTH = len(KEY_PREFIX) + 32
+# Stored in clear to find the row; 8 random characters (48 bits) leave no useful hint about the rest.
+LOOKUP_CHARS = len(KEY_PREFIX) + 8
+NAME_MAX = 100
+RATE_WINDOW = timedelta(minutes=1)
+# ``last_used_at`` is written at most this often per key, so a busy key does not write on every request.
+USE_RESOLUTION = timedelta(minutes=1)
+
+
+class InvalidKeyError(DigestError):
+    """An API key that is unknown, malformed or revoked (HTTP 401)."""
+
+
+class RateLimitedError(DigestError):
+    """A caller used up its requests for this window (HTTP 429); ``retry_after`` seconds until the next."""
+
+    permanent = False
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """An API key as listed: never the key itself."""
+
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def hash_key(key: str) -> str:
+    """The SHA-256 (hex) stored for ``key``."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create(session: Session, name: str, now: datetime) -> tuple[ApiKeyInfo, str]:
+    """A new key called ``name``: its row, and the key itself, which is shown once and stored only hashed."""
+    name = name.strip()
+    if not name or len(name) > NAME_MAX or not name.isprintable():
+        raise InvalidInputError(f"an API key name is 1 to {NAME_MAX} printable characters")
+    if session.scalar(select(ApiKey.id).where(ApiKey.name == name)) is not None:
+        raise InvalidInputError(f"an API key called {name!r} exists already: pick another name")
+    key = KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
+    row = ApiKey(name=name, prefix=key[:LOOKUP_CHARS], key_hash=hash_key(key), created_at=now)
+    session.add(row)
+    session.flush()
+    return _info(row), key
+
+
+def list_keys(session: Session) -> list[ApiKeyInfo]:
+    """Every key, revoked ones included, oldest first."""
+    return [_info(row) for row in session.scalars(select(ApiKey).order_by(ApiKey.id))]
+
+
+def revoke(session: Session, name: str, now: datetime) -> tuple[ApiKeyInfo, bool]:
+    """Revoke the key called ``name`` from ``now`` on; the second value is False if it already was."""
+    row = session.scalars(select(ApiKey).where(ApiKey.name == name.strip())).first()
+    if row is None:
+        raise NotFoundError(f"no API key called {name!r} (see `digest apikeys list`)")
+    if row.revoked_at is not None:
+        return _info(row), False
+    row.revoked_at = now
+    return _info(row), True
+
+
+def authenticate(session: Session, key: str, now: datetime) -> ApiKeyInfo:
+    """The active key ``key`` is; ``InvalidKeyError`` otherwise. Notes when it was used."""
+    refused = InvalidKeyError("this API key is not valid or has been revoked")
+    if len(key) != KEY_LENGTH or not key.startswith(KEY_PREFIX):
+        raise refused
+    digest = hash_key(key)
+    for row in session.scalars(select(ApiKey).where(ApiKey.prefix == key[:LOOKUP_CHARS])):
+        if hmac.compare_digest(row.key_hash, digest):
+            if row.revoked_at is not None:
+                raise refused
+            if row.last_used_at is None or now - row.last_used_at >= USE_RESOLUTION:
+                row.last_used_at = now
+            return _info(row)
+    raise refused
+
+
+def throttle(limiter: Limiter, bucket: str, limit: int, now: datetime) -> None:
+    """Count one request of ``bucket``; ``RateLimitedError`` once it passes ``limit`` in this minute."""
+    if limiter.hit(bucket, RATE_WINDOW, now) <= limit:
+        return
+    reset = window_start(RATE_WINDOW, now) + RATE_WINDOW
+    # Retry-After is whole seconds (RFC 9110 §10.2.3); round up so a client that obeys it is let in.
+    retry_after = max(1, math.ceil((reset - now).total_seconds()))
+    raise RateLimitedError(
+        f"too many requests: at most {limit} a minute; try again in {retry_after} s", retry_after=retry_after
+    )
+
+
+def _info(row: ApiKey) -> ApiKeyInfo:
+    return ApiKeyInfo(row.id, row.name, row.prefix, row.created_at, row.last_used_at, row.revoked_at)

@@ -1,0 +1,249 @@
+"""Skill pages and the skill index through the web app: their figures against counts the test makes from its
+own items, the chart and its table, the sign-up links, escaping, redirects and 404s, search and pages.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+
+from digest.db import transaction
+from digest.ingest import taxonomy
+from digest.ingest.skills import resolve_skill
+from digest.runtime import Runtime
+from digest.site import figures
+from digest.web import create_app
+from tests.figure_data import SOURCES, Posted, add_sources, corpus, expect, post, skill_ids
+from tests.web_support import serve
+
+KIND_OF = dict(SOURCES)
+
+
+@pytest.fixture
+def client(rt: Runtime, now: datetime) -> Iterator[httpx.Client]:
+    with serve(create_app(rt.settings, clock=lambda: now)) as http:
+        yield http
+
+
+@pytest.fixture
+def posted(rt: Runtime, now: datetime) -> list[Posted]:
+    items = corpus(rt, now)
+    with transaction(rt.sessions) as session:
+        figures.refresh(session, min(p.at for p in items).date(), now.date(), now=now)
+    return items
+
+
+def text_of(page: str) -> str:
+    """The page as a reader sees its words: tags dropped, entities decoded, spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+def percent(part: int, whole: int) -> str:
+    return f"{round(100 * part / whole)}%"
+
+
+def test_a_skill_page_shows_the_figures_the_test_counts_from_its_items(
+    client: httpx.Client, rt: Runtime, now: datetime, posted: list[Posted]
+) -> None:
+    ids = skill_ids(rt)
+    names = {skill_id: name for name, skill_id in ids.items()}
+    want = expect(posted, ids["Python"], now.date())
+
+    page = client.get("/skills/python")
+
+    assert page.status_code == 200
+    words = text_of(page.text)
+    assert f"{want.total:,} items mentioned Python" in words
+    assert (
+        f"In the last 4 weeks: {want.last:,}, {figures.change_between(want.last, want.prior).words}" in words
+    )
+    assert f"({want.prior:,} in the 4 weeks before)" in words
+    for start, end, items in want.weeks:
+        assert f"<tr><td>{start.isoformat()}</td><td>{end.isoformat()}</td><td>{items}</td></tr>" in page.text
+    for kind, items in want.kinds.items():
+        assert f"{kind}: {items:,} ({percent(items, want.total)})" in words
+    for source, items in want.sources.items():
+        assert f"<tr><td>{source}</td><td>{KIND_OF[source]}</td><td>{items:,}</td></tr>" in page.text
+    for other, items in want.together.items():
+        assert f"{names[other]} {items:,} {percent(items, want.total)}" in words
+    assert "Data as of 2026-11-16 09:30 UTC; window 90 days (2026-08-19 to 2026-11-16, UTC days)" in words
+
+
+def test_the_latest_items_are_listed_newest_first_with_why_they_matched(
+    client: httpx.Client, rt: Runtime, posted: list[Posted]
+) -> None:
+    rust = skill_ids(rt)["Rust"]
+    newest = sorted((p for p in posted if rust in p.skills), key=lambda p: p.at, reverse=True)[:10]
+
+    words = text_of(client.get("/skills/rust").text)
+
+    positions = [words.index(p.title) for p in newest]
+    assert positions == sorted(positions)
+    assert f"matched “Rust” in the {'title' if newest[0].title.startswith('Rust') else 'text'}" in words
+
+
+def test_the_weekly_chart_is_inline_svg_with_a_title_a_label_and_no_scripts(
+    client: httpx.Client, posted: list[Posted]
+) -> None:
+    page = client.get("/skills/python").text
+
+    svg = page[page.index("<svg") : page.index("</svg>")]
+    assert 'role="img"' in svg and "aria-label=" in svg and "<title>" in svg
+    assert svg.count("<rect") == 13
+    assert "<script" not in page and "src=" not in page
+
+
+def test_the_page_offers_a_daily_digest_in_one_click_and_hourly_or_weekly_beside_it(
+    client: httpx.Client, rt: Runtime
+) -> None:
+    page = client.get("/skills/kubernetes").text
+
+    daily = re.search(r'<a href="([^"]+)"[^>]*>Get a daily digest of new Kubernetes content</a>', page)
+    assert daily and html.unescape(daily.group(1)) == "/subscribe?skill=kubernetes&cadence=daily"
+    assert 'href="/subscribe?skill=kubernetes&amp;cadence=hourly"' in page
+    assert 'href="/subscribe?skill=kubernetes&amp;cadence=weekly"' in page
+    assert client.get("/subscribe?skill=kubernetes&cadence=daily").status_code == 200
+
+
+def test_a_skill_without_items_says_so_and_still_offers_the_digest(client: httpx.Client) -> None:
+    words = text_of(client.get("/skills/go").text)
+
+    assert "0 items mentioned Go" in words and "no items in either period" in words
+    assert "No items mention Go yet" in words and "Figures not computed yet" in words
+    assert "Get a daily digest of new Go content" in words
+
+
+def test_item_titles_and_source_names_are_escaped(client: httpx.Client, rt: Runtime, now: datetime) -> None:
+    python = skill_ids(rt)["Python"]
+    with transaction(rt.sessions) as session:
+        source = add_sources(session, now)["Morning Wire"]
+        post(session, source, '<script>alert("x")</script> & Python', now, [(python, ["Python"], True, 1)])
+
+    page = client.get("/skills/python").text
+
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Python" in page
+
+
+def test_an_unknown_slug_is_a_404_page(client: httpx.Client) -> None:
+    page = client.get("/skills/no-such-skill")
+
+    assert page.status_code == 404
+    assert "no skill called" in page.text and "<html" in page.text
+
+
+def test_a_merged_skill_and_an_alias_redirect_to_the_canonical_page(
+    client: httpx.Client, rt: Runtime, now: datetime
+) -> None:
+    with transaction(rt.sessions) as session:
+        taxonomy.merge(session, resolve_skill(session, "Docker"), resolve_skill(session, "Kubernetes"), now)
+
+    merged = client.get("/skills/docker")
+    alias = client.get("/skills/k8s")
+
+    assert (merged.status_code, merged.headers["location"]) == (301, "/skills/kubernetes")
+    assert (alias.status_code, alias.headers["location"]) == (301, "/skills/kubernetes")
+    assert client.get("/skills/kubernetes").status_code == 200
+
+
+def index_rows(page: str) -> list[tuple[str, int]]:
+    return [
+        (name, int(count.replace(",", "")))
+        for name, count in re.findall(
+            r'<tr><td><a href="/skills/[^"]+">([^<]+)</a></td><td>([\d,]+)</td></tr>', page
+        )
+    ]
+
+
+def test_the_index_lists_skills_by_their_items_in_90_days(
+    client: httpx.Client, rt: Runtime, now: datetime, posted: list[Posted]
+) -> None:
+    ids = skill_ids(rt)
+    want = {name: expect(posted, skill_id, now.date()).total for name, skill_id in ids.items()}
+
+    rows = index_rows(client.get("/skills").text)
+
+    assert rows[: len(want)] == sorted(want.items(), key=lambda pair: (-pair[1], pair[0].casefold()))
+    assert all(count == 0 for _, count in rows[len(want) :])
+
+
+def test_the_index_shows_new_totals_once_a_refresh_has_counted_them(
+    client: httpx.Client, rt: Runtime, now: datetime
+) -> None:
+    rust = skill_ids(rt)["Rust"]
+    before = dict(index_rows(client.get("/skills").text))["Rust"]
+    with transaction(rt.sessions) as session:
+        source = add_sources(session, now)["Preprints"]
+        post(session, source, "Rust lessons", now - timedelta(hours=1), [(rust, ["Rust"], True, 1)])
+    not_yet = dict(index_rows(client.get("/skills").text))["Rust"]
+    with transaction(rt.sessions) as session:
+        figures.refresh(session, *figures.recent_days(now), now=now)
+
+    after = dict(index_rows(client.get("/skills").text))["Rust"]
+
+    assert (before, not_yet, after) == (0, 0, 1)
+
+
+def test_the_index_follows_a_merge_at_once(
+    client: httpx.Client, rt: Runtime, now: datetime, posted: list[Posted]
+) -> None:
+    before = dict(index_rows(client.get("/skills").text))
+    with transaction(rt.sessions) as session:
+        taxonomy.merge(session, resolve_skill(session, "Docker"), resolve_skill(session, "Kubernetes"), now)
+
+    after = dict(index_rows(client.get("/skills").text))
+
+    assert "Docker" in before and "Docker" not in after
+    # Until the days are rebuilt, an item tagged with both counts twice (figures.skill_volumes).
+    assert after["Kubernetes"] == before["Kubernetes"] + before["Docker"]
+
+
+def test_the_index_search_matches_names_and_aliases(client: httpx.Client, posted: list[Posted]) -> None:
+    by_alias = client.get("/skills", params={"q": "K8S"}).text
+    by_name = client.get("/skills", params={"q": "gres"}).text
+    nothing = client.get("/skills", params={"q": "%_"}).text
+
+    assert [name for name, _ in index_rows(by_alias)] == ["Kubernetes"]
+    assert [name for name, _ in index_rows(by_name)] == ["PostgreSQL"]
+    assert index_rows(nothing) == [] and "0 skills match" in text_of(nothing)
+
+
+def test_the_index_pages_do_not_overlap_and_a_page_past_the_end_is_the_last(rt: Runtime) -> None:
+    with transaction(rt.sessions) as session:
+        ranked = figures.ranked_skills(session, {})
+        everything = figures.skill_index(session, ranked, page_size=5)
+        second = figures.skill_index(session, ranked, page=2, page_size=5)
+        past_the_end = figures.skill_index(session, ranked, page=99, page_size=5)
+
+    assert everything.pages == second.pages == -(-everything.matches // 5) > 1
+    assert not {s.slug for s in everything.skills} & {s.slug for s in second.skills}
+    assert past_the_end.page == everything.pages
+
+
+def test_the_index_links_between_pages_and_keeps_the_search(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(figures, "INDEX_PAGE_SIZE", 3)
+    matches = len(index_rows(client.get("/skills", params={"q": "a", "page": "1"}).text))
+
+    first = client.get("/skills", params={"q": "a"}).text
+    second = client.get("/skills", params={"q": "a", "page": "2"}).text
+
+    assert matches == 3
+    assert 'href="/skills?q=a&amp;page=2" rel="next"' in first and 'rel="prev"' not in first
+    assert 'href="/skills?q=a&amp;page=1" rel="prev"' in second
+    assert not set(index_rows(first)) & set(index_rows(second))
+    assert client.get("/skills", params={"page": "x"}).status_code == 200
+
+
+def test_figures_use_the_clock_of_the_app_for_today(rt: Runtime, now: datetime, posted: list[Posted]) -> None:
+    later = now + timedelta(days=30)
+    with serve(create_app(rt.settings, clock=lambda: later)) as http:
+        words = text_of(http.get("/skills/python").text)
+
+    assert f"to {later.date().isoformat()}, UTC days" in words
