@@ -26,6 +26,7 @@ SMALL_TAXONOMY = DATA / "taxonomy-small.jsonl"
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 # Two checkouts testing at once on one machine each take their own database.
+KEPT_VARIABLES = ("DIGEST_REQUIRE_SERVICES", "DIGEST_TEST_POSTGRES", "DIGEST_TEST_REDIS_DB")
 REDIS_DB = int(os.environ.get("DIGEST_TEST_REDIS_DB", "9"))
 REQUIRE = os.environ.get("DIGEST_REQUIRE_SERVICES") == "1"
 
@@ -50,7 +51,7 @@ def _listening(host: str, port: int) -> bool:
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No DIGEST_ variable or .env of the developer's leaks into a test."""
     for name in list(os.environ):
-        if name.startswith("DIGEST_") and name not in ("DIGEST_REQUIRE_SERVICES", "DIGEST_TEST_POSTGRES", "DIGEST_TEST_REDIS_DB"):
+        if name.startswith("DIGEST_") and name not in KEPT_VARIABLES:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
