@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,9 @@ BROKER_SCHEMES = ("filesystem", "sqla+sqlite", "redis", "rediss", "memory")
 DATABASE_SCHEMES = ("sqlite", "postgresql+psycopg")
 CADENCES = ("hourly", "daily", "weekly")
 ADMIN_TOKEN_MIN = 16
+# A duration as ops write one: a whole number and a unit (s, m, h, d).
+DURATION = re.compile(r"([1-9][0-9]{0,6})([smhd])")
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DNS_NAME = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
@@ -71,6 +75,12 @@ class Settings(BaseSettings):
     )
     admin_token: str = Field(
         default="", description="opens /admin (login form or Authorization: Bearer); empty: no admin web"
+    )
+    max_attempts: int = Field(
+        default=10, ge=1, le=100, description="send attempts before a temporarily refused email fails"
+    )
+    give_up_after: str = Field(
+        default="72h", description="age (30m, 72h, 3d) past which a temporarily refused email fails"
     )
 
     @field_validator("home")
@@ -146,6 +156,14 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("give_up_after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        text = value.strip().lower()
+        if not DURATION.fullmatch(text):
+            raise ValueError(f"{value!r} is not a duration: use a whole number and s, m, h or d (72h, 3d)")
+        return text
+
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:
         # Defaults depend on `home`, so they are derived here rather than declared as constants.
@@ -169,6 +187,13 @@ class Settings(BaseSettings):
         _check_scheme("DIGEST_BROKER_URL", self.broker_url, BROKER_SCHEMES)
         _check_scheme("DIGEST_MAIL_URL", self.mail_url, MAIL_SCHEMES)
         return self
+
+    @property
+    def give_up_span(self) -> timedelta:
+        """``give_up_after`` as a span of time."""
+        match = DURATION.fullmatch(self.give_up_after)
+        assert match is not None  # the validator let only this form through
+        return timedelta(seconds=int(match[1]) * DURATION_UNITS[match[2]])
 
     @property
     def is_sqlite(self) -> bool:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from digest.config import Settings, load_settings
 from digest.db import transaction
-from digest.deliver import alerts, digests
+from digest.deliver import alerts, digests, outbox
 from digest.errors import MailError
 from digest.ingest import crawl
 from digest.ops import logs, metrics
@@ -197,7 +197,7 @@ def send_delivery(self: Task, delivery_id: int) -> str:
             cache=rt.windows,
         )
     except MailError as exc:
-        delay = digests.retry_delay(self.request.retries + 1)
+        delay = outbox.retry_delay(self.request.retries + 1)
         raise self.retry(exc=exc, countdown=delay.total_seconds()) from None
     return outcome.status
 
@@ -213,7 +213,8 @@ def refresh_figures() -> int:
 
 @app.task(name="digest.alert_tick", max_retries=DB_RETRIES, **RETRY_ON_DB)
 def alert_tick(now: str | None = None) -> int:
-    """Open today's email of every trend alert that fires, and enqueue each."""
+    """Open today's email of every trend alert that fires, and enqueue each (with those whose task may be
+    lost; not those waiting out a retry's back-off)."""
     at = datetime.fromisoformat(now) if now else _now()
     delivery_ids = alerts.check(runtime().sessions, at)
     for delivery_id in delivery_ids:
@@ -230,6 +231,6 @@ def send_alert(self: Task, delivery_id: int) -> str:
             rt.sessions, delivery_id, mailer=rt.mailer, composer=rt.composer, config=rt.delivery, now=_now()
         )
     except MailError as exc:
-        delay = digests.retry_delay(self.request.retries + 1)
+        delay = outbox.retry_delay(self.request.retries + 1)
         raise self.retry(exc=exc, countdown=delay.total_seconds()) from None
     return outcome.status

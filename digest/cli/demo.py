@@ -29,14 +29,14 @@ from sqlalchemy.orm import Session
 from digest.cli import bootstrap as setup
 from digest.db import transaction
 from digest.deliver.cadence import Schedule
-from digest.deliver.digests import FINAL, render_delivery
+from digest.deliver.digests import render_delivery
 from digest.deliver.mail import MaildirMailer
 from digest.deliver.subscribers import subscribe
 from digest.ingest import crawl
 from digest.ingest.fetch import Fetcher
 from digest.models import Delivery, DeliveryItem, Item, Source, Subscriber, Subscription, Tag
 from digest.ops import processes
-from digest.records import CrawlOutcome
+from digest.records import FINAL, CrawlOutcome
 from digest.runtime import Runtime
 
 FEEDS = Path(__file__).parent / "demo_data" / "feeds"

@@ -13,15 +13,16 @@ import pytest
 from sqlalchemy import event, select, text
 
 from digest.db import transaction
-from digest.deliver import digests
+from digest.deliver import digests, outbox
 from digest.deliver.cadence import Schedule
-from digest.deliver.compose import build_message
+from digest.deliver.compose import archive_templates, build_message
 from digest.deliver.mail import MaildirMailer, mailer_for
 from digest.deliver.subscribers import subscribe, unsubscribe
 from digest.errors import MailError
 from digest.ingest import crawl
+from digest.ingest.store import TAG_GRACE
 from digest.models import Delivery, DeliveryItem, Source, Subscriber
-from digest.records import DigestContent, DigestSection, ItemForDigest
+from digest.records import DeliveryOutcome, DigestContent, DigestSection, ItemForDigest
 from digest.runtime import Runtime
 from tests.support import FeedServer, Route, feed_server, rss, smtp_sink
 
@@ -88,7 +89,7 @@ def dispatch(rt: Runtime, now: datetime) -> list[int]:
 
 def send_all(
     rt: Runtime, now: datetime, mailer: object | None = None, only: list[int] | None = None
-) -> list[digests.DeliveryOutcome]:
+) -> list[DeliveryOutcome]:
     """Dispatch at ``now`` and send what it opened, as the worker would (or send ``only`` these)."""
     return [
         digests.send_delivery(
@@ -401,7 +402,7 @@ def test_a_delivery_abandoned_mid_send_is_taken_up_again(rt: Runtime, ingest: In
         delivery.status, delivery.claimed_at = "sending", now
 
     assert dispatch(rt, now + timedelta(minutes=1)) == []
-    assert send_all(rt, now + digests.SEND_LEASE + timedelta(minutes=1))[0].status == "sent"
+    assert send_all(rt, now + outbox.SEND_LEASE + timedelta(minutes=1))[0].status == "sent"
     assert len(outbox(rt)) == 1
 
 
@@ -443,7 +444,7 @@ def test_an_item_the_matcher_never_reaches_holds_no_digest_back_for_long(rt: Run
     ingest(at("2026-11-16T05:59:50"), ("Python stuck", ""), path="/stuck", tag=False)
 
     held = send_all(rt, at("2026-11-16T06:05"))
-    released = send_all(rt, at("2026-11-16T06:00") + digests.TAG_GRACE + timedelta(minutes=1))
+    released = send_all(rt, at("2026-11-16T06:00") + TAG_GRACE + timedelta(minutes=1))
 
     assert held == []
     assert [(o.status, o.items) for o in released] == [("sent", 1)]
@@ -502,7 +503,7 @@ def test_the_sql_statements_of_a_digest_do_not_grow_with_its_items(rt: Runtime, 
     ingest(at("2026-11-16T05:30"), *[(f"Python tip {n}", "") for n in range(15)], path="/python")
     with transaction(rt.sessions) as session:
         # The first digest of a template version archives it, once per process: not part of the measure.
-        digests.archive_templates(
+        archive_templates(
             session, rt.composer, "digest", rt.composer.versions["digest"], at("2026-11-16T06:00")
         )
     statements: list[str] = []
@@ -558,8 +559,8 @@ def test_a_pending_delivery_whose_task_was_lost_is_enqueued_again_later(rt: Runt
     [lost] = dispatch(rt, now)
 
     soon = dispatch(rt, now + timedelta(minutes=5))
-    later = dispatch(rt, now + digests.REQUEUE_AFTER + timedelta(minutes=1))
-    again = dispatch(rt, now + digests.REQUEUE_AFTER + timedelta(minutes=2))
+    later = dispatch(rt, now + outbox.REQUEUE_AFTER + timedelta(minutes=1))
+    again = dispatch(rt, now + outbox.REQUEUE_AFTER + timedelta(minutes=2))
 
     assert (soon, later, again) == ([], [lost], [])
 
@@ -605,7 +606,7 @@ def test_a_digest_interrupted_anywhere_is_delivered_once_when_taken_up_again(
     # What follows a crash: the task is redelivered at once (acks_late), and a dispatch after the lease
     # enqueues whatever the dead worker held.
     redelivered = send_all(rt, now + timedelta(seconds=1), only=[delivery_id])
-    later = now + digests.SEND_LEASE + timedelta(minutes=1)
+    later = now + outbox.SEND_LEASE + timedelta(minutes=1)
     requeued = send_all(rt, later)
 
     assert [o.status for o in redelivered + requeued if o.status != "sending"] == ["sent"]

@@ -27,9 +27,10 @@ from digest.models import (
     Subscription,
     SubscriptionSkill,
 )
+from digest.records import DeliveryStatus
 
 PAGE_SIZE = 50
-STATUSES = ("pending", "sending", "sent", "skipped", "failed")
+STATUSES = tuple(DeliveryStatus)
 # What an HTTP status means for a feed, said the way an admin would say it.
 HTTP_WORDS = {
     401: "the feed asks for a login",
