@@ -17,17 +17,14 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from digest.errors import ConfigError
+from digest.errors import ConfigError, InvalidInputError
+from digest.vocabulary import parse_duration
 
 ENV_PREFIX = "DIGEST_"
 MAIL_SCHEMES = ("maildir", "smtp", "smtps", "smtp+starttls")
 BROKER_SCHEMES = ("filesystem", "sqla+sqlite", "redis", "rediss", "memory")
 DATABASE_SCHEMES = ("sqlite", "postgresql+psycopg")
-CADENCES = ("hourly", "daily", "weekly")
 ADMIN_TOKEN_MIN = 16
-# A duration as ops write one: a whole number and a unit (s, m, h, d).
-DURATION = re.compile(r"([1-9][0-9]{0,6})([smhd])")
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DNS_NAME = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
@@ -159,10 +156,11 @@ class Settings(BaseSettings):
     @field_validator("give_up_after")
     @classmethod
     def _duration(cls, value: str) -> str:
-        text = value.strip().lower()
-        if not DURATION.fullmatch(text):
-            raise ValueError(f"{value!r} is not a duration: use a whole number and s, m, h or d (72h, 3d)")
-        return text
+        try:
+            parse_duration(value)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip().lower()
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:
@@ -191,9 +189,7 @@ class Settings(BaseSettings):
     @property
     def give_up_span(self) -> timedelta:
         """``give_up_after`` as a span of time."""
-        match = DURATION.fullmatch(self.give_up_after)
-        assert match is not None  # the validator let only this form through
-        return timedelta(seconds=int(match[1]) * DURATION_UNITS[match[2]])
+        return timedelta(seconds=parse_duration(self.give_up_after))
 
     @property
     def is_sqlite(self) -> bool:

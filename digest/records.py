@@ -11,8 +11,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-SOURCE_KINDS = ("news", "blog", "paper")
-
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:

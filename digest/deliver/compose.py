@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from digest import PACKAGE_DIR
 from digest.models import TemplateVersion
 from digest.records import AlertContent, ComposedEmail, DigestContent
 
@@ -38,8 +39,8 @@ PARTS = ("subject.txt", "body.txt", "body.html")
 
 def templates_dir() -> Path:
     """Where the templates are: inside the installed package, else beside it in a source checkout."""
-    installed = Path(__file__).parent / "templates"
-    return installed if installed.is_dir() else Path(__file__).parent.parent / "templates"
+    installed = PACKAGE_DIR / "templates"
+    return installed if installed.is_dir() else PACKAGE_DIR.parent / "templates"
 
 
 class Composer:

@@ -20,11 +20,11 @@ from digest.db import transaction
 from digest.deliver import alerts
 from digest.deliver.cadence import Schedule
 from digest.deliver.mail import MaildirMailer, mailer_for
-from digest.records import AlertOutcome
 from digest.deliver.subscribers import subscribe
 from digest.errors import DigestError
 from digest.ingest.skills import resolve_skill
 from digest.models import Alert, AlertDelivery, Item, Skill, Source, Subscriber, Tag
+from digest.records import AlertOutcome
 from digest.runtime import Runtime
 from digest.tokens import MANAGE, make_token
 from digest.web import create_app

@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import event, select, text
 
 from digest.db import transaction
-from digest.deliver import digests, outbox
+from digest.deliver import digests
 from digest.deliver.cadence import Schedule
 from digest.deliver.compose import archive_templates, build_message
 from digest.deliver.mail import MaildirMailer, mailer_for
+from digest.deliver.outbox import REQUEUE_AFTER, SEND_LEASE
 from digest.deliver.subscribers import subscribe, unsubscribe
 from digest.errors import MailError
 from digest.ingest import crawl
@@ -402,7 +403,7 @@ def test_a_delivery_abandoned_mid_send_is_taken_up_again(rt: Runtime, ingest: In
         delivery.status, delivery.claimed_at = "sending", now
 
     assert dispatch(rt, now + timedelta(minutes=1)) == []
-    assert send_all(rt, now + outbox.SEND_LEASE + timedelta(minutes=1))[0].status == "sent"
+    assert send_all(rt, now + SEND_LEASE + timedelta(minutes=1))[0].status == "sent"
     assert len(outbox(rt)) == 1
 
 
@@ -559,8 +560,8 @@ def test_a_pending_delivery_whose_task_was_lost_is_enqueued_again_later(rt: Runt
     [lost] = dispatch(rt, now)
 
     soon = dispatch(rt, now + timedelta(minutes=5))
-    later = dispatch(rt, now + outbox.REQUEUE_AFTER + timedelta(minutes=1))
-    again = dispatch(rt, now + outbox.REQUEUE_AFTER + timedelta(minutes=2))
+    later = dispatch(rt, now + REQUEUE_AFTER + timedelta(minutes=1))
+    again = dispatch(rt, now + REQUEUE_AFTER + timedelta(minutes=2))
 
     assert (soon, later, again) == ([], [lost], [])
 
@@ -606,7 +607,7 @@ def test_a_digest_interrupted_anywhere_is_delivered_once_when_taken_up_again(
     # What follows a crash: the task is redelivered at once (acks_late), and a dispatch after the lease
     # enqueues whatever the dead worker held.
     redelivered = send_all(rt, now + timedelta(seconds=1), only=[delivery_id])
-    later = now + outbox.SEND_LEASE + timedelta(minutes=1)
+    later = now + SEND_LEASE + timedelta(minutes=1)
     requeued = send_all(rt, later)
 
     assert [o.status for o in redelivered + requeued if o.status != "sending"] == ["sent"]

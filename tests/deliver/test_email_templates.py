@@ -40,8 +40,8 @@ from digest.records import (
     ItemForDigest,
 )
 from digest.runtime import Runtime
-from tests.support import FeedServer, feed_server
 from tests.deliver.test_digests import BERLIN_DAILY, Ingest, at, follow
+from tests.support import FeedServer, feed_server
 
 BASE = "https://digest.example.com"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -188,7 +188,9 @@ def alert_content() -> AlertContent:
         email="reader@example.com",
         trend=trend,
         items=(
-            AlertItem(title=f"{SCRIPT} GPU clusters{INJECTION}", url="https://news.example.com/gpu", source=IMG),
+            AlertItem(
+                title=f"{SCRIPT} GPU clusters{INJECTION}", url="https://news.example.com/gpu", source=IMG
+            ),
             AlertItem(title=f"{LONG_WORD} at scale", url=LONG_URL, source="Example Wire"),
             AlertItem(title="Not a link", url="javascript:alert(1)", source="Wire"),
         ),
