@@ -205,7 +205,7 @@ def render_alert(composer: Composer) -> Sample:
     """The representative trend alert, rendered."""
     content = alert_content()
     links = {"https://news.example.com/gpu", LONG_URL}
-    titles = [" ".join(str(item["title"]).split()) for item in content.items]
+    titles = [" ".join(item.title.split()) for item in content.items]
     return Sample(
         composer.alert(content),
         composer.env.get_template("email/alert/body.html").render(a=content),
