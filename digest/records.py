@@ -274,3 +274,21 @@ class AlertOutcome:
     status: DeliveryStatus
     message_id: str | None
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionInfo:
+    """A subscription as the CLI and web show it."""
+
+    id: int
+    subscriber_id: int
+    email: str
+    cadence: str
+    hour: int
+    weekday: int
+    timezone: str
+    state: str
+    skills: tuple[str, ...]
+    next_due_at: datetime
+    # Where its next window starts (None until its first digest).
+    last_window_end: datetime | None

@@ -38,6 +38,7 @@ from digest.models import (
     Subscription,
 )
 from digest.ops import audit, schedules
+from digest.records import SubscriptionInfo
 from digest.vocabulary import WEEKDAYS
 
 
@@ -97,7 +98,7 @@ def subscribe_command(
         out.print(f"{info.email}: confirmation email sent; nothing is delivered until the link is used")
 
 
-def _subscription_json(info: subscribers.SubscriptionInfo) -> dict[str, Any]:
+def _subscription_json(info: SubscriptionInfo) -> dict[str, Any]:
     return {
         "id": info.id,
         "email": info.email,

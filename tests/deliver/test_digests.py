@@ -16,6 +16,7 @@ from digest.db import transaction
 from digest.deliver import digests
 from digest.deliver.cadence import Schedule
 from digest.deliver.compose import archive_templates, build_message
+from digest.deliver.digests import dispatch as dispatch_module
 from digest.deliver.mail import MaildirMailer, mailer_for
 from digest.deliver.outbox import REQUEUE_AFTER, SEND_LEASE
 from digest.deliver.subscribers import subscribe, unsubscribe
@@ -623,7 +624,7 @@ def test_a_dispatch_that_outgrows_the_deliveries_table_refreshes_its_statistics(
 ) -> None:
     if rt.engine.dialect.name != "postgresql":
         pytest.skip("planner statistics are PostgreSQL's")
-    monkeypatch.setattr(digests, "ANALYZE_AFTER", 5)
+    monkeypatch.setattr(dispatch_module, "ANALYZE_AFTER", 5)
     for number in range(12):
         follow(rt, f"reader{number}@example.com", HOURLY, at("2026-11-16T05:10"))
     ingest(at("2026-11-16T05:30"), ("Python tips", ""))

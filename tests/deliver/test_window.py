@@ -17,6 +17,9 @@ from digest.deliver.cadence import Schedule
 from digest.models import Delivery
 from digest.ops import schedules
 from digest.runtime import Runtime
+from digest.tokens import MANAGE, make_token
+from digest.web import create_app
+from tests.web_support import serve
 
 EMAIL = "walker@example.com"
 Window = tuple[datetime, datetime]
@@ -126,3 +129,29 @@ def test_preview_and_dispatch_open_the_same_window_at_every_step_of_a_subscripti
         at("2026-12-07T07:00"),
         at("2026-12-14T07:00"),
     )
+
+
+def test_the_manage_page_says_when_the_next_digest_comes_from_the_same_window(rt: Runtime) -> None:
+    # Created Monday 11-16 09:30 UTC, daily at 08:00 in Berlin (07:00 UTC), not sent for three days.
+    with transaction(rt.sessions) as session:
+        info = subscribers.subscribe(
+            session,
+            EMAIL,
+            ("Python",),
+            Schedule("daily", 8, 0, "Europe/Berlin"),
+            at("2026-11-16T09:30"),
+            confirmed=True,
+        )
+    token = make_token(rt.settings.secret_key, MANAGE, {"u": info.subscriber_id})
+    overdue, waiting = at("2026-11-19T09:00"), at("2026-11-19T12:00")
+
+    pages = {}
+    for now in (overdue, waiting):
+        with serve(create_app(rt.settings, clock=lambda now=now: now)) as http:
+            pages[now] = http.get(f"/manage/{token}").text
+        if now == overdue:
+            assert preview_then_dispatch(rt, now)[1] == at("2026-11-19T07:00")
+
+    assert "Next digest: Thursday 19 November, 08:00 (Europe/Berlin)" in pages[overdue]
+    assert "Next digest: Friday 20 November, 08:00 (Europe/Berlin)" in pages[waiting]
+    assert preview_window(rt, waiting)[1] == at("2026-11-20T07:00")

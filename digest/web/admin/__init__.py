@@ -272,7 +272,12 @@ def router(web: Web) -> APIRouter:
                 query = query.where(Subscriber.email.contains(text, autoescape=True))
             found = session.execute(query.order_by(Subscriber.email).limit(PAGE_SIZE + 1)).all()
             rows = [(who, subscribers.subscriptions_of(session, who.id)) for who in found[:PAGE_SIZE]]
-        return page(request, "subscribers.html", q=q, rows=rows, more=len(found) > PAGE_SIZE)
+        now = web.clock()
+        # The next digest is the end of the window its next dispatch opens (``cadence.window``).
+        next_digest = {s.id: subscribers.next_window(s, now)[1] for _, infos in rows for s in infos}
+        return page(
+            request, "subscribers.html", q=q, rows=rows, next_digest=next_digest, more=len(found) > PAGE_SIZE
+        )
 
     routes.include_router(private)
     return routes
