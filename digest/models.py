@@ -245,7 +245,7 @@ class Delivery(Base):
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
     window_start: Mapped[datetime]
     window_end: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(10), default=DeliveryStatus.PENDING, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     message_id: Mapped[str | None] = mapped_column(String(300))
     subject: Mapped[str | None] = mapped_column(Text)
@@ -426,7 +426,7 @@ class AlertDelivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
     day: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(10), default=DeliveryStatus.PENDING, index=True)
     # The figures that triggered it and the items behind the change, in order: what a replay renders.
     figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
     item_ids: Mapped[list[Any]] = mapped_column(default=list)

@@ -37,7 +37,7 @@ from digest.ingest import crawl
 from digest.ingest.fetch import Fetcher
 from digest.models import Delivery, DeliveryItem, Item, Source, Subscriber, Subscription, Tag
 from digest.ops import processes
-from digest.records import FINAL, CrawlOutcome
+from digest.records import FINAL, CrawlOutcome, DeliveryStatus
 from digest.runtime import Runtime
 
 FEEDS = PACKAGE_DIR / "demo_data" / "feeds"
@@ -255,7 +255,7 @@ def _sent_count(rt: Runtime, subscription_ids: list[int]) -> int:
             session.scalar(
                 select(func.count())
                 .select_from(Delivery)
-                .where(Delivery.subscription_id.in_(subscription_ids), Delivery.status == "sent")
+                .where(Delivery.subscription_id.in_(subscription_ids), Delivery.status == DeliveryStatus.SENT)
             )
             or 0
         )
@@ -290,7 +290,7 @@ def _report(
             select(Delivery, Subscriber.email, Subscription.cadence)
             .join(Subscription, Subscription.id == Delivery.subscription_id)
             .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-            .where(Delivery.subscription_id.in_(subscription_ids), Delivery.status == "sent")
+            .where(Delivery.subscription_id.in_(subscription_ids), Delivery.status == DeliveryStatus.SENT)
             .order_by(Delivery.id)
         ).all()
         emails = []

@@ -111,7 +111,9 @@ def resend_failed(
         done = set(
             session.scalars(
                 select(Replay.delivery_id).where(
-                    Replay.delivery_id.in_(failed), Replay.kind == RESEND, Replay.status == "sent"
+                    Replay.delivery_id.in_(failed),
+                    Replay.kind == RESEND,
+                    Replay.status == DeliveryStatus.SENT,
                 )
             )
         )
@@ -127,7 +129,7 @@ def _resent(rt: Means, delivery_id: int) -> Replay | None:
             .where(
                 Replay.delivery_id == delivery_id,
                 Replay.kind == RESEND,
-                Replay.status.in_(("sending", "sent")),
+                Replay.status.in_((DeliveryStatus.SENDING, DeliveryStatus.SENT)),
             )
             .order_by(Replay.id)
         ).first()
@@ -144,7 +146,7 @@ def _replay(rt: Means, delivery_id: int, kind: str, address: str, actor: str, no
             kind=kind,
             address=address,
             message_id="",
-            status="sending",
+            status=DeliveryStatus.SENDING,
             actor=actor,
             created_at=now,
         )
@@ -162,11 +164,11 @@ def _replay(rt: Means, delivery_id: int, kind: str, address: str, actor: str, no
         unsubscribe_url=rendered.content.unsubscribe_url,
         extra_headers=[("X-Digest-Replay-Of", rendered.message["Message-ID"])],
     )
-    status, error = "sent", None
+    status, error = DeliveryStatus.SENT, None
     try:
         rt.mailer.send(message)
     except MailError as exc:
-        status, error = "failed", str(exc)
+        status, error = DeliveryStatus.FAILED, str(exc)
     with transaction(rt.sessions) as session:
         session.execute(update(Replay).where(Replay.id == replay_id).values(status=status, error=error))
     return ReplayOutcome(delivery_id, replay_id, kind, address, msgid, status, error)
