@@ -118,8 +118,8 @@ class Runtime:
             s.secret_key,
             s.max_items,
             s.send_empty,
-            max_attempts=s.max_attempts,
-            give_up_after=s.give_up_span,
+            s.max_attempts,
+            s.give_up_span,
         )
 
     @property

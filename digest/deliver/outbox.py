@@ -73,22 +73,22 @@ class DeliveryConfig:
     secret: str
     max_items: int
     send_empty: bool
-    # The attempt cap: a temporary failure past either of these fails the delivery for good.
-    max_attempts: int = 10
-    give_up_after: timedelta = timedelta(hours=72)
+    # The attempt cap (``DIGEST_MAX_ATTEMPTS``, ``DIGEST_GIVE_UP_AFTER``): a temporary failure past
+    # either of these fails the delivery for good.
+    max_attempts: int
+    give_up_after: timedelta
 
 
 @dataclass(frozen=True, slots=True)
 class Box:
     """One kind of email row: its table and the table of its events."""
 
-    kind: str
     table: type[Delivery] | type[AlertDelivery]
     events: type[DeliveryEvent] | type[AlertDeliveryEvent]
 
 
-DIGESTS = Box("digest", Delivery, DeliveryEvent)
-ALERTS = Box("alert", AlertDelivery, AlertDeliveryEvent)
+DIGESTS = Box(Delivery, DeliveryEvent)
+ALERTS = Box(AlertDelivery, AlertDeliveryEvent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +105,7 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """What a send came to: the final status (or pending, when a retry may still help) and why."""
+    """What a send came to: its final status and why (a temporary failure under the cap raises instead)."""
 
     status: Status
     error: str | None
