@@ -5,7 +5,7 @@
     pending for a retry (failed past the attempt cap); or skipped before composing
 
 A digest costs a fixed number of SQL statements whatever its number of items: claim and read (four),
-the manifest (two), the result (two); and three commits.
+the manifest (two), the result (two, three when a bounce count starts again); and two commits.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ def send_delivery(
 ) -> DeliveryOutcome:
     """Send one delivery at most once. Raises ``MailError`` (not permanent) when a retry may succeed.
 
-    Two commits before the result: the claim with the manifest (rendered while the row is held, so a crash
-    before it leaves the delivery as it was). Each is a disk flush in PostgreSQL, the largest cost of a
-    digest after rendering (docs/performance.md).
+    Two commits: the claim with the manifest (rendered while the row is held, so a crash before it leaves
+    the delivery as it was), and the result (``outbox.transmit``). Each is a disk flush in PostgreSQL, the
+    largest cost of a digest after rendering (docs/performance.md).
     """
     with transaction(sessions) as session:
         claimed = _claim(session, delivery_id, now, config, cache)
