@@ -3,12 +3,12 @@
 Setup (timed and reported): a fresh PostgreSQL database on 127.0.0.1:5432 with the bundled taxonomy; 60
 sources (news, blogs, papers); ``--items`` synthetic items over the 120 days before ``NOW``, each tagged
 with one to three of ``--skills`` skills whose popularity falls off like 1/rank (a few busy skills, a long
-tail of rare ones), written with COPY; then ``figures.refresh`` over all 120 days (what
+tail of rare ones), written with COPY; then ``daily.refresh`` over all 120 days (what
 ``digest skills refresh-figures`` runs) and ANALYZE. Every text is generated here (no feed's text).
 
 Run: the real ASGI app in-process (``httpx.ASGITransport``, no socket), ``--requests`` sequential GETs per
 page after a warm-up: the busiest, a middling and the rarest skill's page, the index, a search and a later
-index page. The index computes its totals once per refresh and keeps them (``figures.VolumeCache``), so the
+index page. The index computes its totals once per refresh and keeps them (``ranking.IndexCache``), so the
 first request after a refresh is timed separately. Baselines, same run: the page of a skill with no items
 (same template and queries, nothing to count) and ``/healthz`` (one ``SELECT 1`` round trip through the
 same app). Target: p95 < 200 ms. Also times the refresh the beat task runs (yesterday and today), and the
@@ -42,7 +42,7 @@ from digest.cli.bootstrap import upgrade_all
 from digest.config import load_settings
 from digest.models import Skill, Source
 from digest.runtime import Runtime
-from digest.site import figures
+from digest.site.figures import daily, ranking
 from digest.web import create_app
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -92,13 +92,13 @@ def run(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     load_s = time.perf_counter() - started
     started = time.perf_counter()
     with db.transaction(rt.sessions) as session:
-        refreshed = figures.refresh(session, (NOW - timedelta(days=DAYS)).date(), NOW.date(), now=NOW)
+        refreshed = daily.refresh(session, (NOW - timedelta(days=DAYS)).date(), NOW.date(), now=NOW)
     refresh_s = time.perf_counter() - started
     with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("ANALYZE"))
     started = time.perf_counter()
     with db.transaction(rt.sessions) as session:
-        figures.refresh(session, *figures.recent_days(NOW), now=NOW)
+        daily.refresh(session, *daily.recent_days(NOW), now=NOW)
     recent_s = time.perf_counter() - started
     print(f"schema + taxonomy {schema_s:7.1f} s")
     print(
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     print(f"refresh, 2 days   {recent_s:7.2f} s   (the beat task)")
 
     with db.transaction(rt.sessions) as session:
-        volumes = figures.skill_volumes(session, NOW.date())
+        volumes = ranking.skill_volumes(session, NOW.date())
         slugs = {
             skill_id: quote(slug) for skill_id, slug in session.execute(select(Skill.id, Skill.slug)).tuples()
         }
@@ -275,7 +275,7 @@ async def measure_cold(app: Any, rt: Runtime, path: str, times: int) -> list[flo
     ) as client:
         for _ in range(times):
             with db.transaction(rt.sessions) as session:
-                figures.refresh(session, *figures.recent_days(NOW), now=NOW)
+                daily.refresh(session, *daily.recent_days(NOW), now=NOW)
             began = time.perf_counter()
             (await client.get(path)).raise_for_status()
             timings.append((time.perf_counter() - began) * 1000)
