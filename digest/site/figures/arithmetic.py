@@ -6,7 +6,6 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 
-from digest.vocabulary import SOURCE_KINDS
 from digest.site.figures.records import (
     PERIOD_DAYS,
     TOP_PAIRS,
@@ -18,6 +17,7 @@ from digest.site.figures.records import (
     SourceCount,
     WeekCount,
 )
+from digest.vocabulary import SOURCE_KINDS
 
 
 def change_between(last: int, prior: int) -> Change:
