@@ -38,6 +38,8 @@ from digest.models import (
 DEFAULT_LIMIT = 50
 # A page's ids go into one IN (...) list; SQLite allows 32,766 parameters, this stays far below.
 MAX_LIMIT = 1000
+# No id is larger; a larger number would not even bind in SQLite (a 64-bit INTEGER).
+_LARGEST_ID = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,8 @@ def page(session: Session, query: DeliveryQuery) -> DeliveryPage:
     """One page of the deliveries ``query`` selects, newest first, in two statements whatever its size."""
     if not 1 <= query.limit <= MAX_LIMIT:
         raise InvalidInputError(f"limit: a number from 1 to {MAX_LIMIT}")
+    if query.before is not None and not 1 <= query.before <= _LARGEST_ID:
+        raise InvalidInputError(f"before: a delivery id, not {query.before}")
     found = session.execute(_selected(query).limit(query.limit + 1)).all()
     shown = found[: query.limit]
     manifests = _manifests(session, [row.id for row in shown])
@@ -250,6 +254,8 @@ def _manifests(session: Session, delivery_ids: Sequence[int]) -> dict[int, list[
 
 def view(session: Session, delivery_id: int) -> DeliveryView:
     """Everything about one delivery; ``NotFoundError`` when there is none with this id."""
+    if not 1 <= delivery_id <= _LARGEST_ID:
+        raise NotFoundError(f"no delivery with id {delivery_id}")
     found = session.execute(
         select(
             Delivery,

@@ -218,12 +218,20 @@ def test_the_list_filters_by_address_and_status_and_pages_with_before(
         (("--limit", "0"), "--limit takes a number from 1 to 1000"),
         (("--limit", "1001"), "--limit takes a number from 1 to 1000"),
         (("--status", "lost"), "--status takes one of pending, sent, skipped, failed"),
+        (("--before", "-1"), "before: a delivery id"),
+        (("--before", str(2**64)), "before: a delivery id"),
     ],
 )
 def test_a_bad_list_option_is_one_line(rt: Runtime, args: tuple[str, ...], message: str) -> None:
     code, output = cli(rt, "deliveries", "list", *args)
 
     assert code == 1 and message in output and len(output.strip().splitlines()) == 1
+
+
+def test_an_id_too_large_for_the_database_is_not_found(rt: Runtime) -> None:
+    code, output = cli(rt, "deliveries", "show", str(2**64))
+
+    assert code == 1 and f"no delivery with id {2**64}" in output
 
 
 def test_a_page_larger_than_the_cap_is_refused(rt: Runtime) -> None:

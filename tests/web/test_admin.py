@@ -331,6 +331,7 @@ def test_deliveries_come_fifty_a_page_with_a_link_to_older_ones(client: httpx.Cl
         ("status=lost", "status: choose"),
         ("skill=nosuchskill", "no skill"),
         ("before=ten", "before: a delivery id"),
+        (f"before={2**64}", "before: a delivery id"),
     ],
 )
 def test_a_bad_filter_is_explained_on_the_page(
@@ -369,6 +370,7 @@ def test_a_skipped_delivery_offers_nothing_to_replay(client: httpx.Client, sent:
 
 def test_an_unknown_delivery_is_not_found(client: httpx.Client) -> None:
     assert client.get("/admin/deliveries/999999").status_code == 404
+    assert client.get(f"/admin/deliveries/{2**64}").status_code == 404
 
 
 def test_a_copy_goes_to_the_address_shows_its_outcome_and_is_audited(
