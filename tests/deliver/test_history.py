@@ -237,3 +237,15 @@ def test_an_id_too_large_for_the_database_is_not_found(rt: Runtime) -> None:
 def test_a_page_larger_than_the_cap_is_refused(rt: Runtime) -> None:
     with transaction(rt.sessions) as session, pytest.raises(InvalidInputError, match="limit"):
         history.page(session, history.DeliveryQuery(limit=history.MAX_LIMIT + 1))
+
+
+def test_the_table_says_how_to_ask_for_older_deliveries_only_when_there_are_some(
+    rt: Runtime, python_items: tuple[str, list[int]]
+) -> None:
+    ids = add_deliveries(rt, subscription(rt, "reader@example.com"), ["sent"] * 3, python_items)
+
+    code, first = cli(rt, "deliveries", "list", "--limit", "2")
+    _, last = cli(rt, "deliveries", "list", "--limit", "2", "--before", str(ids[1]))
+
+    assert code == 0 and "reader@example.com" in first
+    assert f"--before {ids[1]}" in first and "--before" not in last
