@@ -67,7 +67,7 @@ def runtime_on(settings: Settings) -> Runtime:
 def sqlite_settings(tmp_path: Path, **overrides: object) -> Settings:
     # Test feeds are served on loopback, which the private-address guard would refuse.
     return load_settings(
-        home=tmp_path / "home", secret_key="test-secret", block_private_addresses=False, **overrides
+        home=tmp_path / "home", secret_key="test-secret-key-0123456789abcdefghijkl", block_private_addresses=False, **overrides
     )
 
 
