@@ -10,8 +10,8 @@ install:  ## Install the package with its test tools into the active environment
 test:  ## Run the test suite (services skip when absent)
 	pytest
 
-lint:  ## ruff (lint + format check) and mypy
-	ruff check . && ruff format --check . && mypy
+lint:  ## ruff (lint + format check), mypy and the layering contract
+	ruff check . && ruff format --check . && mypy && lint-imports
 
 demo:  ## Run the embedded end-to-end demo
 	digest demo

@@ -15,8 +15,8 @@ connection in a bare loop (no database, no Celery), for ``--baseline`` digests w
 selected beforehand. Target: the Celery path at >= 60 % of the baseline's rate.
 
 Also: peak memory of the worker (parent and children) and of the dispatch, and database commits per
-digest (from ``pg_stat_database``; ``tests/test_digests.py`` checks that the SQL statements per digest do
-not grow with its items). Ends with one JSON line.
+digest (from ``pg_stat_database``; ``tests/deliver/test_digests.py`` checks that the SQL statements per
+digest do not grow with its items). Ends with one JSON line.
 """
 
 from __future__ import annotations

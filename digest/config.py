@@ -25,7 +25,6 @@ ENV_PREFIX = "DIGEST_"
 MAIL_SCHEMES = ("maildir", "smtp", "smtps", "smtp+starttls")
 BROKER_SCHEMES = ("filesystem", "sqla+sqlite", "redis", "rediss", "memory")
 DATABASE_SCHEMES = ("sqlite", "postgresql+psycopg")
-CADENCES = ("hourly", "daily", "weekly")
 # Secrets: 32 characters of a random alphabet are ~190 bits; a known or one-letter value is none (issue 14).
 SECRET_MIN = 32
 KNOWN_DEFAULTS = frozenset(

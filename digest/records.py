@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-SOURCE_KINDS = ("news", "blog", "paper")
-
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:

@@ -63,7 +63,8 @@ def test_a_database_without_schema_is_named_with_the_command_that_fixes_it(datab
 def test_0002_keeps_each_items_author_and_dates_undated_items(database_url: str) -> None:
     engine = db.make_engine(database_url)
     db.upgrade(engine, "0001")
-    fetched = datetime(2026, 11, 16, 8, 0)
+    # Raw SQL parameters: the UTC wall time as the 0001 schema's columns (no time zone) hold it.
+    fetched = datetime(2026, 11, 16, 8, 0, tzinfo=UTC).replace(tzinfo=None)
     source = {"url": "http://127.0.0.1/f", "name": "f", "kind": "news", "state": "active", "at": fetched}
     with engine.begin() as connection:
         connection.execute(

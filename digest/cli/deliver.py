@@ -23,7 +23,7 @@ from digest.cli.common import (
 from digest.config import load_settings
 from digest.db import transaction
 from digest.deliver import digests, replay, subscribers
-from digest.deliver.cadence import WEEKDAYS, Schedule, check_cadence
+from digest.deliver.cadence import Schedule, check_cadence
 from digest.deliver.signup import SignupRequest, resolve_skills
 from digest.deliver.subscribers import normalise_email, subscribe
 from digest.errors import InvalidInputError, NotFoundError
@@ -38,6 +38,7 @@ from digest.models import (
     Subscription,
 )
 from digest.ops import audit, schedules
+from digest.vocabulary import WEEKDAYS
 
 
 @app.command("subscribe")

@@ -20,6 +20,7 @@ from digest.ingest import sources as plan
 from digest.ingest.opml import parse_opml, write_opml
 from digest.ingest.parse import parse_feed
 from digest.records import CrawlOutcome
+from digest.vocabulary import parse_duration
 
 PARSERS = os.cpu_count() or 2
 POOL_FROM = 8
@@ -45,7 +46,7 @@ def feeds_add(
     as_json: JsonOption = False,
 ) -> None:
     """Add a feed to crawl. A web page is answered by the feed it links to (autodiscovery)."""
-    interval = plan.parse_duration(every) if every else None
+    interval = parse_duration(every) if every else None
     with runtime() as rt:
         found = crawl.find_feed(rt.fetcher, plan.check_feed_url(url))
         with transaction(rt.sessions) as session:

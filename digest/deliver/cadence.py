@@ -13,10 +13,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.errors import InvalidInputError
+from digest.vocabulary import CADENCES
 
-CADENCES = ("hourly", "daily", "weekly")
 _QUARTER = timedelta(minutes=15)
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
 from digest.deliver import subscribers
-from digest.deliver.cadence import WEEKDAYS, Schedule
+from digest.deliver.cadence import Schedule
 from digest.deliver.compose import Composer
 from digest.deliver.mail import Mailer
 from digest.deliver.subscribers import SubscriptionInfo
@@ -37,6 +37,7 @@ from digest.models import Skill, SubscriptionSkill
 from digest.ops.ratelimit import Limiter
 from digest.records import ComposedEmail
 from digest.tokens import CONFIRM, make_token, read_token
+from digest.vocabulary import WEEKDAYS
 
 CONFIRM_DAYS = 7
 ADDRESS_LIMIT, ADDRESS_WINDOW = 3, timedelta(days=1)

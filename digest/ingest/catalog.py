@@ -19,6 +19,7 @@ from digest.ingest import sources as plan
 from digest.ingest.opml import OpmlFeed, OpmlResult
 from digest.models import Item, Source
 from digest.ops import schedules
+from digest.vocabulary import interval_for
 
 STATES = {"pause": "paused", "resume": "active"}
 
@@ -143,7 +144,7 @@ def describe(session: Session, source_id: int) -> FeedInfo:
         url=source.url,
         name=source.name,
         kind=source.kind,
-        interval=plan.interval_for(source.kind, source.interval_seconds, schedules.feed_intervals(session)),
+        interval=interval_for(source.kind, source.interval_seconds, schedules.feed_intervals(session)),
         state=source.state,
         last_status=source.last_status,
         last_http_status=source.last_http_status,

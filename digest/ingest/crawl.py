@@ -31,6 +31,7 @@ from digest.ingest.taxonomy import compile_matcher, loaded_version
 from digest.models import Item, Source
 from digest.ops import metrics, schedules
 from digest.records import CrawlOutcome, FetchResult, ParsedFeed
+from digest.vocabulary import interval_for
 
 # A claimed source is not handed out again for this long, even if its task is lost.
 CLAIM_LEASE = timedelta(minutes=10)
@@ -249,7 +250,7 @@ def _target(sessions: sessionmaker[Session], source_id: int) -> plan.SourceForFe
         id=source_id,
         url=row.url,
         kind=row.kind,
-        interval=plan.interval_for(row.kind, row.interval_seconds, defaults),
+        interval=interval_for(row.kind, row.interval_seconds, defaults),
         etag=row.etag,
         last_modified=row.last_modified,
         consecutive_failures=row.consecutive_failures,

@@ -25,7 +25,7 @@ import defusedxml.ElementTree as SafeET  # type: ignore[import-untyped]
 
 from digest.errors import InvalidInputError
 from digest.ingest.sources import check_feed_url
-from digest.records import SOURCE_KINDS
+from digest.vocabulary import SOURCE_KINDS
 
 KIND_ATTRIBUTE = "digestKind"
 INTERVAL_ATTRIBUTE = "digestEvery"
@@ -191,7 +191,7 @@ def _kind(value: str | None, name: str, warnings: list[str]) -> str | None:
 
 
 def _interval(value: str | None, name: str, warnings: list[str]) -> int | None:
-    # Only whole positive seconds; the caller clamps to its own limits (sources.interval_for).
+    # Only whole positive seconds; the caller clamps to its own limits (vocabulary.interval_for).
     if value is None or not value.strip():
         return None
     text = value.strip()

@@ -10,12 +10,9 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from digest.errors import InvalidInputError
-from digest.records import SOURCE_KINDS
+from digest.vocabulary import MAX_INTERVAL, MIN_INTERVAL, SOURCE_KINDS
 
-DEFAULT_INTERVALS = {"news": 15 * 60, "blog": 60 * 60, "paper": 6 * 60 * 60}
-MIN_INTERVAL = 60
 MAX_BACKOFF = 24 * 60 * 60
-MAX_INTERVAL = 24 * 60 * 60
 MAX_FAILURES = 10
 JITTER = 0.1
 
@@ -48,23 +45,6 @@ def check_kind(kind: str) -> str:
     if kind not in SOURCE_KINDS:
         raise InvalidInputError(f"unknown kind {kind!r}: use one of {', '.join(SOURCE_KINDS)}")
     return kind
-
-
-def parse_duration(text: str) -> int:
-    """Seconds in a duration like ``90s``, ``15m``, ``1h`` or ``2d``; raises ``InvalidInputError``."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = text.strip().lower()
-    number, unit = text[:-1], text[-1:]
-    if unit not in units or not (number.isascii() and number.isdigit()) or int(number) <= 0:
-        raise InvalidInputError(f"not a duration: {text!r} (use forms like 90s, 15m, 1h, 2d)")
-    return int(number) * units[unit]
-
-
-def interval_for(kind: str, override: int | None, defaults: Mapping[str, int] = DEFAULT_INTERVALS) -> int:
-    """The fetch interval of a source: its own, else its kind's default (``defaults``: the ones ops set in
-    the database, ``digest.schedules.feed_intervals``; the built-in ones when not given).
-    """
-    return max(MIN_INTERVAL, override or defaults[kind])
 
 
 def next_fetch_after_success(

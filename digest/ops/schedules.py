@@ -19,11 +19,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.deliver.cadence import WEEKDAYS
 from digest.errors import InvalidInputError, NotFoundError
-from digest.ingest.sources import DEFAULT_INTERVALS, MAX_INTERVAL, MIN_INTERVAL, interval_for, parse_duration
 from digest.models import Schedule, Setting, Source
 from digest.ops import audit
+from digest.vocabulary import (
+    DEFAULT_INTERVALS,
+    MAX_INTERVAL,
+    MIN_INTERVAL,
+    WEEKDAYS,
+    interval_for,
+    parse_duration,
+)
 
 # Below 10 s a tick mostly finds nothing to do and crowds the broker; above a day feeds go stale.
 MIN_TICK = 10

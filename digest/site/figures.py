@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, aliased
 
 from digest.ingest.taxonomy import loaded_version
 from digest.models import Item, Setting, Skill, SkillAlias, SkillDaily, SkillPairDaily, Source, Tag
-from digest.records import SOURCE_KINDS
+from digest.vocabulary import SOURCE_KINDS
 
 WINDOW_DAYS = 90
 # "Last 4 weeks against the 4 weeks before" (issue 8).

@@ -15,12 +15,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from digest.db import transaction
 from digest.deliver import alerts, subscribers
-from digest.deliver.cadence import CADENCES, WEEKDAYS
 from digest.deliver.signup import resolve_skills
 from digest.errors import InvalidInputError, NotFoundError
 from digest.ingest.skills import search_skills
 from digest.models import Subscriber
 from digest.tokens import MANAGE, UNSUBSCRIBE, make_token
+from digest.vocabulary import CADENCES, WEEKDAYS
 from digest.web import security
 from digest.web.context import Web
 from digest.web.forms import Fields, form_reader

@@ -16,13 +16,14 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from digest.db import transaction
-from digest.deliver.cadence import CADENCES, WEEKDAYS, Schedule
+from digest.deliver.cadence import Schedule
 from digest.deliver.signup import SignupRequest, describe_schedule, resolve_skills
 from digest.deliver.subscribers import normalise_email
 from digest.errors import InvalidInputError
 from digest.ingest.skills import SkillHit, search_skills
 from digest.ops import schedules
 from digest.tokens import MANAGE, make_token
+from digest.vocabulary import CADENCES, WEEKDAYS
 from digest.web import security
 from digest.web.context import Web
 from digest.web.forms import Fields, form_reader

@@ -33,8 +33,8 @@ from digest.deliver.compose import EMAIL_KINDS, Composer, build_message
 from digest.models import Delivery, Item, Subscription
 from digest.records import ComposedEmail, DigestContent, DigestSection, ItemForDigest
 from digest.runtime import Runtime
+from tests.deliver.test_digests import BERLIN_DAILY, Ingest, at, follow
 from tests.support import FeedServer, feed_server
-from tests.test_digests import BERLIN_DAILY, Ingest, at, follow
 
 BASE = "https://digest.example.com"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}

@@ -9,17 +9,14 @@ import pytest
 
 from digest.errors import InvalidInputError
 from digest.ingest.sources import (
-    DEFAULT_INTERVALS,
     MAX_BACKOFF,
-    MIN_INTERVAL,
     cache_hint,
     check_feed_url,
     check_kind,
-    interval_for,
     next_fetch_after_failure,
     next_fetch_after_success,
-    parse_duration,
 )
+from digest.vocabulary import DEFAULT_INTERVALS, MIN_INTERVAL, interval_for, parse_duration
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 

@@ -133,7 +133,7 @@ class World:
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """Limits high enough that walking pages never meets them (tests/test_apikeys.py tests them)."""
+    """Limits high enough that walking pages never meets them (tests/ops/test_apikeys.py tests them)."""
     return settings.model_copy(update={"api_rate_ip": 10_000})
 
 
