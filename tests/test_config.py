@@ -155,7 +155,9 @@ def test_a_bad_value_creates_no_secret_key(home: Path, monkeypatch: pytest.Monke
     assert not (home / "secret_key").exists()
 
 
-def test_a_secret_key_of_32_random_characters_is_accepted(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_secret_key_of_32_random_characters_is_accepted(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DIGEST_SECRET_KEY", "kT3q9VZ0xw2LmB7cN4rH8yJ1pD6sF5gA")
     monkeypatch.setenv("DIGEST_ADMIN_TOKEN", "Qm4tX8wR2vN6bZ0kP3jL7hC1yF5dG9sA")
 

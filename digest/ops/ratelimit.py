@@ -37,6 +37,11 @@ def window_start(window: timedelta, now: datetime) -> datetime:
     return datetime.fromtimestamp(stamp - stamp % seconds, UTC)
 
 
+def retry_after(window: timedelta, now: datetime) -> int:
+    """Whole seconds until the window holding ``now`` ends: the Retry-After of a 429 (RFC 9110 §10.2.3)."""
+    return max(1, int((window_start(window, now) + window - now).total_seconds()))
+
+
 class DatabaseLimiter:
     """One row per key and window, incremented by an upsert so concurrent hits are all counted."""
 

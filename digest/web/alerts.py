@@ -12,18 +12,27 @@ from sqlalchemy.orm import Session
 
 from digest.db import transaction
 from digest.deliver import alerts
+from digest.errors import InvalidInputError
 from digest.ingest.skills import resolve_skill
 from digest.models import Alert, Skill
 from digest.tokens import MANAGE
 from digest.web import security
+from digest.web.api import Line
 from digest.web.context import Web
-from digest.web.forms import Fields, form_reader
+from digest.web.forms import MAX_ID, Fields, RowId, form_reader, whole_number
+
+SKILL_MAX = 200
+# Each number of the form: default when left empty, lowest, highest, and its name in a message.
+NUMBERS = {
+    "threshold": (50, 1, 1000, "the threshold (percent change)"),
+    "min_count": (10, 1, 100_000, "the minimum count"),
+}
 
 
 class AlertIn(BaseModel):
     """A new alert (or new figures for an existing one on the same skill and period)."""
 
-    skill: str = Field(min_length=1, max_length=200, description="Skill name, slug, id or alias.")
+    skill: Line = Field(min_length=1, max_length=SKILL_MAX, description="Skill name, slug, id or alias.")
     period: str = Field(default="24h", pattern="^(24h|7d)$", description="24h or 7d.")
     threshold: int = Field(default=50, ge=1, le=1000, description="Percent change, up or down, that alerts.")
     min_count: int = Field(default=10, ge=1, le=100_000, description="Fewest mentions that may alert.")
@@ -68,7 +77,7 @@ def router(web: Web) -> APIRouter:
         return add(security.token_id(secret, MANAGE, token, "u"), body)
 
     @routes.delete("/api/manage/{token}/alerts/{alert_id}", tags=["api"])
-    def delete_alert(token: str, alert_id: int) -> AlertOut:
+    def delete_alert(token: str, alert_id: RowId) -> AlertOut:
         """Turn an alert off."""
         subscriber_id = security.token_id(secret, MANAGE, token, "u")
         with transaction(web.rt.sessions) as session:
@@ -83,16 +92,9 @@ def router(web: Web) -> APIRouter:
         get = fields.first
         if get("action") == "alert_off":
             with transaction(web.rt.sessions) as session:
-                alerts.remove(session, int(get("alert")) if get("alert").isdigit() else 0, subscriber_id)
+                alerts.remove(session, whole_number(get("alert"), 1, MAX_ID) or 0, subscriber_id)
         else:
-            numbers = {name: get(name) for name in ("threshold", "min_count")}
-            body = AlertIn(
-                skill=get("skill") or "-",
-                period=get("period") if get("period") in alerts.PERIODS else "24h",
-                threshold=int(numbers["threshold"]) if numbers["threshold"].isdigit() else 50,
-                min_count=int(numbers["min_count"]) if numbers["min_count"].isdigit() else 10,
-            )
-            add(subscriber_id, body)
+            add(subscriber_id, _form_alert(fields))
         return RedirectResponse(f"/manage/{token}?note=saved", status_code=303)
 
     @routes.get("/alerts/off/{token}", response_class=HTMLResponse)
@@ -112,6 +114,28 @@ def router(web: Web) -> APIRouter:
         return web.page(request, "alert_off.html", token=token, skill=name, done=True)
 
     return routes
+
+
+def _form_alert(fields: Fields) -> AlertIn:
+    """The alert the manage page's form asks for, checked here as the API checks its JSON: a value out of
+    range or not a number is refused in words, never replaced by a default (issue 14, finding 6)."""
+    get = fields.first
+    skill = get("skill").strip()
+    if not skill:
+        raise InvalidInputError("choose a skill for the alert")
+    if len(skill) > SKILL_MAX:
+        raise InvalidInputError(f"a skill name has at most {SKILL_MAX} characters")
+    period = get("period") or "24h"
+    if period not in alerts.PERIODS:
+        raise InvalidInputError(f"choose a period: {' or '.join(alerts.PERIODS)}")
+    numbers = {}
+    for name, (default, low, high, words) in NUMBERS.items():
+        text = get(name).strip()
+        value = default if not text else whole_number(text, low, high)
+        if value is None:
+            raise InvalidInputError(f"{words} is a whole number from {low} to {high}, not {text[:20]!r}")
+        numbers[name] = value
+    return AlertIn(skill=skill, period=period, **numbers)
 
 
 def _skill_name(session: Session, alert_id: int) -> str:

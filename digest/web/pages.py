@@ -17,10 +17,13 @@ from digest.ingest.skills import resolve_skill
 from digest.models import Skill, Tag
 from digest.site import figures
 from digest.web.context import Web
+from digest.web.forms import whole_number
 
 RECENT = timedelta(days=90)
 # Searches longer than any skill name find nothing anyway.
 MAX_QUERY = 100
+# Past any real index; a larger page number is read as the first page.
+MAX_PAGE = 100_000
 
 
 def router(web: Web) -> APIRouter:
@@ -51,7 +54,7 @@ def router(web: Web) -> APIRouter:
     @routes.get("/skills", response_class=HTMLResponse)
     def skills_index(request: Request, q: str = "", page: str = "1") -> HTMLResponse:
         today = web.clock().astimezone(UTC).date()
-        number = int(page) if page.isdigit() else 1
+        number = whole_number(page, 1, MAX_PAGE) or 1
         with transaction(web.rt.sessions) as session:
             ranked = ranking.ranked(session, today)
             listing = figures.skill_index(session, ranked, q[:MAX_QUERY], number, figures.INDEX_PAGE_SIZE)

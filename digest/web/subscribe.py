@@ -26,7 +26,7 @@ from digest.tokens import MANAGE, make_token
 from digest.vocabulary import CADENCES, WEEKDAYS
 from digest.web import security
 from digest.web.context import Web
-from digest.web.forms import Fields, form_reader
+from digest.web.forms import Fields, form_reader, whole_number
 
 HONEYPOT = "website"
 MAX_SKILLS = 20
@@ -54,7 +54,8 @@ class SignupForm:
 
 
 def _number(text: str, low: int, high: int, default: int) -> int:
-    return int(text) if text.isdigit() and low <= int(text) <= high else default
+    value = whole_number(text, low, high)
+    return default if value is None else value
 
 
 def _fill(session: Session, form: SignupForm, queries: list[str]) -> None:

@@ -27,6 +27,7 @@ from digest.models import (
     Subscription,
     SubscriptionSkill,
 )
+from digest.web.forms import MAX_ID, whole_number
 
 PAGE_SIZE = 50
 STATUSES = ("pending", "sending", "sent", "skipped", "failed")
@@ -62,7 +63,7 @@ class DeliveryFilter:
         if status and status not in STATUSES:
             raise InvalidInputError(f"status: choose one of {', '.join(STATUSES)}")
         page = query.get("page", "1").strip() or "1"
-        if not page.isdigit() or int(page) < 1:
+        if whole_number(page, 1, MAX_ID) is None:
             raise InvalidInputError("page: a number from 1")
         return cls(
             status,
