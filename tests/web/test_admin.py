@@ -237,7 +237,7 @@ def test_the_login_form_returns_only_to_admin_pages(app_client: httpx.Client) ->
 def test_a_session_made_for_an_older_token_is_refused(
     app_client: httpx.Client, admin_settings: Settings
 ) -> None:
-    old = session_cookie(admin_settings.secret_key, "the-token-before-rotation")
+    old = session_cookie(admin_settings.secret_key, "the-token-before-rotation", 0)
     app_client.cookies.set(COOKIE, old, domain="127.0.0.1", path="/admin")
 
     assert app_client.get("/admin").status_code == 303
