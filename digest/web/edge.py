@@ -28,6 +28,10 @@ CSP = (
 )
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# How uvicorn must run this app: it believes X-Forwarded-For from 127.0.0.1 by default, so a request from
+# loopback could name any client and escape every per-address limit. ``ClientAddress`` decides instead,
+# from DIGEST_TRUSTED_PROXIES (issue 14, finding 11).
+UVICORN_OPTIONS: dict[str, Any] = {"proxy_headers": False, "forwarded_allow_ips": ""}
 
 
 async def refuse(send: Send, scope: Scope, status: int, message: str) -> None:

@@ -9,6 +9,7 @@ an HTML page with text). The number of inputs tried is printed (``-s``) and chec
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Iterator
@@ -303,10 +304,7 @@ def walk(client: httpx.Client, settings: Settings, valid: Fixture) -> Tally:
             ) -> httpx.Response:
                 target = url(template, paths) + query(queries)
                 tally.sent += 1
-                extra = {
-                    **headers,
-                    "X-Forwarded-For": f"10.{tally.sent // 65536 % 256}.{tally.sent // 256 % 256}.{tally.sent % 256}",
-                }
+                extra = {**headers, "X-Forwarded-For": str(ipaddress.ip_address(0x0A000000 + tally.sent))}
                 data: Any = None
                 if form is not None:
                     data = {
