@@ -38,7 +38,7 @@ from digest.models import (
     Subscription,
 )
 from digest.ops import audit, schedules
-from digest.vocabulary import WEEKDAYS
+from digest.vocabulary import WEEKDAYS, limit_skills
 
 
 @app.command("subscribe")
@@ -62,6 +62,7 @@ def subscribe_command(
 ) -> None:
     """Subscribe an address: send it a confirmation link, or with --confirmed start at once."""
     check_cadence(cadence)
+    limit_skills(skill)
     if weekday is not None and weekday.lower() not in WEEKDAYS:
         raise InvalidInputError(f"unknown weekday {weekday!r}: use monday … sunday")
     settings = load_settings()

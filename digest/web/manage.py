@@ -20,7 +20,7 @@ from digest.errors import InvalidInputError, NotFoundError
 from digest.ingest.skills import search_skills
 from digest.models import Subscriber
 from digest.tokens import MANAGE, UNSUBSCRIBE, make_token
-from digest.vocabulary import CADENCES, WEEKDAYS
+from digest.vocabulary import CADENCES, WEEKDAYS, limit_skills
 from digest.web import security
 from digest.web.context import Web
 from digest.web.forms import MAX_ID, Fields, form_reader, whole_number
@@ -80,7 +80,7 @@ def router(web: Web) -> APIRouter:
                     return _back(token, "unsubscribed")
                 sid = whole_number(get("subscription"), 1, MAX_ID) or 0
                 if action == "add":
-                    queries = [text for text in get("skills").split(",") if text.strip()]
+                    queries = limit_skills([text for text in get("skills").split(",") if text.strip()])
                     found, unknown = resolve_skills(session, queries)
                     if unknown:
                         hits = search_skills(session, unknown[0], limit=5)
