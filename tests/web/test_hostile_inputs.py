@@ -140,6 +140,7 @@ class Fixture:
     subscription: int
     alert: int
     delivery: int
+    subscriber: int
 
 
 @pytest.fixture
@@ -176,6 +177,7 @@ def valid(rt: Runtime, walk_settings: Settings, client: httpx.Client, now: datet
         subscription=info.id,
         alert=alert_id,
         delivery=1,
+        subscriber=info.subscriber_id,
     )
 
 
@@ -368,3 +370,40 @@ def test_no_input_answers_500_on_any_route_or_form(
     )
     assert tally.tried > 3000
     assert not tally.failures, "\n".join(tally.failures[:60])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("threshold", "5000", "from 1 to 1000"),
+        ("threshold", "-5", "from 1 to 1000"),
+        ("threshold", "abc", "from 1 to 1000"),
+        ("min_count", "0", "from 1 to 100000"),
+        ("skill", "x" * 201, "at most 200 characters"),
+        ("period", "1y", "24h or 7d"),
+    ],
+)
+def test_the_alert_form_refuses_a_bad_value_in_words_instead_of_a_default(
+    client: httpx.Client,
+    walk_settings: Settings,
+    valid: Fixture,
+    rt: Runtime,
+    field: str,
+    value: str,
+    words: str,
+) -> None:
+    form = {
+        "action": "add",
+        "skill": "rust",
+        "period": "7d",
+        "threshold": "40",
+        "min_count": "5",
+        field: value,
+    }
+    form["csrf"] = web_security.csrf_token(walk_settings.secret_key, "manage", valid.manage, NONCE)
+
+    answer = client.post(f"/manage/{valid.manage}/alerts", data=form)
+
+    assert answer.status_code == 400 and words in answer.text
+    with transaction(rt.sessions) as session:
+        assert [alert.skill for alert in alerts.of_subscriber(session, valid.subscriber)] == ["Python"]
