@@ -407,3 +407,23 @@ def test_the_alert_form_refuses_a_bad_value_in_words_instead_of_a_default(
     assert answer.status_code == 400 and words in answer.text
     with transaction(rt.sessions) as session:
         assert [alert.skill for alert in alerts.of_subscriber(session, valid.subscriber)] == ["Python"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"email": "a@example.com", "skills": ["python"], "hour": NaN}',
+        '{"email": "a@example.com", "skills": ["python"], "hour": Infinity}',
+        '{"email": "\\ud800", "skills": ["python"]}',
+        '{"email": "a@example.com", "skills": ["\\ud800\\u0000"]}',
+    ],
+)
+def test_a_refused_json_body_is_described_without_echoing_it(
+    client: httpx.Client, valid: Fixture, body: str
+) -> None:
+    answer = client.post("/api/subscriptions", content=body, headers={"content-type": "application/json"})
+
+    assert answer.status_code == 422
+    errors = answer.json()["detail"]
+    assert errors and all(set(error) == {"loc", "msg", "type"} and error["msg"] for error in errors)
+    assert "\\ud800" not in answer.text and "NaN" not in answer.text
