@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from digest.db import transaction
@@ -17,22 +18,17 @@ from digest.ingest.skills import resolve_skill
 from digest.models import Alert, Skill
 from digest.tokens import MANAGE
 from digest.web import security
-from digest.web.api import Line
+from digest.web.api import one_line
 from digest.web.context import Web
 from digest.web.forms import MAX_ID, Fields, RowId, form_reader, whole_number
-
-SKILL_MAX = 200
-# Each number of the form: default when left empty, lowest, highest, and its name in a message.
-NUMBERS = {
-    "threshold": (50, 1, 1000, "the threshold (percent change)"),
-    "min_count": (10, 1, 100_000, "the minimum count"),
-}
 
 
 class AlertIn(BaseModel):
     """A new alert (or new figures for an existing one on the same skill and period)."""
 
-    skill: Line = Field(min_length=1, max_length=SKILL_MAX, description="Skill name, slug, id or alias.")
+    skill: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(one_line)] = Field(
+        description="Skill name, slug, id or alias."
+    )
     period: str = Field(default="24h", pattern="^(24h|7d)$", description="24h or 7d.")
     threshold: int = Field(default=50, ge=1, le=1000, description="Percent change, up or down, that alerts.")
     min_count: int = Field(default=10, ge=1, le=100_000, description="Fewest mentions that may alert.")
@@ -117,25 +113,22 @@ def router(web: Web) -> APIRouter:
 
 
 def _form_alert(fields: Fields) -> AlertIn:
-    """The alert the manage page's form asks for, checked here as the API checks its JSON: a value out of
-    range or not a number is refused in words, never replaced by a default (issue 14, finding 6)."""
+    """The alert the manage page's form asks for, checked by the model the API uses: a value out of range
+    or not a number is refused in words, never replaced by a default (issue 14, finding 6)."""
     get = fields.first
-    skill = get("skill").strip()
-    if not skill:
-        raise InvalidInputError("choose a skill for the alert")
-    if len(skill) > SKILL_MAX:
-        raise InvalidInputError(f"a skill name has at most {SKILL_MAX} characters")
-    period = get("period") or "24h"
-    if period not in alerts.PERIODS:
-        raise InvalidInputError(f"choose a period: {' or '.join(alerts.PERIODS)}")
-    numbers = {}
-    for name, (default, low, high, words) in NUMBERS.items():
-        text = get(name).strip()
-        value = default if not text else whole_number(text, low, high)
-        if value is None:
-            raise InvalidInputError(f"{words} is a whole number from {low} to {high}, not {text[:20]!r}")
-        numbers[name] = value
-    return AlertIn(skill=skill, period=period, **numbers)
+    values: dict[str, object] = {"skill": get("skill").strip(), "period": get("period") or "24h"}
+    for name in ("threshold", "min_count"):
+        # Left empty: the model's default. Anything else must be a whole number.
+        if text := get(name).strip():
+            number = whole_number(text, 0, 10**9)
+            if number is None:
+                raise InvalidInputError(f"{name.replace('_', ' ')}: a whole number, not {text[:20]!r}")
+            values[name] = number
+    try:
+        return AlertIn.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InvalidInputError(f"{str(error['loc'][0]).replace('_', ' ')}: {error['msg']}") from None
 
 
 def _skill_name(session: Session, alert_id: int) -> str:

@@ -30,13 +30,14 @@ from digest.web.context import Web
 from digest.web.forms import RowId
 
 
-def _one_line(value: str) -> str:
+def one_line(value: str) -> str:
+    """``value``, or ``ValueError`` if it holds a line break or NUL (header injection, PostgreSQL text)."""
     if any(char in value for char in security.FORBIDDEN):
         raise ValueError("line breaks are not allowed")
     return value
 
 
-Line = Annotated[str, Field(max_length=320), AfterValidator(_one_line)]
+Line = Annotated[str, Field(max_length=320), AfterValidator(one_line)]
 Cadence = Literal["hourly", "daily", "weekly"]
 
 

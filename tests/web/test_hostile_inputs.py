@@ -375,12 +375,13 @@ def test_no_input_answers_500_on_any_route_or_form(
 @pytest.mark.parametrize(
     ("field", "value", "words"),
     [
-        ("threshold", "5000", "from 1 to 1000"),
-        ("threshold", "-5", "from 1 to 1000"),
-        ("threshold", "abc", "from 1 to 1000"),
-        ("min_count", "0", "from 1 to 100000"),
-        ("skill", "x" * 201, "at most 200 characters"),
-        ("period", "1y", "24h or 7d"),
+        ("threshold", "5000", "threshold: Input should be less than or equal to 1000"),
+        ("threshold", "-5", "threshold: a whole number, not &#39;-5&#39;"),
+        ("threshold", "abc", "threshold: a whole number"),
+        ("min_count", "0", "min count: Input should be greater than or equal to 1"),
+        ("skill", "x" * 201, "skill: String should have at most 200 characters"),
+        ("skill", "", "skill: String should have at least 1 character"),
+        ("period", "1y", "24h|7d"),
     ],
 )
 def test_the_alert_form_refuses_a_bad_value_in_words_instead_of_a_default(
