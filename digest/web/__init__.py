@@ -10,7 +10,7 @@
     admin/        /admin behind DIGEST_ADMIN_TOKEN: deliveries, replays, feeds, schedules, subscribers
     security.py   CSRF tokens, line-break refusal, signed-link payloads
     edge.py       before any route: client address, NUL and body-size refusals, security headers
-    docs.py       /docs: Swagger UI served from the swagger-ui-bundle package, never from a CDN
+    docs.py       /docs: Swagger UI served from the fastapi-offline package, never from a CDN
 
 Links in emails are signed tokens; GET shows a page with a button and only POST acts, because mail
 scanners open links (healthchecks). Errors we raise on purpose become a friendly page (or JSON under

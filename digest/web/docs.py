@@ -2,14 +2,15 @@
 
 FastAPI's default page loads Swagger UI from a CDN and starts it with an inline script; the first runs
 another site's code with our origin, the second needs ``'unsafe-inline'`` in the CSP. Here the assets come
-from the ``swagger-ui-bundle`` package (pinned in pyproject) and the start-up script is a static file.
+from the ``fastapi-offline`` package (Swagger UI 5, which reads the OpenAPI 3.1 FastAPI writes; the
+``swagger-ui-bundle`` package ships 4.15, which cannot) and the start-up script is a static file.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import swagger_ui_bundle
+import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -32,4 +33,5 @@ def router(web: Web) -> APIRouter:
 
 def mount_assets(app: FastAPI) -> None:
     """Serve Swagger UI's JavaScript and CSS under ``/docs/assets``."""
-    app.mount(ASSETS, StaticFiles(directory=Path(swagger_ui_bundle.swagger_ui_path)), name="docs-assets")
+    folder = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(ASSETS, StaticFiles(directory=folder), name="docs-assets")
