@@ -356,6 +356,15 @@ def walk(client: httpx.Client, settings: Settings, valid: Fixture) -> Tally:
                     for whole in BODIES:
                         answer = send(base_path, {}, None, whole.encode("utf-8", "surrogatepass"))
                         tally.check(f"{method} {template} body {whole[:20]!r}", answer)
+    # Routes outside the schema: static files, the docs and the metrics behind their bearer token.
+    for template in ("/static/{file}", "/docs/assets/{file}"):
+        for value in [*TEXT[1:], *RAW_URL, "..%2F..%2Fpyproject.toml", "%2e%2e/%2e%2e/pyproject.toml"]:
+            target = template.replace("{file}", value if "%" in value else quote(value, safe=""))
+            tally.check(f"get {template} {value[:20]!r}", client.get(target))
+    for path in ("/docs", "/openapi.json", "/metrics"):
+        for value in [value for value in TEXT if value.strip() and value.isascii() and value.isprintable()]:
+            answer = client.get(path, headers={"Authorization": f"Bearer {value}"})
+            tally.check(f"get {path} bearer {value[:20]!r}", answer)
     return tally
 
 
