@@ -227,7 +227,7 @@ def main() -> None:
 def run(feeds: dict[str, bytes], bases: list[str]) -> dict[str, Any]:
     bare_rate, total_items = bare_items_per_second(feeds)
     home = Path(tempfile.mkdtemp()) / "home"
-    rt = Runtime(load_settings(home=home, secret_key="bench"))
+    rt = Runtime(load_settings(home=home, secret_key="bench-secret-key-0123456789abcdefghijk"))
     db.upgrade(rt.engine)
     now = datetime.now(UTC)
     with db.transaction(rt.sessions) as session:

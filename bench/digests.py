@@ -140,7 +140,7 @@ def run(
         database_url=database_url,
         broker_url=REDIS_URL,
         mail_url=f"smtp://127.0.0.1:{port}",
-        secret_key="bench",
+        secret_key="bench-secret-key-0123456789abcdefghijk",
         base_url="https://skills.example",
         from_address="digest@skills.example",
     )

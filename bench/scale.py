@@ -112,7 +112,7 @@ def _settings(url: str, port: int, run: str) -> Settings:
         database_url=url,
         broker_url=data.REDIS_URL,
         mail_url=f"smtp://127.0.0.1:{port}",
-        secret_key="bench",
+        secret_key="bench-secret-key-0123456789abcdefghijk",
         base_url="https://skills.example",
         from_address=f"digest@{run}.skills.example",
     )

@@ -80,7 +80,9 @@ def main() -> None:
 
 def run(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     settings = load_settings(
-        home=Path(tempfile.mkdtemp()) / "home", database_url=database_url, secret_key="bench"
+        home=Path(tempfile.mkdtemp()) / "home",
+        database_url=database_url,
+        secret_key="bench-secret-key-0123456789abcdefghijk",
     )
     rt = Runtime(settings)
     rng = random.Random(8)

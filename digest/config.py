@@ -6,9 +6,12 @@ bad value into one ``ConfigError`` line that names the variable and what it acce
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import re
 import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,15 @@ ENV_PREFIX = "DIGEST_"
 MAIL_SCHEMES = ("maildir", "smtp", "smtps", "smtp+starttls")
 BROKER_SCHEMES = ("filesystem", "sqla+sqlite", "redis", "rediss", "memory")
 DATABASE_SCHEMES = ("sqlite", "postgresql+psycopg")
-ADMIN_TOKEN_MIN = 16
+# Secrets: 32 characters of a random alphabet are ~190 bits; a known or one-letter value is none (issue 14).
+SECRET_MIN = 32
+KNOWN_DEFAULTS = frozenset(
+    {"change-me-in-production", "changeme", "change-me", "secret", "password", "test-secret", "digest"}
+)
+KNOWN_PHRASES = ("change-me", "changeme", "change_me", "replace-me", "your-secret", "example")
+# RFC 5322 dot-atom: no spaces, quotes, angle brackets or control characters.
+ADDRESS_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+GENERATE_HINT = "e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 DNS_NAME = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
@@ -78,6 +89,10 @@ class Settings(BaseSettings):
     )
     give_up_after: str = Field(
         default="72h", description="age (30m, 72h, 3d) past which a temporarily refused email fails"
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated proxy addresses/networks whose X-Forwarded-For is believed; empty: none",
     )
 
     @field_validator("home")
@@ -142,15 +157,35 @@ class Settings(BaseSettings):
             raise ValueError(f"{path} holds no PEM certificate") from None
         return str(path)
 
-    @field_validator("admin_token")
+    @field_validator("secret_key", "admin_token")
     @classmethod
-    def _long_admin_token(cls, value: str) -> str:
-        # Bearer requests are not rate-limited (scripts use them), so only length stops guessing.
-        if value and (len(value) < ADMIN_TOKEN_MIN or not value.isascii() or not value.isprintable()):
+    def _strong_secret(cls, value: str) -> str:
+        # Anyone who knows the secret signs manage links for every subscriber (ids are sequential), and
+        # anyone who knows the admin token reads them all: a short, published or one-letter value is
+        # refused rather than warned about (issue 14, findings 1 and 10). Empty: generated / admin off.
+        if value and (weakness := secret_weakness(value)):
+            raise ValueError(f"{weakness}; use at least {SECRET_MIN} random characters, {GENERATE_HINT}")
+        return value
+
+    @field_validator("from_address")
+    @classmethod
+    def _one_address(cls, value: str) -> str:
+        # Every message carries it in From:, so a line break would inject headers and a non-address makes
+        # every send fail; refused at start-up instead (issue 14, finding 9).
+        local, at, domain = value.rpartition("@")
+        if not (at and local and ADDRESS_LOCAL.fullmatch(local) and DNS_NAME.fullmatch(domain)):
+            raise ValueError(f"{value!r} is not an email address such as digest@example.org")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        try:
+            proxy_networks(value)
+        except ValueError:
             raise ValueError(
-                f"accepts empty (admin web off) or at least {ADMIN_TOKEN_MIN} printable ASCII characters, "
-                "e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
-            )
+                f"{value!r}: accepts comma-separated IP addresses or networks, e.g. 10.0.0.5,172.18.0.0/16"
+            ) from None
         return value
 
     @field_validator("give_up_after")
@@ -197,6 +232,27 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
+def secret_weakness(value: str) -> str:
+    """Why ``value`` is unfit to be a secret, or ``""``."""
+    lowered = value.lower()
+    if len(set(value)) == 1:
+        return "is one character repeated"
+    if lowered in KNOWN_DEFAULTS or any(phrase in lowered for phrase in KNOWN_PHRASES):
+        return "is a published example value"
+    if len(value) < SECRET_MIN:
+        return f"is {len(value)} characters long"
+    if not value.isascii() or not value.isprintable():
+        return "must be printable ASCII"
+    return ""
+
+
+def proxy_networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The networks of ``DIGEST_TRUSTED_PROXIES``; ``ValueError`` if one is not an address or network."""
+    return tuple(
+        ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
+    )
+
+
 def _check_scheme(variable: str, url: str, schemes: tuple[str, ...]) -> None:
     scheme = urlsplit(url).scheme
     if scheme not in schemes:
@@ -228,19 +284,38 @@ def _one_line(exc: ValidationError) -> str:
 
 
 def _stored_secret(home: Path) -> str:
-    """Generate the secret once and keep it in DIGEST_HOME, so signed links survive restarts."""
+    """Generate the secret once and keep it in DIGEST_HOME, so signed links survive restarts.
+
+    Written whole to a temporary name and renamed into place: another process starting at the same time
+    sees no file or the whole key, never an empty one (issue 14, finding 1). ``os.link`` fails if a key is
+    already there, so two processes racing agree on the first one.
+    """
     path = home / "secret_key"
     if path.exists():
-        return path.read_text().strip()
-    home.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(32)
-    # O_EXCL: two processes starting at once must agree on one key; 0600 from the first byte.
+        return _read_secret(path)
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(key)
+        home.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=".secret_key.", dir=home)
+    except OSError as exc:
+        raise ConfigError(f"DIGEST_HOME: cannot write {home}: {exc.strerror}") from None
+    try:
+        # mkstemp creates the file 0600: the key is never readable by others, even for a moment.
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        key = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"DIGEST_SECRET_KEY: cannot read the generated key {path}: {exc}") from None
+    if weakness := secret_weakness(key):
+        raise ConfigError(f"DIGEST_SECRET_KEY: the key in {path} {weakness}; delete the file to generate one")
     return key
 
 

@@ -105,7 +105,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     return load_settings(
         home=tmp_path / "home",
         database_url=database_url,
-        secret_key="test-secret",
+        secret_key="test-secret-key-0123456789abcdefghijkl",
         block_private_addresses=False,
     )
 

@@ -88,9 +88,9 @@ def test_it_generates_the_secret_key_once_and_reuses_it(home: Path) -> None:
 def test_it_uses_a_secret_key_from_the_environment_and_writes_none(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "from-the-environment")
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "from-the-environment-0123456789abcdef")
 
-    assert load_settings().secret_key == "from-the-environment"
+    assert load_settings().secret_key == "from-the-environment-0123456789abcdef"
     assert not (home / "secret_key").exists()
 
 
@@ -114,6 +114,23 @@ def test_it_gives_a_child_process_the_same_settings(home: Path, monkeypatch: pyt
         ("DIGEST_MAX_ITEMS", "0"),
         ("DIGEST_DEFAULT_TIMEZONE", "Mars/Base"),
         ("DIGEST_HTTP_TIMEOUT", "-1"),
+        # Issue 14, finding 1: a secret anyone can guess signs manage links for every subscriber.
+        ("DIGEST_SECRET_KEY", "change-me-in-production"),
+        ("DIGEST_SECRET_KEY", "Change-Me-In-Production-Please-0123456789"),
+        ("DIGEST_SECRET_KEY", "s"),
+        ("DIGEST_SECRET_KEY", "a-31-character-secret-012345678"),
+        ("DIGEST_SECRET_KEY", "x" * 64),
+        # Finding 10: the admin token opens every subscriber's data.
+        ("DIGEST_ADMIN_TOKEN", "a" * 16),
+        ("DIGEST_ADMIN_TOKEN", "a" * 40),
+        ("DIGEST_ADMIN_TOKEN", "admin-token-31-characters-01234"),
+        ("DIGEST_ADMIN_TOKEN", "é" * 40),
+        # Finding 9: every message carries DIGEST_FROM in its From: header.
+        ("DIGEST_FROM", "not an address"),
+        ("DIGEST_FROM", "digest@example.org\r\nBcc: all@example.org"),
+        ("DIGEST_FROM", "digest@example.org\n"),
+        ("DIGEST_FROM", "@example.org"),
+        ("DIGEST_TRUSTED_PROXIES", "10.0.0.1,not-a-network"),
     ],
 )
 def test_a_bad_value_is_one_line_that_starts_with_its_variable(
@@ -136,3 +153,38 @@ def test_a_bad_value_creates_no_secret_key(home: Path, monkeypatch: pytest.Monke
     with pytest.raises(ConfigError):
         load_settings()
     assert not (home / "secret_key").exists()
+
+
+def test_a_secret_key_of_32_random_characters_is_accepted(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "kT3q9VZ0xw2LmB7cN4rH8yJ1pD6sF5gA")
+    monkeypatch.setenv("DIGEST_ADMIN_TOKEN", "Qm4tX8wR2vN6bZ0kP3jL7hC1yF5dG9sA")
+
+    assert len(load_settings().secret_key) == 32
+
+
+def test_the_generated_secret_is_never_read_empty_while_it_is_written(home: Path) -> None:
+    # Issue 14, finding 1: the old code created the file, then wrote it; a process starting in between
+    # read ''. Now the key is written under a temporary name and linked into place whole.
+    home.mkdir(parents=True)
+    (home / "secret_key").write_text("")
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+
+    assert str(caught.value).startswith("DIGEST_SECRET_KEY:") and "delete the file" in str(caught.value)
+    (home / "secret_key").unlink()
+    key = load_settings().secret_key
+    assert len(key) >= 32 and (home / "secret_key").read_text() == key
+    assert [path.name for path in home.iterdir()] == ["secret_key"]
+
+
+def test_an_unwritable_home_is_one_line_naming_the_variable(home: Path) -> None:
+    home.parent.mkdir(parents=True, exist_ok=True)
+    home.write_text("a file where the folder should be")
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+
+    assert str(caught.value).startswith("DIGEST_HOME: cannot write") and "\n" not in str(caught.value)

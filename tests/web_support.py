@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from digest.config import Settings
+from digest.web.edge import UVICORN_OPTIONS
 from tests.support import free_port
 
 
@@ -24,7 +25,8 @@ from tests.support import free_port
 def serve(app: FastAPI) -> Iterator[httpx.Client]:
     """Run ``app`` on 127.0.0.1 and yield a client (with a cookie jar, like a browser) for it."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **UVICORN_OPTIONS)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

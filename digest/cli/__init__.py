@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import sys
 
+from rich.markup import escape
+from sqlalchemy.exc import OperationalError
+
 from digest.cli import (
     alerts,
     apikeys,
@@ -51,8 +54,26 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except DigestError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
+    except OperationalError as exc:
+        # The database is down, unreachable or cannot be created: one line, not a traceback (issue 14).
+        reason = _first_line(exc.orig if exc.orig is not None else exc)
+        err.print(
+            f"[red]error:[/red] cannot use the database: {escape(reason)}", highlight=False, soft_wrap=True
+        )
+        sys.exit(1)
+    except OSError as exc:
+        # An unwritable DIGEST_HOME, a full disk: the operating system's words and the path.
+        where = f"{exc.filename}: " if exc.filename else ""
+        reason = f"{where}{exc.strerror or _first_line(exc)}"
+        err.print(f"[red]error:[/red] {escape(reason)}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

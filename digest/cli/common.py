@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -44,6 +45,22 @@ def checked_settings() -> Settings:
     """Settings of a process that will open the database itself: refuse early if the schema is missing."""
     with runtime() as rt:
         return rt.settings
+
+
+# Larger than any subscription list or taxonomy a person would import; /dev/zero must not fill the memory.
+MAX_INPUT_FILE = 64 * 1024 * 1024
+
+
+def read_input(path: Path, limit: int = MAX_INPUT_FILE) -> bytes:
+    """A file given to a command, whole; ``InvalidInputError`` in one line if unreadable or huge."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise InvalidInputError(f"{path} is larger than {limit // (1024 * 1024)} MiB")
+    return data
 
 
 def print_json(data: Any) -> None:

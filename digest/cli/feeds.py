@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from digest.cli.app import app, feeds_app
-from digest.cli.common import JsonOption, clock, each, iso, out, print_json, runtime
+from digest.cli.common import JsonOption, clock, each, iso, out, print_json, read_input, runtime
 from digest.db import transaction
 from digest.ingest import catalog, crawl
 from digest.ingest import sources as plan
@@ -107,7 +107,7 @@ def feeds_import(
     as_json: JsonOption = False,
 ) -> None:
     """Add every feed of an OPML file; feeds already known are left alone."""
-    opml = parse_opml(file.read_bytes())
+    opml = parse_opml(read_input(file))
     with runtime() as rt, transaction(rt.sessions) as session:
         result = catalog.import_feeds(session, opml, kind, clock())
     if as_json:

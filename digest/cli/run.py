@@ -116,11 +116,14 @@ def web(
     import uvicorn
 
     from digest.web import create_app
+    from digest.web.edge import UVICORN_OPTIONS
 
     settings = checked_settings()
     logs.configure()
     # log_config=None keeps uvicorn's loggers on the root handler that logs.configure set up.
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", log_config=None)
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level="warning", log_config=None, **UVICORN_OPTIONS
+    )
 
 
 @app.command()

@@ -18,7 +18,7 @@ from digest.deliver.subscribers import normalise_email, subscribe
 from digest.errors import InvalidInputError
 from digest.ops import schedules
 from digest.records import SubscriptionInfo
-from digest.vocabulary import WEEKDAYS
+from digest.vocabulary import WEEKDAYS, limit_skills
 
 
 @app.command("subscribe")
@@ -42,6 +42,7 @@ def subscribe_command(
 ) -> None:
     """Subscribe an address: send it a confirmation link, or with --confirmed start at once."""
     check_cadence(cadence)
+    limit_skills(skill)
     if weekday is not None and weekday.lower() not in WEEKDAYS:
         raise InvalidInputError(f"unknown weekday {weekday!r}: use monday … sunday")
     settings = load_settings()

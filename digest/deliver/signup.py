@@ -33,7 +33,7 @@ from digest.deliver.mail import Mailer
 from digest.errors import DigestError, InvalidInputError
 from digest.ingest.skills import resolve_skill
 from digest.models import Skill, SubscriptionSkill
-from digest.ops.ratelimit import Limiter
+from digest.ops.ratelimit import Limiter, retry_after
 from digest.records import ComposedEmail, SubscriptionInfo
 from digest.tokens import CONFIRM, make_token, read_token
 from digest.vocabulary import WEEKDAYS
@@ -44,9 +44,13 @@ IP_LIMIT, IP_WINDOW = 30, timedelta(hours=1)
 
 
 class TooManyRequestsError(DigestError):
-    """One network asked too often; try again later (HTTP 429)."""
+    """One network asked too often; try again in ``retry_after`` seconds (HTTP 429 with Retry-After)."""
 
     permanent = False
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +125,10 @@ class Signups:
     def check_ip(self, ip: str, now: datetime) -> None:
         """Count a request from ``ip``; ``TooManyRequestsError`` past the hourly limit."""
         if self.limiter.hit(f"ip:{ip}", IP_WINDOW, now) > IP_LIMIT:
-            raise TooManyRequestsError("too many signups from your network: please try again in an hour")
+            raise TooManyRequestsError(
+                "too many signups from your network: please try again in an hour",
+                retry_after=retry_after(IP_WINDOW, now),
+            )
 
     def request(self, request: SignupRequest, now: datetime) -> bool:
         """Record a pending signup and mail its confirmation link; False if the address is over its limit.

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +29,8 @@ DATA = PACKAGE_DIR / "data"
 BUNDLED = DATA / "taxonomy.jsonl"
 BUNDLED_EXTRA = DATA / "taxonomy-stackoverflow.jsonl"
 VERSION_KEY = "taxonomy.version"
+# One URL path segment: /skills/<slug> must never climb out of /skills (issue 14, finding 12).
+SLUG = re.compile(r"[a-z0-9][a-z0-9_+#-]*(?:\.[a-z0-9_+#-]+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,29 @@ def read_taxonomy(path: Path, extra: Path | None = None) -> Taxonomy:
         version = f"{version}+{_digest(extra)[:8]}"
         extras = _extra_aliases(extra)
     entities = tuple(_entity(line, extras.get(str(line.get("id")), ()), path) for line in lines[1:])
+    _check_entities(entities, path)
     return Taxonomy(version=version, entities=entities)
+
+
+def _check_entities(entities: Sequence[Entity], path: Path) -> None:
+    """Refuse what would break later: a repeated id or slug (a unique key fails mid-load), a slug that is
+    not one URL path segment (``../admin``), a skill that is its own parent (issue 14, findings 9, 12)."""
+    ids: set[str] = set()
+    slugs: set[str] = set()
+    for entity in entities:
+        if entity.id in ids:
+            raise InvalidInputError(f"{path}: the id {entity.id!r} appears twice (entity {entity.key!r})")
+        if not SLUG.fullmatch(entity.slug):
+            raise InvalidInputError(
+                f"{path}: entity {entity.key!r} has the slug {entity.slug[:60]!r}; a slug is lower-case "
+                "letters, digits and - _ + #, with single dots between them"
+            )
+        if entity.slug in slugs:
+            raise InvalidInputError(f"{path}: the slug {entity.slug!r} appears twice (entity {entity.key!r})")
+        if entity.id in entity.parents:
+            raise InvalidInputError(f"{path}: entity {entity.key!r} names itself as its parent")
+        ids.add(entity.id)
+        slugs.add(entity.slug)
 
 
 def read_bundled() -> Taxonomy:
@@ -311,6 +336,10 @@ def _yaml_document(path: Path) -> list[dict[str, Any]]:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"{path}: not UTF-8 text (byte {exc.start}); is it a taxonomy file?"
+        ) from None
     except yaml.YAMLError as exc:
         raise InvalidInputError(f"{path}: not YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(document, dict) or not isinstance(document.get("entities"), list):
@@ -326,6 +355,10 @@ def _json_lines(path: Path) -> list[dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"{path}: not UTF-8 text (byte {exc.start}); is it a taxonomy file?"
+        ) from None
     return [row for _, row in json_objects(text.splitlines(), str(path))]
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from digest.errors import DigestError, InvalidInputError, NotFoundError
 from digest.models import ApiKey
-from digest.ops.ratelimit import Limiter, window_start
+from digest.ops import ratelimit
+from digest.ops.ratelimit import Limiter
 
 KEY_PREFIX = "dg_"
 # 24 random bytes are 32 URL-safe characters.
@@ -119,9 +119,7 @@ def throttle(limiter: Limiter, bucket: str, limit: int, now: datetime) -> None:
     """Count one request of ``bucket``; ``RateLimitedError`` once it passes ``limit`` in this minute."""
     if limiter.hit(bucket, RATE_WINDOW, now) <= limit:
         return
-    reset = window_start(RATE_WINDOW, now) + RATE_WINDOW
-    # Retry-After is whole seconds (RFC 9110 §10.2.3); round up so a client that obeys it is let in.
-    retry_after = max(1, math.ceil((reset - now).total_seconds()))
+    retry_after = ratelimit.retry_after(RATE_WINDOW, now)
     raise RateLimitedError(
         f"too many requests: at most {limit} a minute; try again in {retry_after} s", retry_after=retry_after
     )

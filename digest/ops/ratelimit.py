@@ -6,6 +6,7 @@ once — but they need one counter per key and never a scan, which is what an ab
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -35,6 +36,12 @@ def window_start(window: timedelta, now: datetime) -> datetime:
     seconds = int(window.total_seconds())
     stamp = int(now.timestamp())
     return datetime.fromtimestamp(stamp - stamp % seconds, UTC)
+
+
+def retry_after(window: timedelta, now: datetime) -> int:
+    """Whole seconds until the window holding ``now`` ends: the Retry-After of a 429 (RFC 9110 §10.2.3),
+    rounded up so a client that obeys it is let in."""
+    return max(1, math.ceil((window_start(window, now) + window - now).total_seconds()))
 
 
 class DatabaseLimiter:

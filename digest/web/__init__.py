@@ -9,10 +9,12 @@
     metrics.py    /metrics for Prometheus: counters, task latency, queue lengths read from the broker
     admin/        /admin behind DIGEST_ADMIN_TOKEN: deliveries, replays, feeds, schedules, subscribers
     security.py   CSRF tokens, line-break refusal, signed-link payloads
+    edge.py       before any route: client address, NUL and body-size refusals, security headers
+    docs.py       /docs: Swagger UI served from the fastapi-offline package, never from a CDN
 
 Links in emails are signed tokens; GET shows a page with a button and only POST acts, because mail
 scanners open links (healthchecks). Errors we raise on purpose become a friendly page (or JSON under
-/api/) with a 4xx status, never a 500.
+/api/) with a 4xx status, never a 500; so do inputs FastAPI refuses, without echoing them (issue 14).
 """
 
 from __future__ import annotations
@@ -20,17 +22,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from digest.config import Settings
+from digest.config import Settings, proxy_networks
 from digest.deliver.compose import templates_dir
 from digest.deliver.signup import TooManyRequestsError
 from digest.errors import DigestError, MailError, NotFoundError
 from digest.runtime import Runtime
-from digest.web import admin, alerts, api, manage, metrics, pages, stream, subscribe
+from digest.web import admin, alerts, api, docs, edge, manage, metrics, pages, stream, subscribe
 from digest.web.context import Web
 
 
@@ -48,7 +53,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> 
         yield
         rt.close()
 
-    app = FastAPI(title="digest", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="digest", lifespan=lifespan, docs_url=None, redoc_url=None)
 
     @app.exception_handler(DigestError)
     async def refused(request: Request, exc: DigestError) -> Response:
@@ -58,13 +63,47 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> 
             if isinstance(exc, MailError)
             else str(exc)
         )
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequestsError) else {}
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": message}, status_code=status)
-        return web.page(request, "message.html", status, title="That did not work", message=message)
+            return JSONResponse({"detail": message}, status_code=status, headers=headers)
+        response = web.page(request, "message.html", status, title="That did not work", message=message)
+        response.headers.update(headers)
+        return response
 
-    for module in (pages, subscribe, manage, api, admin, stream, alerts, metrics):
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own handler echoes the input, and cannot encode NaN or a lone surrogate: a 500.
+        # Only where and what, as printable text (issue 14, finding 6).
+        errors = [_error(error) for error in exc.errors()]
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": errors}, status_code=422)
+        message = "; ".join(f"{' '.join(map(str, e['loc'][1:])) or 'request'}: {e['msg']}" for e in errors)
+        return web.page(request, "message.html", 422, title="That did not work", message=message)
+
+    for module in (pages, subscribe, manage, api, stream, alerts, metrics, docs):
         app.include_router(module.router(web))
+    # Admin routes are in /openapi.json only when the admin web is on (issue 14, finding 8).
+    app.include_router(admin.router(web), include_in_schema=bool(settings.admin_token))
+    app.mount("/static", StaticFiles(directory=templates_dir() / "web" / "static"), name="static")
+    docs.mount_assets(app)
+    # The last added is the outermost: the client address is settled first, and refusals carry headers.
+    app.add_middleware(edge.InputGuard)
+    app.add_middleware(edge.SecurityHeaders)
+    app.add_middleware(edge.ClientAddress, proxies=proxy_networks(settings.trusted_proxies))
     return app
+
+
+def _error(error: Any) -> dict[str, Any]:
+    return {
+        "loc": [part if isinstance(part, int) else _printable(str(part)) for part in error.get("loc", ())],
+        "msg": _printable(str(error.get("msg", "invalid value"))),
+        "type": _printable(str(error.get("type", "value_error"))),
+    }
+
+
+def _printable(text: str) -> str:
+    # A lone surrogate cannot be written as UTF-8: it becomes "?" rather than a 500 while answering.
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _status(exc: DigestError) -> int:

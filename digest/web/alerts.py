@@ -4,26 +4,31 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from digest.db import transaction
 from digest.deliver import alerts
+from digest.errors import InvalidInputError
 from digest.ingest.skills import resolve_skill
 from digest.models import Alert, Skill
 from digest.tokens import MANAGE
 from digest.web import security
+from digest.web.api import one_line
 from digest.web.context import Web
-from digest.web.forms import Fields, form_reader
+from digest.web.forms import MAX_ID, Fields, RowId, form_reader, whole_number
 
 
 class AlertIn(BaseModel):
     """A new alert (or new figures for an existing one on the same skill and period)."""
 
-    skill: str = Field(min_length=1, max_length=200, description="Skill name, slug, id or alias.")
+    skill: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(one_line)] = Field(
+        description="Skill name, slug, id or alias."
+    )
     period: str = Field(default="24h", pattern="^(24h|7d)$", description="24h or 7d.")
     threshold: int = Field(default=50, ge=1, le=1000, description="Percent change, up or down, that alerts.")
     min_count: int = Field(default=10, ge=1, le=100_000, description="Fewest mentions that may alert.")
@@ -68,7 +73,7 @@ def router(web: Web) -> APIRouter:
         return add(security.token_id(secret, MANAGE, token, "u"), body)
 
     @routes.delete("/api/manage/{token}/alerts/{alert_id}", tags=["api"])
-    def delete_alert(token: str, alert_id: int) -> AlertOut:
+    def delete_alert(token: str, alert_id: RowId) -> AlertOut:
         """Turn an alert off."""
         subscriber_id = security.token_id(secret, MANAGE, token, "u")
         with transaction(web.rt.sessions) as session:
@@ -83,16 +88,9 @@ def router(web: Web) -> APIRouter:
         get = fields.first
         if get("action") == "alert_off":
             with transaction(web.rt.sessions) as session:
-                alerts.remove(session, int(get("alert")) if get("alert").isdigit() else 0, subscriber_id)
+                alerts.remove(session, whole_number(get("alert"), 1, MAX_ID) or 0, subscriber_id)
         else:
-            numbers = {name: get(name) for name in ("threshold", "min_count")}
-            body = AlertIn(
-                skill=get("skill") or "-",
-                period=get("period") if get("period") in alerts.PERIODS else "24h",
-                threshold=int(numbers["threshold"]) if numbers["threshold"].isdigit() else 50,
-                min_count=int(numbers["min_count"]) if numbers["min_count"].isdigit() else 10,
-            )
-            add(subscriber_id, body)
+            add(subscriber_id, _form_alert(fields))
         return RedirectResponse(f"/manage/{token}?note=saved", status_code=303)
 
     @routes.get("/alerts/off/{token}", response_class=HTMLResponse)
@@ -112,6 +110,25 @@ def router(web: Web) -> APIRouter:
         return web.page(request, "alert_off.html", token=token, skill=name, done=True)
 
     return routes
+
+
+def _form_alert(fields: Fields) -> AlertIn:
+    """The alert the manage page's form asks for, checked by the model the API uses: a value out of range
+    or not a number is refused in words, never replaced by a default (issue 14, finding 6)."""
+    get = fields.first
+    values: dict[str, object] = {"skill": get("skill").strip(), "period": get("period") or "24h"}
+    for name in ("threshold", "min_count"):
+        # Left empty: the model's default. Anything else must be a whole number.
+        if text := get(name).strip():
+            number = whole_number(text, 0, 10**9)
+            if number is None:
+                raise InvalidInputError(f"{name.replace('_', ' ')}: a whole number, not {text[:20]!r}")
+            values[name] = number
+    try:
+        return AlertIn.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InvalidInputError(f"{str(error['loc'][0]).replace('_', ' ')}: {error['msg']}") from None
 
 
 def _skill_name(session: Session, alert_id: int) -> str:

@@ -28,15 +28,17 @@ from digest.records import SubscriptionInfo
 from digest.tokens import MANAGE
 from digest.web import security
 from digest.web.context import Web
+from digest.web.forms import RowId
 
 
-def _one_line(value: str) -> str:
+def one_line(value: str) -> str:
+    """``value``, or ``ValueError`` if it holds a line break or NUL (header injection, PostgreSQL text)."""
     if any(char in value for char in security.FORBIDDEN):
         raise ValueError("line breaks are not allowed")
     return value
 
 
-Line = Annotated[str, Field(max_length=320), AfterValidator(_one_line)]
+Line = Annotated[str, Field(max_length=320), AfterValidator(one_line)]
 Cadence = Literal["hourly", "daily", "weekly"]
 
 
@@ -184,7 +186,7 @@ def router(web: Web) -> APIRouter:
         return whole(token, subscribers.subscriptions_of)
 
     @routes.patch("/manage/{token}/subscriptions/{subscription_id}")
-    def change(token: str, subscription_id: int, body: SubscriptionPatch) -> SubscriptionOut:
+    def change(token: str, subscription_id: RowId, body: SubscriptionPatch) -> SubscriptionOut:
         """Change schedule, state or skills; a new cadence the subscriber already has merges into it."""
         subscriber_id = subscriber_of(token)
         changes = subscribers.Changes(
@@ -201,7 +203,7 @@ def router(web: Web) -> APIRouter:
         return _out(info)
 
     @routes.delete("/manage/{token}/subscriptions/{subscription_id}")
-    def delete_one(token: str, subscription_id: int) -> SubscriptionOut:
+    def delete_one(token: str, subscription_id: RowId) -> SubscriptionOut:
         """Unsubscribe from one subscription."""
         subscriber_id = subscriber_of(token)
         with transaction(web.rt.sessions) as session:

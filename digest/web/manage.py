@@ -24,10 +24,10 @@ from digest.ingest.skills import search_skills
 from digest.models import Subscriber
 from digest.records import SubscriptionInfo
 from digest.tokens import MANAGE, UNSUBSCRIBE, make_token
-from digest.vocabulary import CADENCES, WEEKDAYS
+from digest.vocabulary import CADENCES, WEEKDAYS, limit_skills
 from digest.web import security
 from digest.web.context import Web
-from digest.web.forms import Fields, form_reader
+from digest.web.forms import MAX_ID, Fields, form_reader, whole_number
 from digest.web.subscribe import timezones
 
 NOTES = {
@@ -85,9 +85,9 @@ def router(web: Web) -> APIRouter:
                 if action == "unsubscribe_all":
                     subscribers.unsubscribe_all(session, subscriber_id)
                     return _back(token, "unsubscribed")
-                sid = int(get("subscription")) if get("subscription").isdigit() else 0
+                sid = whole_number(get("subscription"), 1, MAX_ID) or 0
                 if action == "add":
-                    queries = [text for text in get("skills").split(",") if text.strip()]
+                    queries = limit_skills([text for text in get("skills").split(",") if text.strip()])
                     found, unknown = resolve_skills(session, queries)
                     if unknown:
                         hits = search_skills(session, unknown[0], limit=5)
@@ -148,12 +148,12 @@ def _unsubscribe_page(
 
 def _schedule_changes(fields: Fields) -> subscribers.Changes:
     get = fields.first
-    for name, high in (("hour", 23), ("weekday", 6)):
-        if not get(name).isdigit() or int(get(name)) > high:
-            raise InvalidInputError(f"choose a {name} from the list")
-    return subscribers.Changes(
-        cadence=get("cadence"), hour=int(get("hour")), weekday=int(get("weekday")), timezone=get("timezone")
-    )
+    hour, weekday = whole_number(get("hour"), 0, 23), whole_number(get("weekday"), 0, 6)
+    if hour is None:
+        raise InvalidInputError("choose an hour from the list")
+    if weekday is None:
+        raise InvalidInputError("choose a weekday from the list")
+    return subscribers.Changes(cadence=get("cadence"), hour=hour, weekday=weekday, timezone=get("timezone"))
 
 
 def _back(token: str, note: str) -> RedirectResponse:

@@ -17,9 +17,12 @@ from digest.db import transaction
 from digest.ingest.skills import resolve_skill
 from digest.site.figures import ranking, read, records
 from digest.web.context import Web
+from digest.web.forms import whole_number
 
 # Searches longer than any skill name find nothing anyway.
 MAX_QUERY = 100
+# Past any real index; a larger page number is read as the first page.
+MAX_PAGE = 100_000
 
 
 def router(web: Web) -> APIRouter:
@@ -43,7 +46,7 @@ def router(web: Web) -> APIRouter:
     @routes.get("/skills", response_class=HTMLResponse)
     def skills_index(request: Request, q: str = "", page: str = "1") -> HTMLResponse:
         today = web.clock().astimezone(UTC).date()
-        number = int(page) if page.isdigit() else 1
+        number = whole_number(page, 1, MAX_PAGE) or 1
         with transaction(web.rt.sessions) as session:
             ranked = ranked_by_volume.ranked(session, today)
             listing = ranking.skill_index(session, ranked, q[:MAX_QUERY], number, records.INDEX_PAGE_SIZE)

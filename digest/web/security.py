@@ -95,7 +95,7 @@ def token_id(secret: str, purpose: str, token: str, key: str) -> int:
 
 
 def client_ip(request: Request) -> str:
-    """The peer address (uvicorn's --proxy-headers rewrites it from a trusted proxy's X-Forwarded-For)."""
+    """The client address: the peer, or what a trusted proxy says it saw (``edge.ClientAddress``)."""
     return request.client.host if request.client else "unknown"
 
 

@@ -23,13 +23,12 @@ from digest.errors import InvalidInputError
 from digest.ingest.skills import SkillHit, search_skills
 from digest.ops import schedules
 from digest.tokens import MANAGE, make_token
-from digest.vocabulary import CADENCES, WEEKDAYS
+from digest.vocabulary import CADENCES, MAX_SKILLS_PER_REQUEST, WEEKDAYS, limit_skills
 from digest.web import security
 from digest.web.context import Web
-from digest.web.forms import Fields, form_reader
+from digest.web.forms import Fields, form_reader, whole_number
 
 HONEYPOT = "website"
-MAX_SKILLS = 20
 
 
 @cache
@@ -54,12 +53,19 @@ class SignupForm:
 
 
 def _number(text: str, low: int, high: int, default: int) -> int:
-    return int(text) if text.isdigit() and low <= int(text) <= high else default
+    value = whole_number(text, low, high)
+    return default if value is None else value
 
 
 def _fill(session: Session, form: SignupForm, queries: list[str]) -> None:
-    """Resolve skill queries into the form: known ones as checked boxes, unknown ones with suggestions."""
-    skills, unknown = resolve_skills(session, queries[:MAX_SKILLS])
+    """Resolve skill queries into the form: known ones as checked boxes, unknown ones with suggestions.
+
+    Past MAX_SKILLS_PER_REQUEST only the first ones are resolved, and the form says why (issue 14)."""
+    try:
+        limit_skills(queries)
+    except InvalidInputError as exc:
+        form.errors["too_many"] = str(exc).capitalize()
+    skills, unknown = resolve_skills(session, queries[:MAX_SKILLS_PER_REQUEST])
     form.skills += [(skill.id, skill.name) for skill in skills if skill.id not in dict(form.skills)]
     form.unknown += [(query[:100], search_skills(session, query, limit=5)) for query in unknown]
 
@@ -168,7 +174,9 @@ def _validate(form: SignupForm) -> SignupRequest | None:
     except InvalidInputError as exc:
         form.errors["email"] = str(exc).capitalize()
         address = ""
-    if form.unknown:
+    if "too_many" in form.errors:
+        form.errors["skills"] = form.errors.pop("too_many")
+    elif form.unknown:
         form.errors["skills"] = "We do not know some of these skills: pick a suggestion or remove them."
     elif not form.skills:
         form.errors["skills"] = "Choose at least one skill."

@@ -38,6 +38,8 @@ REQUIRED_VARIABLES = (
     "DIGEST_BASE_URL",
     "DIGEST_FROM",
 )
+# Variables compose refuses to start without (``${VAR:?why}``): the operator's own value stands in here.
+OPERATOR_SET = {"DIGEST_SECRET_KEY": "operator-chosen-secret-0123456789abcdef"}
 INTERPOLATION = re.compile(r"\$\$|\$\{(?P<braced>[^}]*)\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -51,6 +53,8 @@ def interpolate(value: str) -> str:
         if match.group(0) == "$$":
             return "$"
         expression = match.group("braced") or match.group("bare")
+        if ":?" in expression and expression.split(":?", 1)[0] in OPERATOR_SET:
+            return OPERATOR_SET[expression.split(":?", 1)[0]]
         for separator in (":-", "-"):
             if separator in expression:
                 return expression.split(separator, 1)[1]
@@ -201,6 +205,12 @@ def test_the_settings_are_accepted_by_the_app_and_point_at_the_services(
     assert settings.secret_key
     assert settings.base_url.startswith("http")
     assert "@" in settings.from_address
+
+
+def test_compose_refuses_to_start_without_a_secret_key_of_the_operators(compose: dict[str, Any]) -> None:
+    # Issue 14, finding 1: a default secret in the file is a secret everyone knows.
+    value = str(compose["x-digest-env"]["DIGEST_SECRET_KEY"])
+    assert value.startswith("${DIGEST_SECRET_KEY:?") and ":-" not in value
 
 
 def test_all_app_processes_share_one_configuration(services: dict[str, Any]) -> None:

@@ -480,7 +480,7 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
     env = {
         "DIGEST_HOME": str(settings.home),
         "DIGEST_DATABASE_URL": settings.database_url,
-        "DIGEST_SECRET_KEY": "test-secret",
+        "DIGEST_SECRET_KEY": "test-secret-key-0123456789abcdefghijkl",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -160,7 +160,7 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DIGEST_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "test")
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret-key-0123456789abcdefghijkl")
     return tmp_path / "home"
 
 

@@ -222,7 +222,9 @@ def test_the_counter_lives_in_redis_when_the_broker_is_redis(
 ) -> None:
     import redis
 
-    settings = load_settings(home=rt.settings.home, secret_key="s", broker_url=redis_url)
+    settings = load_settings(
+        home=rt.settings.home, secret_key="test-secret-key-0123456789abcdefghijkl", broker_url=redis_url
+    )
     limiter = limiter_for(settings.broker_url, rt.sessions)
     assert isinstance(limiter, RedisLimiter)
 

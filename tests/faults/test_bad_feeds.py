@@ -60,7 +60,7 @@ def test_slow_and_huge_feeds_hold_up_neither_other_feeds_nor_the_next_crawl_tick
     a second tick sent meanwhile are all crawled while the hanging request is still open."""
     settings = load_settings(
         home=tmp_path / "home",
-        secret_key="s",
+        secret_key="test-secret-key-0123456789abcdefghijkl",
         database_url=postgres_url,
         broker_url=private_redis.url,
         block_private_addresses=False,

@@ -36,7 +36,7 @@ def test_tasks_retry_through_dropped_database_connections_and_every_digest_is_se
     with smtp_sink() as sink:
         settings = load_settings(
             home=tmp_path / "home",
-            secret_key="s",
+            secret_key="test-secret-key-0123456789abcdefghijkl",
             database_url=postgres_url,
             broker_url=private_redis.url,
             mail_url=sink.url,

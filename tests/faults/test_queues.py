@@ -19,7 +19,11 @@ pytestmark = pytest.mark.faults
 
 
 def test_no_countdown_or_task_outlives_the_redis_visibility_timeout(tmp_path: Path) -> None:
-    settings = load_settings(home=tmp_path, secret_key="s", broker_url="redis://127.0.0.1:6379/0")
+    settings = load_settings(
+        home=tmp_path,
+        secret_key="test-secret-key-0123456789abcdefghijkl",
+        broker_url="redis://127.0.0.1:6379/0",
+    )
     visibility = timedelta(
         seconds=tasks.create_celery(settings).conf.broker_transport_options["visibility_timeout"]
     )
@@ -42,7 +46,9 @@ def test_every_queue_a_task_is_routed_to_is_declared_and_consumed_by_default() -
 def test_each_task_lands_on_its_own_queue_and_nowhere_else(
     private_redis: RedisServer, tmp_path: Path
 ) -> None:
-    settings = load_settings(home=tmp_path, secret_key="s", broker_url=private_redis.url)
+    settings = load_settings(
+        home=tmp_path, secret_key="test-secret-key-0123456789abcdefghijkl", broker_url=private_redis.url
+    )
     app = tasks.create_celery(settings)
     with app.connection_for_write() as connection:
         for queue in app.amqp.queues.values():

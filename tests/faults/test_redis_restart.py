@@ -32,7 +32,7 @@ def test_a_redis_restart_mid_dispatch_loses_no_digest_and_doubles_none(
     with smtp_sink() as sink:
         settings = load_settings(
             home=tmp_path / "home",
-            secret_key="s",
+            secret_key="test-secret-key-0123456789abcdefghijkl",
             database_url=postgres_url,
             broker_url=private_redis.url,
             mail_url=sink.url,

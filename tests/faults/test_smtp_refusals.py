@@ -68,7 +68,7 @@ def test_temporary_refusals_end_in_one_copy_each_and_permanent_ones_in_replayabl
         sink.refuse = refusals
         settings = load_settings(
             home=tmp_path / "home",
-            secret_key="s",
+            secret_key="test-secret-key-0123456789abcdefghijkl",
             database_url=postgres_url,
             broker_url=private_redis.url,
             mail_url=sink.url,

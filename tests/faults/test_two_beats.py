@@ -36,7 +36,7 @@ def test_a_second_beat_sends_nothing_until_the_first_dies_and_no_crawl_or_digest
         feeds.routes["/feed"] = Route(rss(("b1", "Go generics in practice", "")))
         settings = load_settings(
             home=tmp_path / "home",
-            secret_key="s",
+            secret_key="test-secret-key-0123456789abcdefghijkl",
             database_url=postgres_url,
             broker_url=private_redis.url,
             mail_url=sink.url,

@@ -46,7 +46,7 @@ def test_a_worker_killed_mid_dispatch_and_restarted_leaves_every_digest_sent_exa
     with smtp_sink() as sink:
         settings = load_settings(
             home=tmp_path / "home",
-            secret_key="s",
+            secret_key="test-secret-key-0123456789abcdefghijkl",
             database_url=postgres_url,
             broker_url=private_redis.url,
             mail_url=sink.url,

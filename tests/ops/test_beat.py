@@ -194,7 +194,7 @@ def test_it_touches_beat_s_schedule_file_at_every_re_read_for_the_health_check(
 
 @pytest.mark.slow
 def test_the_beat_process_picks_up_a_cadence_change_without_a_restart(tmp_path: Path) -> None:
-    settings = load_settings(home=tmp_path / "home", secret_key="s")
+    settings = load_settings(home=tmp_path / "home", secret_key="test-secret-key-0123456789abcdefghijkl")
     rt = Runtime(settings)
     upgrade_all(rt, datetime.now(UTC))
     with transaction(rt.sessions) as session:

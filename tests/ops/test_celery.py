@@ -104,7 +104,7 @@ def wait_until_sent(rt: Runtime, expected: int) -> dict[str, int]:
 def test_a_real_worker_sends_digests_through_the_embedded_broker(
     tmp_path: Path, worker: Callable[[Settings], None]
 ) -> None:
-    settings = load_settings(home=tmp_path / "home", secret_key="s")
+    settings = load_settings(home=tmp_path / "home", secret_key="test-secret-key-0123456789abcdefghijkl")
     assert settings.broker_url.startswith("filesystem://") and settings.database_url.startswith("sqlite")
     rt = prepare(settings, how_many=3)
     worker(settings)
@@ -122,7 +122,7 @@ def test_a_real_worker_sends_digests_through_redis_to_smtp(
     with smtp_sink() as sink:
         settings = load_settings(
             home=tmp_path / "home",
-            secret_key="s",
+            secret_key="test-secret-key-0123456789abcdefghijkl",
             database_url=postgres_url,
             broker_url=redis_url,
             mail_url=sink.url,
@@ -146,7 +146,7 @@ def test_a_worker_killed_mid_send_neither_loses_nor_doubles_a_digest(
     with smtp_sink() as sink:
         settings = load_settings(
             home=tmp_path / "home",
-            secret_key="s",
+            secret_key="test-secret-key-0123456789abcdefghijkl",
             database_url=postgres_url,
             broker_url=redis_url,
             mail_url=sink.url,
@@ -205,7 +205,7 @@ def test_a_beat_tick_crawls_due_feeds_and_the_matcher_tags_them_in_batches(
 ) -> None:
     settings = load_settings(
         home=tmp_path / "home",
-        secret_key="s",
+        secret_key="test-secret-key-0123456789abcdefghijkl",
         database_url=postgres_url,
         broker_url=redis_url,
         block_private_addresses=False,

@@ -64,10 +64,19 @@ def runtime_on(settings: Settings) -> Runtime:
     return rt
 
 
+METRICS_TOKEN = "metrics-admin-token-0123456789abcdef"
+# /metrics is behind the admin token (issue 14, finding 8), sent as Prometheus sends it.
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
 def sqlite_settings(tmp_path: Path, **overrides: object) -> Settings:
     # Test feeds are served on loopback, which the private-address guard would refuse.
     return load_settings(
-        home=tmp_path / "home", secret_key="test-secret", block_private_addresses=False, **overrides
+        home=tmp_path / "home",
+        secret_key="test-secret-key-0123456789abcdefghijkl",
+        block_private_addresses=False,
+        admin_token=METRICS_TOKEN,
+        **overrides,
     )
 
 
@@ -118,7 +127,7 @@ class RefusingMailer:
 
 
 def test_metrics_count_the_fetches_items_and_tags_of_a_loopback_crawl(rt: Runtime, web: httpx.Client) -> None:
-    before = scrape(web.get("/metrics").text)
+    before = scrape(web.get("/metrics", headers=SCRAPER).text)
     with feed_server() as server:
         server.routes["/feed"] = Route(
             rss(("p1", "Python 3.14 released", "Free-threaded."), ("p2", "Kubernetes 1.35", "A scheduler."))
@@ -129,7 +138,7 @@ def test_metrics_count_the_fetches_items_and_tags_of_a_loopback_crawl(rt: Runtim
         tags = crawl.tag_items(rt.sessions, rt.matchers, outcome.changed)
         crawl.refresh_source(rt.sessions, rt.fetcher, missing, NOW, random.Random(1))
 
-    response = web.get("/metrics")
+    response = web.get("/metrics", headers=SCRAPER)
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -164,7 +173,7 @@ def test_metrics_count_digests_sent_skipped_and_failed(rt: Runtime, web: httpx.C
         for email, skill in (("one@example.com", "Python"), ("two@example.com", "Kubernetes")):
             subscribe(session, email, [skill], DAILY, NOW - timedelta(days=2), confirmed=True)
         subscribe(session, "three@example.com", ["Python"], DAILY, NOW - timedelta(days=2), confirmed=True)
-    before = scrape(web.get("/metrics").text)
+    before = scrape(web.get("/metrics", headers=SCRAPER).text)
     opened = [delivery for batch in digests.dispatch_due(rt.sessions, NOW) for delivery in batch]
     statuses = []
     for number, delivery_id in enumerate(opened):
@@ -174,7 +183,7 @@ def test_metrics_count_digests_sent_skipped_and_failed(rt: Runtime, web: httpx.C
         )
         statuses.append(outcome.status)
 
-    after = scrape(web.get("/metrics").text)
+    after = scrape(web.get("/metrics", headers=SCRAPER).text)
 
     assert sorted(statuses) == ["failed", "sent", "skipped"]
     assert {
@@ -193,7 +202,7 @@ def test_the_queue_length_gauge_reads_redis(tmp_path: Path, redis_url: str) -> N
     celery.send_task("digest.match_items", args=[[1, 2]])
 
     with serve(create_app(settings)) as web:
-        samples = scrape(web.get("/metrics").text)
+        samples = scrape(web.get("/metrics", headers=SCRAPER).text)
 
     depths = {queue: value(samples, "digest_queue_length", queue=queue) for queue in QUEUES}
     assert depths == {**dict.fromkeys(QUEUES, 0), "crawl": 3, "match": 1}
@@ -206,7 +215,7 @@ def test_a_broker_that_does_not_answer_is_a_zero_not_a_failed_scrape(tmp_path: P
     rt = runtime_on(settings)
 
     with serve(create_app(settings)) as web:
-        response = web.get("/metrics")
+        response = web.get("/metrics", headers=SCRAPER)
 
     assert response.status_code == 200
     samples = scrape(response.text)

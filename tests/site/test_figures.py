@@ -239,7 +239,7 @@ def test_the_latest_items_are_newest_first_with_why_they_matched(rt: Runtime, no
 def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIGEST_HOME", str(settings.home))
     monkeypatch.setenv("DIGEST_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret")
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret-key-0123456789abcdefghijkl")
 
 
 @pytest.mark.usefixtures("cli_env")

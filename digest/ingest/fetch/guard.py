@@ -23,10 +23,13 @@ def is_public_address(ip: str) -> bool:
     candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
     if isinstance(address, ipaddress.IPv6Address):
         candidates += [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
+    # fec0::/10 (site-local, RFC 3879) is deprecated but still routed inside some networks, and Python
+    # counts it as global: refused by name (issue 14, finding 12).
     return all(
         a.is_global
         and not (a.is_private or a.is_loopback or a.is_link_local or a.is_multicast)
         and not (a.is_reserved or a.is_unspecified)
+        and not (isinstance(a, ipaddress.IPv6Address) and a.is_site_local)
         for a in candidates
     )
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
-from digest.ingest.parse.html import SPACE, clip, html_to_text, safe_html
+from digest.ingest.parse.html import INVISIBLE, SPACE, clip, html_to_text, safe_html
 from digest.records import ParsedEntry
 
 MAX_SUMMARY = 1200
@@ -55,7 +55,10 @@ def build_entry(
 
 
 def author_names(people: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
-    names = (_NAME_NOISE.sub("", SPACE.sub(" ", str(person.get("name") or "")).strip()) for person in people)
+    names = (
+        _NAME_NOISE.sub("", SPACE.sub(" ", INVISIBLE.sub("", str(person.get("name") or ""))).strip())
+        for person in people
+    )
     return tuple(dict.fromkeys(name for name in names if name))
 
 

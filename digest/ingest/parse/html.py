@@ -14,6 +14,13 @@ _MAX_HTML_INPUT = 10 * MAX_SUMMARY_HTML
 
 # Runs of white space, folded to one space in text, titles, author names and story keys.
 SPACE = re.compile(r"\s+")
+# Invisible characters that change how text reads without showing: bidi embeddings, overrides and
+# isolates (a title "\u202egnp.exe" shows as "exe.png"), zero-width spaces and joiners, the BOM, and C0/C1
+# controls other than white space. Dropped from every title, summary and author (issue 14, finding 12).
+INVISIBLE = re.compile(
+    "[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u0084\u0086-\u009f\u061c\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]"
+)
 
 # A space before each block tag keeps "<li>one</li><li>two</li>" from becoming "onetwo" once tags go.
 _BLOCK_TAG = re.compile(
@@ -52,7 +59,7 @@ _TEXT_ONLY = nh3.Cleaner(tags=set(), clean_content_tags=_DROP_WITH_CONTENT, attr
 def html_to_text(markup: str) -> str:
     """Plain text of an HTML fragment: tags and scripts dropped, entities decoded, white space folded."""
     text = html.unescape(_TEXT_ONLY.clean(_BLOCK_TAG.sub(" <", markup)))
-    return SPACE.sub(" ", text).strip()
+    return SPACE.sub(" ", INVISIBLE.sub("", text)).strip()
 
 
 def safe_html(markup: str, base: str) -> str:
@@ -66,7 +73,7 @@ def safe_html(markup: str, base: str) -> str:
         url_relative=("rewrite_with_base", base),
     )
     # Spaces go in before tags like <div> and <h1> are dropped, so their words stay apart.
-    cleaned = cleaner.clean(_DROPPED_BLOCK_TAG.sub(" <", markup[:_MAX_HTML_INPUT]))
+    cleaned = cleaner.clean(_DROPPED_BLOCK_TAG.sub(" <", INVISIBLE.sub("", markup[:_MAX_HTML_INPUT])))
     if len(cleaned) > MAX_SUMMARY_HTML:
         # Cleaning the cut-off text again closes the tags the cut left open.
         cleaned = cleaner.clean(cleaned[:MAX_SUMMARY_HTML])
@@ -76,7 +83,8 @@ def safe_html(markup: str, base: str) -> str:
 def plain_text(value: str, *, markup: bool | None = None) -> str:
     """Plain text of a title; ``markup=None`` guesses from "<" and "&"."""
     is_html = ("<" in value or "&" in value) if markup is None else markup
-    return clip(html_to_text(value) if is_html else SPACE.sub(" ", value).strip(), MAX_TITLE)
+    text = html_to_text(value) if is_html else SPACE.sub(" ", INVISIBLE.sub("", value)).strip()
+    return clip(text, MAX_TITLE)
 
 
 def clip(text: str, limit: int) -> str:

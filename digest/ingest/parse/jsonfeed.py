@@ -36,8 +36,8 @@ def parse_json_feed(content: bytes, url: str) -> ParsedFeed:
         _entry_from_json(item, url, language, authors) for item in items if isinstance(item, dict)
     )
     return ParsedFeed(
-        title=plain_text(str(document.get("title", ""))),
-        link=canonical_url(str(document.get("home_page_url") or ""), url),
+        title=plain_text(_text(document.get("title"))),
+        link=canonical_url(_text(document.get("home_page_url")), url),
         entries=tuple(entries),
         language=language,
     )
@@ -46,14 +46,16 @@ def parse_json_feed(content: bytes, url: str) -> ParsedFeed:
 def _entry_from_json(
     item: Mapping[str, Any], feed_url: str, feed_language: str | None, feed_authors: tuple[str, ...]
 ) -> ParsedEntry:
-    url = canonical_url(str(item.get("url") or item.get("external_url") or ""), feed_url)
+    url = canonical_url(_text(item.get("url")) or _text(item.get("external_url")), feed_url)
     # "summary" and "content_text" are plain text in JSON Feed; only "content_html" is HTML.
-    plain = item.get("summary") or item.get("content_text") or ""
-    body = str(item["content_html"]) if item.get("content_html") else html.escape(str(plain))
+    plain = _text(item.get("summary")) or _text(item.get("content_text"))
+    body = _text(item.get("content_html")) or html.escape(plain)
+    raw_id = item.get("id")
     return build_entry(
-        raw_id=str(item["id"]) if item.get("id") is not None else None,
+        # The spec says a string; numbers are common and stable, anything else is no id.
+        raw_id=str(raw_id) if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None,
         url=url,
-        title=plain_text(str(item.get("title", ""))),
+        title=plain_text(_text(item.get("title"))),
         body_html=body,
         html_base=url or feed_url,
         # 1.1: an item without authors has the feed's.
@@ -62,6 +64,12 @@ def _entry_from_json(
         language=language_tag(item.get("language")) or feed_language,
         external_id=f"doi:{doi}" if (doi := find_doi(item.get("url"), bare=False)) else None,
     )
+
+
+def _text(value: Any) -> str:
+    """A string field, or "" when the feed put a list, number or object there: ``str(["a"])`` would
+    otherwise become a title or a URL like ``http://host/['a']`` (issue 14, finding 12)."""
+    return value if isinstance(value, str) else ""
 
 
 def _json_authors(holder: Mapping[str, Any]) -> tuple[str, ...]:

@@ -39,24 +39,29 @@ from digest.errors import DigestError, InvalidInputError
 from digest.ingest import catalog
 from digest.models import Delivery, Source, Subscriber
 from digest.ops import audit, schedules
+from digest.ops.ratelimit import retry_after
 from digest.web import security
 from digest.web.admin import views
 from digest.web.admin.auth import (
     COOKIE,
     SESSION_MAX_AGE,
     Admin,
+    end_sessions,
     local_path,
     plain_form,
     session_cookie,
+    session_generation,
     token_matches,
     valid_session,
 )
 from digest.web.admin.views import PAGE_SIZE, STATUSES, DeliveryFilter
 from digest.web.context import Web
-from digest.web.forms import Fields, form_reader
+from digest.web.forms import Fields, RowId, form_reader
 
 ACTOR = "web:admin"
 LOGIN_LIMIT, LOGIN_WINDOW = 10, timedelta(minutes=15)
+# Bearer requests a client address may make in LOGIN_WINDOW, right or wrong: plenty for a script.
+BEARER_LIMIT = 600
 
 
 def router(web: Web) -> APIRouter:
@@ -73,10 +78,20 @@ def router(web: Web) -> APIRouter:
         header = request.headers.get("authorization")
         if header is not None:
             scheme, _, given = header.partition(" ")
+            now, ip = web.clock(), security.client_ip(request)
+            # Counted before comparing, as the login form is: a script's calls fit, a guesser's do not.
+            if web.rt.signups.limiter.hit(f"admin-bearer:{ip}", LOGIN_WINDOW, now) > BEARER_LIMIT:
+                raise TooManyRequestsError(
+                    "too many admin requests: please try again later",
+                    retry_after=retry_after(LOGIN_WINDOW, now),
+                )
             if scheme.lower() == "bearer" and token_matches(given.strip(), settings.admin_token):
                 return Admin("bearer")
+            record("admin.bearer", {"ip": ip}, "refused")
             raise HTTPException(401, "not authorised", headers={"WWW-Authenticate": "Bearer"})
-        if valid_session(secret, settings.admin_token, request.cookies.get(COOKIE, "")):
+        with transaction(web.rt.sessions) as session:
+            generation = session_generation(session)
+        if valid_session(secret, settings.admin_token, request.cookies.get(COOKIE, ""), generation):
             return Admin("cookie")
         if request.method == "GET":
             # A person's browser: to the login form, and back here afterwards.
@@ -117,17 +132,22 @@ def router(web: Web) -> APIRouter:
         now, ip = web.clock(), security.client_ip(request)
         # Counted before comparing, so a guesser learns nothing more once over the limit.
         if web.rt.signups.limiter.hit(f"admin-login:{ip}", LOGIN_WINDOW, now) > LOGIN_LIMIT:
-            raise TooManyRequestsError("too many login attempts: please try again in 15 minutes")
+            raise TooManyRequestsError(
+                "too many login attempts: please try again in 15 minutes",
+                retry_after=retry_after(LOGIN_WINDOW, now),
+            )
         if not token_matches(fields.first("token"), settings.admin_token):
             record("admin.login", {"ip": ip}, "refused")
             return page(
                 request, "login.html", 401, next=local_path(fields.first("next")), error="wrong token"
             )
         record("admin.login", {"ip": ip}, "ok")
+        with transaction(web.rt.sessions) as session:
+            generation = session_generation(session)
         response = RedirectResponse(local_path(fields.first("next")), status_code=303)
         response.set_cookie(
             COOKIE,
-            session_cookie(secret, settings.admin_token),
+            session_cookie(secret, settings.admin_token, generation),
             max_age=SESSION_MAX_AGE,
             httponly=True,
             samesite="strict",
@@ -138,6 +158,10 @@ def router(web: Web) -> APIRouter:
 
     @private.post("/admin/logout")
     def logout(_: Fields = fields_of) -> Response:
+        # Server-side: a copy of the cookie taken before this is refused too (issue 14, finding 10).
+        with transaction(web.rt.sessions) as session:
+            end_sessions(session, web.clock())
+        record("admin.logout", {}, "ok")
         response = RedirectResponse("/admin/login", status_code=303)
         response.delete_cookie(COOKIE, path="/admin", httponly=True, samesite="strict", secure=secure)
         return response
@@ -193,11 +217,11 @@ def router(web: Web) -> APIRouter:
         )
 
     @private.get("/admin/deliveries/{delivery_id}", response_class=HTMLResponse)
-    def delivery(request: Request, delivery_id: int) -> HTMLResponse:
+    def delivery(request: Request, delivery_id: RowId) -> HTMLResponse:
         return show(request, delivery_id)
 
     @private.post("/admin/deliveries/{delivery_id}/copy")
-    def copy_to(request: Request, delivery_id: int, fields: Fields = fields_of) -> Response:
+    def copy_to(request: Request, delivery_id: RowId, fields: Fields = fields_of) -> Response:
         address = fields.first("address").strip()
         return act(
             request,
@@ -207,7 +231,7 @@ def router(web: Web) -> APIRouter:
         )
 
     @private.post("/admin/deliveries/{delivery_id}/resend")
-    def send_again(request: Request, delivery_id: int, fields: Fields = fields_of) -> Response:
+    def send_again(request: Request, delivery_id: RowId, fields: Fields = fields_of) -> Response:
         force = fields.first("force") == "yes"
         return act(
             request,

@@ -5,15 +5,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import datetime
 
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
 
 from digest.errors import InvalidInputError
+from digest.models import Setting
 from digest.web import security
 
 COOKIE = "digest_admin"
 SESSION_MAX_AGE = 12 * 3600
+# The generation every session cookie carries; logging out moves it on, so a cookie copied before the
+# logout is refused by every web process at once (issue 14, finding 10). In the ``settings`` table.
+GENERATION_KEY = "admin.session_generation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +37,22 @@ def token_matches(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def session_cookie(secret: str, admin_token: str) -> str:
-    """The signed value of an admin session cookie for the token now configured."""
-    return _sessions(secret).dumps({"f": _fingerprint(secret, admin_token)})
+def session_cookie(secret: str, admin_token: str, generation: int) -> str:
+    """The signed value of an admin session cookie for the token now configured and this generation."""
+    return _sessions(secret).dumps({"f": _fingerprint(secret, admin_token), "g": generation})
+
+
+def session_generation(session: Session) -> int:
+    """The generation a session cookie must carry to be valid now."""
+    row = session.get(Setting, GENERATION_KEY)
+    value = row.value.get("generation") if row is not None else 0
+    return value if isinstance(value, int) else 0
+
+
+def end_sessions(session: Session, now: datetime) -> None:
+    """Refuse every session cookie made before now (logout)."""
+    generation = session_generation(session) + 1
+    session.merge(Setting(key=GENERATION_KEY, value={"generation": generation}, updated_at=now))
 
 
 def _sessions(secret: str) -> URLSafeTimedSerializer:
@@ -44,15 +63,18 @@ def _fingerprint(secret: str, admin_token: str) -> str:
     return hmac.new(secret.encode(), admin_token.encode(), hashlib.sha256).hexdigest()
 
 
-def valid_session(secret: str, admin_token: str, cookie: str) -> bool:
-    """True if ``cookie`` is an unexpired session signed here for the token now configured."""
+def valid_session(secret: str, admin_token: str, cookie: str, generation: int) -> bool:
+    """True if ``cookie`` is an unexpired session signed here for the token now configured, made since the
+    last logout (``generation``)."""
     if not cookie:
         return False
     try:
         payload = _sessions(secret).loads(cookie, max_age=SESSION_MAX_AGE)
     except BadSignature:
         return False
-    fingerprint = payload.get("f") if isinstance(payload, dict) else None
+    if not isinstance(payload, dict) or payload.get("g") != generation:
+        return False
+    fingerprint = payload.get("f")
     return isinstance(fingerprint, str) and token_matches(fingerprint, _fingerprint(secret, admin_token))
 
 

@@ -18,6 +18,7 @@ from digest.errors import InvalidInputError
 from digest.ingest import catalog
 from digest.ingest.skills import resolve_skill
 from digest.records import DeliveryStatus
+from digest.web.forms import MAX_ID, whole_number
 
 PAGE_SIZE = 50
 STATUSES = tuple(DeliveryStatus)
@@ -55,7 +56,7 @@ class DeliveryFilter:
         if status and status not in STATUSES:
             raise InvalidInputError(f"status: choose one of {', '.join(STATUSES)}")
         before = query.get("before", "").strip()
-        if before and not (before.isascii() and before.isdigit()):
+        if before and whole_number(before, 1, MAX_ID) is None:
             raise InvalidInputError("before: a delivery id")
         return cls(
             status,
