@@ -23,6 +23,7 @@ MAIL_SCHEMES = ("maildir", "smtp", "smtps", "smtp+starttls")
 BROKER_SCHEMES = ("filesystem", "sqla+sqlite", "redis", "rediss", "memory")
 DATABASE_SCHEMES = ("sqlite", "postgresql+psycopg")
 ADMIN_TOKEN_MIN = 16
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DNS_NAME = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
@@ -71,6 +72,25 @@ class Settings(BaseSettings):
     admin_token: str = Field(
         default="", description="opens /admin (login form or Authorization: Bearer); empty: no admin web"
     )
+    max_item_age: int = Field(
+        default=7 * 86400,
+        gt=0,
+        description="seconds (or 90s, 15m, 12h, 7d) an item may be published before its digest window and "
+        "still be mailed as new (issue 16)",
+    )
+    skill_sources: bool = Field(
+        default=True, description="on: a skill's first confirmed subscriber adds its query feeds (issue 16)"
+    )
+
+    @field_validator("max_item_age", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip()[-1:].lower() in DURATION_UNITS:
+            text = value.strip().lower()
+            if not (text[:-1].isascii() and text[:-1].isdigit()):
+                raise ValueError("accepts seconds or a duration such as 90s, 15m, 12h, 7d")
+            return int(text[:-1]) * DURATION_UNITS[text[-1]]
+        return value
 
     @field_validator("home")
     @classmethod

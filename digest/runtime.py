@@ -10,6 +10,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Engine
@@ -112,7 +113,14 @@ class Runtime:
     def delivery(self) -> DeliveryConfig:
         """Settings of the deliver wing."""
         s = self.settings
-        return DeliveryConfig(s.from_address, s.base_url, s.secret_key, s.max_items, s.send_empty)
+        return DeliveryConfig(
+            s.from_address,
+            s.base_url,
+            s.secret_key,
+            s.max_items,
+            s.send_empty,
+            timedelta(seconds=s.max_item_age),
+        )
 
     @property
     def fetch_config(self) -> FetchConfig:

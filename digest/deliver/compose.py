@@ -35,7 +35,7 @@ PARTS = ("subject.txt", "body.txt", "body.html")
 def templates_dir() -> Path:
     """Where the templates are: inside the installed package, else beside it in a source checkout."""
     installed = Path(__file__).parent / "templates"
-    return installed if installed.is_dir() else Path(__file__).parent.parent / "templates"
+    return installed if installed.is_dir() else Path(__file__).parents[2] / "templates"
 
 
 class Composer:

@@ -32,7 +32,13 @@ from digest.db import transaction
 from digest.deliver.cadence import Schedule, latest_slot, next_slot, previous_slot
 from digest.deliver.compose import Composer, build_message, message_id
 from digest.deliver.mail import Mailer
-from digest.deliver.selection import ITEM_COLUMNS, WindowCache, item_from_row, select_window
+from digest.deliver.selection import (
+    ITEM_COLUMNS,
+    MAX_ITEM_AGE,
+    WindowCache,
+    item_from_row,
+    select_window,
+)
 from digest.errors import InvalidInputError, MailError, NotFoundError
 from digest.models import (
     AlertDelivery,
@@ -81,6 +87,8 @@ class DeliveryConfig:
     secret: str
     max_items: int
     send_empty: bool
+    # How long before its window an item may have been published and still be mailed (issue 16).
+    max_item_age: timedelta = MAX_ITEM_AGE
 
 
 def claimable(table: type[Delivery] | type[AlertDelivery], now: datetime) -> ColumnElement[bool]:
@@ -383,7 +391,16 @@ def _claim(
     if has_manifest:
         sections = manifest_sections(session, delivery_id, more_by_skill or {})
     else:
-        selection = select_window(session, skill_ids, start, end, config.max_items, cache=cache, now=now)
+        selection = select_window(
+            session,
+            skill_ids,
+            start,
+            end,
+            config.max_items,
+            cache=cache,
+            now=now,
+            max_age=config.max_item_age,
+        )
         sections, more = selection.sections, selection.more
     refusal = None
     if subscription_state != "active":
@@ -720,7 +737,9 @@ def preview(
         skill_ids = session.scalars(
             select(SubscriptionSkill.skill_id).where(SubscriptionSkill.subscription_id == subscription.id)
         ).all()
-        selection = select_window(session, skill_ids, start, end, config.max_items)
+        selection = select_window(
+            session, skill_ids, start, end, config.max_items, max_age=config.max_item_age
+        )
         content = _content(
             config,
             0,

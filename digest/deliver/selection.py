@@ -1,5 +1,11 @@
 """The items of a window, ranked and grouped by skill. Read-only but for a short-lived cache.
 
+Fresh means fresh (issue 16): an item belongs to the window ``[start, end)`` when we first stored it in
+the window *and* it was published no earlier than ``start - max_age``. A new feed's backlog, an arXiv
+query's years of papers or an old post re-published are stored, tagged and shown on skill pages, but never
+mailed as new. The store already turned a missing or future publication date into the time the item was
+first seen, so such an item is as fresh as its arrival.
+
 Rank (``rank``, pure): each candidate's worth is its match strength (the tag's score: title beats body,
 more mentions beat fewer) plus its freshness within the window; a story seen in several feeds or under
 several skills appears once, under the skill where it is strongest. The digest is then picked greedily:
@@ -35,6 +41,8 @@ SOURCE_PENALTY = 0.15
 KIND_PENALTY = 0.06
 CACHE_SIZE = 1024
 CACHE_TTL = timedelta(seconds=60)
+# DIGEST_MAX_ITEM_AGE's default: a weekly digest may still carry what was published the week before it.
+MAX_ITEM_AGE = timedelta(days=7)
 
 # What an item in a digest shows, after the four columns of its tag (or manifest entry): skill id,
 # matched words, in the title, score. The item's source and the skill's name and slug come along.
@@ -81,32 +89,38 @@ class WindowCache:
 
     def __init__(self, size: int = CACHE_SIZE, ttl: timedelta = CACHE_TTL) -> None:
         self.size, self.ttl = size, ttl
-        self._entries: OrderedDict[tuple[str, datetime, datetime], tuple[datetime, list[Candidate]]] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[
+            tuple[str, datetime, datetime, timedelta], tuple[datetime, list[Candidate]]
+        ] = OrderedDict()
         self.queries = 0
 
     def candidates(
-        self, session: Session, skill_ids: Sequence[str], start: datetime, end: datetime, now: datetime
+        self,
+        session: Session,
+        skill_ids: Sequence[str],
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        max_age: timedelta = MAX_ITEM_AGE,
     ) -> list[Candidate]:
         """The candidates of ``skill_ids`` in ``[start, end)``, reading the database only for skills not
         cached (one query)."""
         found: list[Candidate] = []
         missing: list[str] = []
         for skill_id in skill_ids:
-            entry = self._entries.get((skill_id, start, end))
+            entry = self._entries.get((skill_id, start, end, max_age))
             if entry is not None and now - entry[0] < self.ttl:
-                self._entries.move_to_end((skill_id, start, end))
+                self._entries.move_to_end((skill_id, start, end, max_age))
                 found += entry[1]
             else:
                 missing.append(skill_id)
         if missing:
             self.queries += 1
-            read = read_candidates(session, missing, start, end)
+            read = read_candidates(session, missing, start, end, max_age)
             for skill_id in missing:
                 rows = [candidate for candidate in read if candidate.item.skill_id == skill_id]
-                self._entries[(skill_id, start, end)] = (now, rows)
-                self._entries.move_to_end((skill_id, start, end))
+                self._entries[(skill_id, start, end, max_age)] = (now, rows)
+                self._entries.move_to_end((skill_id, start, end, max_age))
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
             found += read
@@ -114,15 +128,25 @@ class WindowCache:
 
 
 def read_candidates(
-    session: Session, skill_ids: Sequence[str], start: datetime, end: datetime
+    session: Session,
+    skill_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    max_age: timedelta = MAX_ITEM_AGE,
 ) -> list[Candidate]:
-    """Items tagged with any of ``skill_ids`` and ingested in ``[start, end)``: one query, columns only."""
+    """Items tagged with any of ``skill_ids``, first stored in ``[start, end)`` and published no earlier
+    than ``start - max_age``: one query, columns only."""
     rows = session.execute(
         select(Tag.skill_id, Tag.matched, Tag.in_title, Tag.score, *ITEM_COLUMNS, Item.story_key)
         .join(Item, Item.id == Tag.item_id)
         .join(Source, Source.id == Item.source_id)
         .join(Skill, Skill.id == Tag.skill_id)
-        .where(Tag.skill_id.in_(list(skill_ids)), Tag.ingested_at >= start, Tag.ingested_at < end)
+        .where(
+            Tag.skill_id.in_(list(skill_ids)),
+            Tag.ingested_at >= start,
+            Tag.ingested_at < end,
+            Item.published_at >= fresh_since(start, max_age),
+        )
     ).all()
     span = max((end - start).total_seconds(), 1.0)
     candidates = []
@@ -164,13 +188,19 @@ def select_window(
     *,
     cache: WindowCache | None = None,
     now: datetime | None = None,
+    max_age: timedelta = MAX_ITEM_AGE,
 ) -> Selection:
-    """Items tagged with any of ``skill_ids`` and ingested in ``[start, end)``, ranked and capped."""
+    """The fresh items of ``skill_ids`` in ``[start, end)`` (``read_candidates``), ranked and capped."""
     if cache is not None and now is not None:
-        candidates = cache.candidates(session, skill_ids, start, end, now)
+        candidates = cache.candidates(session, skill_ids, start, end, now, max_age)
     else:
-        candidates = read_candidates(session, skill_ids, start, end)
+        candidates = read_candidates(session, skill_ids, start, end, max_age)
     return choose(candidates, cap)
+
+
+def fresh_since(start: datetime, max_age: timedelta) -> datetime:
+    """The earliest publication time an item of the window starting at ``start`` may have."""
+    return start - max_age
 
 
 def choose(candidates: Sequence[Candidate], cap: int) -> Selection:
@@ -229,10 +259,11 @@ def _before(item: ItemForDigest, other: ItemForDigest) -> bool:
 
 
 def _freshness(item: ItemForDigest, end: datetime, span: float) -> float:
-    """1 for an item from the end of the window, 0 for one from its start or older.
+    """1 for an item published at the end of the window, 0 for one published at its start or earlier.
 
-    The feed's own date counts only when it is earlier than when we found the item: feeds' dates lie
-    forward (scheduled posts, wrong time zones) more than they matter backward.
+    Freshness is by publication time (issue 16): an old post found late is not news. The feed's own date
+    counts only when it is earlier than when we found the item: feeds' dates lie forward (scheduled
+    posts, wrong time zones) more than they matter backward.
     """
     when = min(item.published_at, item.ingested_at) if item.published_at else item.ingested_at
     return min(1.0, max(0.0, 1.0 - (end - when).total_seconds() / span))

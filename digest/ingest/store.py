@@ -36,9 +36,9 @@ def upsert_entries(
     """
     keys = [entry.entry_key for entry in entries]
     existing = {
-        key: (item_id, content_hash)
-        for item_id, key, content_hash in session.execute(
-            select(Item.id, Item.entry_key, Item.content_hash).where(
+        key: (item_id, content_hash, published)
+        for item_id, key, content_hash, published in session.execute(
+            select(Item.id, Item.entry_key, Item.content_hash, Item.published_at).where(
                 Item.source_id == source_id, Item.entry_key.in_(keys)
             )
         )
@@ -50,7 +50,7 @@ def upsert_entries(
         if known is None:
             new_rows.append(_new_row(source_id, entry, digest, now))
         elif known[1] != digest:
-            changed_rows.append({"id": known[0], **_row(entry, digest, now)})
+            changed_rows.append({"id": known[0], **_row(entry, digest, now, known[2])})
     stored = []
     if new_rows:
         inserted = session.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), new_rows)
@@ -144,8 +144,8 @@ def _new_row(source_id: int, entry: ParsedEntry, digest: str, now: datetime) -> 
     }
 
 
-def _row(entry: ParsedEntry, digest: str, now: datetime) -> dict[str, Any]:
-    """The columns an entry sets, on insert and on update."""
+def _row(entry: ParsedEntry, digest: str, now: datetime, published: datetime | None = None) -> dict[str, Any]:
+    """The columns an entry sets, on insert and on update (``published``: the date stored before)."""
     return {
         "url": entry.url,
         "title": entry.title,
@@ -158,8 +158,11 @@ def _row(entry: ParsedEntry, digest: str, now: datetime) -> dict[str, Any]:
         "language": entry.language,
         "external_id": entry.external_id,
         "category": entry.category,
-        # A missing date, or one in the future (feeds' clocks and typos), becomes the fetch time.
-        "published_at": entry.published_at if entry.published_at and entry.published_at <= now else now,
+        # A missing date, or one in the future (feeds' clocks and typos), becomes the time the item was first
+        # seen (issue 16), and an update without a usable date keeps it: an edit is not a new publication.
+        "published_at": (
+            entry.published_at if entry.published_at and entry.published_at <= now else published or now
+        ),
     }
 
 

@@ -23,7 +23,7 @@ from digest.errors import InvalidInputError
 from digest.ingest.match import AliasSpec, Matcher, SkillInfo
 from digest.models import Setting, Skill, SkillAlias, SubscriptionSkill, Tag
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 BUNDLED = DATA / "taxonomy.jsonl"
 BUNDLED_EXTRA = DATA / "taxonomy-stackoverflow.jsonl"
 VERSION_KEY = "taxonomy.version"
