@@ -16,14 +16,14 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from digest.errors import ConfigError
+from digest.errors import ConfigError, InvalidInputError
+from digest.vocabulary import parse_duration
 
 ENV_PREFIX = "DIGEST_"
 MAIL_SCHEMES = ("maildir", "smtp", "smtps", "smtp+starttls")
 BROKER_SCHEMES = ("filesystem", "sqla+sqlite", "redis", "rediss", "memory")
 DATABASE_SCHEMES = ("sqlite", "postgresql+psycopg")
 ADMIN_TOKEN_MIN = 16
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DNS_NAME = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
@@ -85,11 +85,11 @@ class Settings(BaseSettings):
     @field_validator("max_item_age", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip()[-1:].lower() in DURATION_UNITS:
-            text = value.strip().lower()
-            if not (text[:-1].isascii() and text[:-1].isdigit()):
-                raise ValueError("accepts seconds or a duration such as 90s, 15m, 12h, 7d")
-            return int(text[:-1]) * DURATION_UNITS[text[-1]]
+        if isinstance(value, str) and not value.strip().isdigit():
+            try:
+                return parse_duration(value)
+            except InvalidInputError:
+                raise ValueError("accepts seconds or a duration such as 90s, 15m, 12h, 7d") from None
         return value
 
     @field_validator("home")
