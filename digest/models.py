@@ -130,6 +130,23 @@ class Item(Base):
     tagged_version: Mapped[str | None] = mapped_column(String(40))
 
 
+class SkillSource(Base):
+    """A query feed watched for a skill (issue 16): added with its first subscriber, shared when two skills
+    give the same URL. ``wanted_at`` is the last time the skill had a subscriber; a feed none of whose
+    skills was wanted for ``queries.IDLE_AFTER`` is paused, and resumed when a subscriber comes back.
+    """
+
+    __tablename__ = "skill_sources"
+
+    skill_id: Mapped[str] = mapped_column(ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True)
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    template: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    wanted_at: Mapped[datetime]
+
+
 class Skill(Base):
     """A canonical skill entity. Its id is derived from its key, so reloading never changes it."""
 

@@ -17,6 +17,7 @@ from digest.cli import (
     preview,
     run,
     skills,
+    sources,
     status,
     taxonomy,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "preview",
     "run",
     "skills",
+    "sources",
     "status",
     "taxonomy",
 ]

@@ -1,0 +1,42 @@
+"""Query feeds watched per skill (issue 16).
+
+Revision ID: 0010
+Revises: 0006
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import digest.models
+
+revision = "0010"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "skill_sources",
+        sa.Column("skill_id", sa.String(length=16), nullable=False),
+        sa.Column("source_id", sa.Integer(), nullable=False),
+        sa.Column("template", sa.String(length=40), nullable=False),
+        sa.Column("created_at", digest.models.UTCDateTime(), nullable=False),
+        sa.Column("wanted_at", digest.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["skill_id"], ["skills.id"], name=op.f("fk_skill_sources_skill_id_skills"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["sources.id"], name=op.f("fk_skill_sources_source_id_sources"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("skill_id", "source_id", name=op.f("pk_skill_sources")),
+    )
+    op.create_index(op.f("ix_skill_sources_source_id"), "skill_sources", ["source_id"])
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_skill_sources_source_id"), table_name="skill_sources")
+    op.drop_table("skill_sources")
