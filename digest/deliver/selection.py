@@ -8,7 +8,8 @@ first seen, so such an item is as fresh as its arrival.
 
 Rank (``rank``, pure): each candidate's worth is its match strength (the tag's score: title beats body,
 more mentions beat fewer) plus its freshness within the window; a story seen in several feeds or under
-several skills appears once, under the skill where it is strongest. The digest is then picked greedily:
+several skills appears once, under the skill where it is strongest (also when told under different URLs:
+near-duplicate titles and leads, ``ingest.dedupe``). The digest is then picked greedily:
 each pick costs the candidates from the same source and of the same kind (news, blog, paper) a little,
 so the top of a digest mixes sources and kinds unless one of them is much better. The cap keeps the best
 and counts the rest per skill ("+N more" links to the skill page).
@@ -30,6 +31,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digest.ingest.dedupe import Fingerprint, clusters, fingerprint
 from digest.models import Item, Skill, Source, Tag
 from digest.records import DigestSection, ItemForDigest
 
@@ -70,6 +72,8 @@ class Candidate:
     skill_slug: str
     # Match strength plus freshness in its window, computed once when read (and cached with it).
     worth: float
+    # What near-duplicate folding compares (issue 16), computed once when read (and cached with it).
+    fingerprint: Fingerprint
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +157,8 @@ def read_candidates(
     for row in rows:
         item, skill_name, skill_slug = item_from_row(row)
         worth = item.score + FRESHNESS_WEIGHT * _freshness(item, end, span)
-        candidates.append(Candidate(item, row[-1], skill_name, skill_slug, worth))
+        print_ = fingerprint(item.title, item.summary, item.published_at or item.ingested_at)
+        candidates.append(Candidate(item, row[-1], skill_name, skill_slug, worth, print_))
     return candidates
 
 
@@ -223,13 +228,15 @@ def choose(candidates: Sequence[Candidate], cap: int) -> Selection:
 
 
 def rank(candidates: Sequence[Candidate], cap: int) -> tuple[list[ItemForDigest], list[ItemForDigest]]:
-    """The best ``cap`` items in the order to show them, and the rest (each story once)."""
+    """The best ``cap`` items in the order to show them, and the rest (each story once: copies under one
+    canonical URL share a story key, and near-duplicates under different URLs are folded, ``dedupe``)."""
+    story_of = clusters({candidate.story_key: candidate.fingerprint for candidate in candidates})
     best: dict[str, tuple[float, ItemForDigest]] = {}
     for candidate in candidates:
-        item, worth = candidate.item, candidate.worth
-        kept = best.get(candidate.story_key)
+        item, worth, story = candidate.item, candidate.worth, story_of[candidate.story_key]
+        kept = best.get(story)
         if kept is None or worth > kept[0] or (worth == kept[0] and _before(item, kept[1])):
-            best[candidate.story_key] = (worth, item)
+            best[story] = (worth, item)
     # Heap of (-worth at the time it was computed, tie-breakers, item); penalties only ever lower a worth,
     # so a popped entry whose recomputed worth still beats the next one is the true best (lazy greedy).
     heap = [(-worth, -item.in_title, item.item_id, worth, item) for worth, item in best.values()]
