@@ -81,6 +81,17 @@ class QuerySource:
 
 
 @dataclass(frozen=True, slots=True)
+class WatchedSource:
+    """A query feed watched for a skill, as its page lists it."""
+
+    name: str
+    kind: str
+    url: str
+    state: str
+    template: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reconciled:
     """What one ``reconcile`` changed."""
 
@@ -261,14 +272,14 @@ def _changed(session: Session, statement: Update) -> int:
     return int(cast(CursorResult[Any], session.execute(statement)).rowcount)
 
 
-def watched_for(session: Session, skill_id: str) -> list[tuple[Source, str]]:
-    """The query feeds watched for a skill, with the template each came from."""
+def watched_for(session: Session, skill_id: str) -> list[WatchedSource]:
+    """The query feeds watched for a skill, news first, as pages show them."""
     return [
-        (source, template)
-        for source, template in session.execute(
-            select(Source, SkillSource.template)
+        WatchedSource(name, kind, url, state, template)
+        for name, kind, url, state, template in session.execute(
+            select(Source.name, Source.kind, Source.url, Source.state, SkillSource.template)
             .join(SkillSource, SkillSource.source_id == Source.id)
             .where(SkillSource.skill_id == skill_id)
-            .order_by(Source.kind, Source.id)
+            .order_by(Source.kind.desc(), Source.id)
         ).tuples()
     ]

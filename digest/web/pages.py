@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import func, select, text
 
 from digest.db import transaction
+from digest.ingest import queries
 from digest.ingest.skills import resolve_skill
 from digest.models import Skill, Tag
 from digest.site import figures
@@ -67,6 +68,14 @@ def router(web: Web) -> APIRouter:
                 return RedirectResponse(f"/skills/{quote(skill.slug)}", status_code=301)
             shown = figures.skill_figures(session, skill.id, today)
             latest = figures.latest_items(session, skill.id)
-        return web.page(request, "skill.html", figures=shown, latest=latest, description=skill.description)
+            watched = queries.watched_for(session, skill.id)
+        return web.page(
+            request,
+            "skill.html",
+            figures=shown,
+            latest=latest,
+            description=skill.description,
+            watched=watched,
+        )
 
     return routes
