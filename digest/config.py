@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +29,31 @@ ADMIN_TOKEN_MIN = 16
 DNS_NAME = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class HostLimit:
+    """Feed requests at once to a host and the least time between two of them starting (issue 16)."""
+
+    concurrency: int
+    spacing: timedelta = timedelta(0)
+
+
+def parse_host_limits(text: str) -> dict[str, HostLimit]:
+    """``host=N`` or ``host=N/DURATION`` entries, comma-separated; ``ValueError`` naming a bad one."""
+    limits: dict[str, HostLimit] = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        host, _, rule = entry.partition("=")
+        count, _, spacing = rule.partition("/")
+        host = host.strip().lower()
+        try:
+            gap = timedelta(seconds=parse_duration(spacing)) if spacing.strip() else timedelta(0)
+        except InvalidInputError:
+            gap = None
+        if not DNS_NAME.fullmatch(host) or not count.strip().isdigit() or int(count) < 1 or gap is None:
+            raise ValueError(f"{entry!r}: want HOST=N or HOST=N/SPACING, e.g. export.arxiv.org=1/3s")
+        limits[host] = HostLimit(int(count), gap)
+    return limits
 
 
 class Settings(BaseSettings):
@@ -78,6 +105,10 @@ class Settings(BaseSettings):
         description="seconds (or 90s, 15m, 12h, 7d) an item may be published before its digest window and "
         "still be mailed as new (issue 16)",
     )
+    host_limits: str = Field(
+        default="",
+        description="per-host feed request limits across processes: HOST=N[/SPACING],... (issue 16)",
+    )
     skill_sources: bool = Field(
         default=True, description="on: a skill's first confirmed subscriber adds its query feeds (issue 16)"
     )
@@ -90,6 +121,12 @@ class Settings(BaseSettings):
                 return parse_duration(value)
             except InvalidInputError:
                 raise ValueError("accepts seconds or a duration such as 90s, 15m, 12h, 7d") from None
+        return value
+
+    @field_validator("host_limits")
+    @classmethod
+    def _host_limits(cls, value: str) -> str:
+        parse_host_limits(value)
         return value
 
     @field_validator("home")

@@ -147,6 +147,25 @@ class SkillSource(Base):
     wanted_at: Mapped[datetime]
 
 
+class HostGate(Base):
+    """When the next feed request to a host may start (``DIGEST_HOST_LIMITS``, without Redis)."""
+
+    __tablename__ = "host_gates"
+
+    host: Mapped[str] = mapped_column(String(253), primary_key=True)
+    next_start: Mapped[datetime]
+
+
+class HostLease(Base):
+    """A feed request to a host in flight, held until released or ``expires_at``."""
+
+    __tablename__ = "host_leases"
+
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host: Mapped[str] = mapped_column(String(253), index=True)
+    expires_at: Mapped[datetime]
+
+
 class Skill(Base):
     """A canonical skill entity. Its id is derived from its key, so reloading never changes it."""
 

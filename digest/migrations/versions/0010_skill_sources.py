@@ -1,4 +1,4 @@
-"""Query feeds watched per skill (issue 16).
+"""Query feeds watched per skill, and per-host request slots shared by processes (issue 16).
 
 Revision ID: 0010
 Revises: 0006
@@ -35,8 +35,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("skill_id", "source_id", name=op.f("pk_skill_sources")),
     )
     op.create_index(op.f("ix_skill_sources_source_id"), "skill_sources", ["source_id"])
+    op.create_table(
+        "host_gates",
+        sa.Column("host", sa.String(length=253), nullable=False),
+        sa.Column("next_start", digest.models.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("host", name=op.f("pk_host_gates")),
+    )
+    op.create_table(
+        "host_leases",
+        sa.Column("token", sa.String(length=32), nullable=False),
+        sa.Column("host", sa.String(length=253), nullable=False),
+        sa.Column("expires_at", digest.models.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("token", name=op.f("pk_host_leases")),
+    )
+    op.create_index(op.f("ix_host_leases_host"), "host_leases", ["host"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_host_leases_host"), table_name="host_leases")
+    op.drop_table("host_leases")
+    op.drop_table("host_gates")
     op.drop_index(op.f("ix_skill_sources_source_id"), table_name="skill_sources")
     op.drop_table("skill_sources")
