@@ -106,7 +106,8 @@ class Settings(BaseSettings):
         "still be mailed as new (issue 16)",
     )
     host_limits: str = Field(
-        default="",
+        # arXiv's API terms: one request at a time, 3 s apart; its listing feeds get the same courtesy.
+        default="export.arxiv.org=1/3s,rss.arxiv.org=1/1s",
         description="per-host feed request limits across processes: HOST=N[/SPACING],... (issue 16)",
     )
     skill_sources: bool = Field(
