@@ -123,6 +123,8 @@ class Item(Base):
     language: Mapped[str | None] = mapped_column(String(35))
     external_id: Mapped[str | None] = mapped_column(String(300), index=True)
     category: Mapped[str | None] = mapped_column(String(100))
+    # A discussion of the item elsewhere (RSS <comments>, e.g. its Hacker News thread), issue 16.
+    discussion_url: Mapped[str | None] = mapped_column(String(2048))
     published_at: Mapped[datetime]
     ingested_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]

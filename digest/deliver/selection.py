@@ -47,7 +47,8 @@ CACHE_TTL = timedelta(seconds=60)
 MAX_ITEM_AGE = timedelta(days=7)
 
 # What an item in a digest shows, after the four columns of its tag (or manifest entry): skill id,
-# matched words, in the title, score. The item's source and the skill's name and slug come along.
+# matched words, in the title, score. The item's source, the skill's name and slug and the item's
+# discussion link come along.
 ITEM_COLUMNS = (
     Item.id,
     Item.title,
@@ -59,6 +60,7 @@ ITEM_COLUMNS = (
     Source.kind,
     Skill.name,
     Skill.slug,
+    Item.discussion_url,
 )
 
 
@@ -166,7 +168,7 @@ def item_from_row(row: Sequence[Any]) -> tuple[ItemForDigest, str, str]:
     """The item of a row of (skill id, matched, in title, score, *ITEM_COLUMNS), with its skill's name
     and slug."""
     skill_id, matched, in_title, score, item_id, title, url, summary, published, ingested = row[:10]
-    source_name, source_kind, skill_name, skill_slug = row[10:14]
+    source_name, source_kind, skill_name, skill_slug, discussion = row[10:15]
     item = ItemForDigest(
         item_id=item_id,
         title=title,
@@ -180,6 +182,7 @@ def item_from_row(row: Sequence[Any]) -> tuple[ItemForDigest, str, str]:
         matched=tuple(matched),
         in_title=in_title,
         score=score,
+        discussion_url=discussion,
     )
     return item, skill_name, skill_slug
 

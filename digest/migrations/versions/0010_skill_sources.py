@@ -1,4 +1,5 @@
-"""Query feeds watched per skill, and per-host request slots shared by processes (issue 16).
+"""Query feeds watched per skill, per-host request slots shared by processes, and an item's discussion link
+(issue 16).
 
 Revision ID: 0010
 Revises: 0006
@@ -19,6 +20,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("items") as batch_op:
+        batch_op.add_column(sa.Column("discussion_url", sa.String(length=2048), nullable=True))
     op.create_table(
         "skill_sources",
         sa.Column("skill_id", sa.String(length=16), nullable=False),
@@ -55,5 +58,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_host_leases_host"), table_name="host_leases")
     op.drop_table("host_leases")
     op.drop_table("host_gates")
+    with op.batch_alter_table("items") as batch_op:
+        batch_op.drop_column("discussion_url")
     op.drop_index(op.f("ix_skill_sources_source_id"), table_name="skill_sources")
     op.drop_table("skill_sources")
