@@ -125,7 +125,8 @@ class Item(Base):
     category: Mapped[str | None] = mapped_column(String(100))
     # A discussion of the item elsewhere (RSS <comments>, e.g. its Hacker News thread), issue 16.
     discussion_url: Mapped[str | None] = mapped_column(String(2048))
-    published_at: Mapped[datetime]
+    # Indexed for counts by publication date (issue 16: alerts and skill figures count a 2019 post in 2019).
+    published_at: Mapped[datetime] = mapped_column(index=True)
     ingested_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
     content_hash: Mapped[str] = mapped_column(String(64))

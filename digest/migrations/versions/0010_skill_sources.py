@@ -22,6 +22,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("items") as batch_op:
         batch_op.add_column(sa.Column("discussion_url", sa.String(length=2048), nullable=True))
+        batch_op.create_index(batch_op.f("ix_items_published_at"), ["published_at"], unique=False)
     op.create_table(
         "skill_sources",
         sa.Column("skill_id", sa.String(length=16), nullable=False),
@@ -59,6 +60,7 @@ def downgrade() -> None:
     op.drop_table("host_leases")
     op.drop_table("host_gates")
     with op.batch_alter_table("items") as batch_op:
+        batch_op.drop_index(batch_op.f("ix_items_published_at"))
         batch_op.drop_column("discussion_url")
     op.drop_index(op.f("ix_skill_sources_source_id"), table_name="skill_sources")
     op.drop_table("skill_sources")
