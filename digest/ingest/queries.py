@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from digest.errors import InvalidInputError
 from digest.ingest import catalog
+from digest.ingest.sources import check_feed_url
 from digest.models import Skill, SkillAlias, SkillSource, Source, Subscriber, Subscription, SubscriptionSkill
 from digest.vocabulary import SOURCE_KINDS
 
@@ -191,7 +192,8 @@ def add_sources(session: Session, skill_id: str, sources: Sequence[QuerySource],
     Returns the feeds' ids."""
     ids = []
     for query in sources:
-        source_id = session.scalar(select(Source.id).where(Source.url == query.url))
+        # Looked up as the catalogue stores it, so a template whose URL the check normalises still shares.
+        source_id = session.scalar(select(Source.id).where(Source.url == check_feed_url(query.url)))
         if source_id is None:
             source_id = catalog.add_feed(
                 session, query.url, query.kind, now, interval=query.every, name=query.title
