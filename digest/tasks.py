@@ -23,7 +23,7 @@ from digest.errors import MailError
 from digest.ingest import crawl, queries
 from digest.ops import logs, metrics
 from digest.runtime import Runtime
-from digest.site import figures
+from digest.site.figures import daily
 
 # A queue per stage, each with its own consumers, so a stage that waits (a slow SMTP server, a feed that
 # trickles) holds up only its own queue: sending never delays crawling or the dispatch tick.
@@ -212,7 +212,7 @@ def refresh_figures() -> int:
     """Rebuild the daily skill figures (yesterday and today, UTC) that skill pages read; the rows written."""
     now = _now()
     with transaction(runtime().sessions) as session:
-        result = figures.refresh(session, *figures.recent_days(now), now=now)
+        result = daily.refresh(session, *daily.recent_days(now), now=now)
     return result.daily_rows + result.pair_rows
 
 

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from digest import PACKAGE_DIR
 from digest.cli import bootstrap as setup
 from digest.db import transaction
 from digest.deliver.cadence import Schedule
@@ -47,7 +48,7 @@ from digest.ops import processes
 from digest.records import CrawlOutcome
 from digest.runtime import Runtime
 
-FEEDS = Path(__file__).parents[1] / "demo_data" / "feeds"
+FEEDS = PACKAGE_DIR / "demo_data" / "feeds"
 CLOCK_BACK = timedelta(days=8)
 WAIT_FOR_WORKER = 90.0
 

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import css_inline
 from jinja2 import DictLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from digest import PACKAGE_DIR
 from digest.records import ComposedEmail, DigestContent
 
 if TYPE_CHECKING:
@@ -34,8 +35,8 @@ PARTS = ("subject.txt", "body.txt", "body.html")
 
 def templates_dir() -> Path:
     """Where the templates are: inside the installed package, else beside it in a source checkout."""
-    installed = Path(__file__).parent / "templates"
-    return installed if installed.is_dir() else Path(__file__).parents[2] / "templates"
+    installed = PACKAGE_DIR / "templates"
+    return installed if installed.is_dir() else PACKAGE_DIR.parent / "templates"
 
 
 class Composer:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from digest import PACKAGE_DIR
 from digest.errors import InvalidInputError, NotFoundError
 from digest.ingest import sources as plan
 from digest.ingest.opml import OpmlFeed, OpmlResult, parse_opml
@@ -26,8 +26,8 @@ STATES = {"pause": "paused", "resume": "active"}
 # The curated starting point shipped with the package (issue 16). The engineering blogs are derived from a
 # CC BY-SA 4.0 list, so they stay in a file of their own (digest/data/NOTICE.md).
 STARTER_FILES = (
-    Path(__file__).parents[1] / "data" / "starter.opml",
-    Path(__file__).parents[1] / "data" / "starter-engineering-blogs.opml",
+    PACKAGE_DIR / "data" / "starter.opml",
+    PACKAGE_DIR / "data" / "starter-engineering-blogs.opml",
 )
 
 

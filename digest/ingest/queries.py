@@ -26,6 +26,7 @@ import yaml
 from sqlalchemy import CursorResult, Update, func, select, update
 from sqlalchemy.orm import Session
 
+from digest import PACKAGE_DIR
 from digest.errors import InvalidInputError
 from digest.ingest import catalog
 from digest.ingest.sources import check_feed_url
@@ -33,7 +34,7 @@ from digest.models import Skill, SkillAlias, SkillSource, Source, Subscriber, Su
 from digest.vocabulary import SOURCE_KINDS
 
 TEMPLATES = Path(__file__).parent / "query_templates.yaml"
-REPOSITORIES = Path(__file__).parents[1] / "data" / "skill-repositories.json"
+REPOSITORIES = PACKAGE_DIR / "data" / "skill-repositories.json"
 PLACEHOLDERS = frozenset({"name", "arxiv_query", "phrase", "tag", "repository", "points"})
 # The name and at most this many aliases go into a search: more would make arXiv's query long and loose.
 MAIN_ALIASES = 2

@@ -19,11 +19,12 @@ import yaml
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from digest import PACKAGE_DIR
 from digest.errors import InvalidInputError
 from digest.ingest.match import AliasSpec, Matcher, SkillInfo
 from digest.models import Setting, Skill, SkillAlias, SubscriptionSkill, Tag
 
-DATA = Path(__file__).parents[1] / "data"
+DATA = PACKAGE_DIR / "data"
 BUNDLED = DATA / "taxonomy.jsonl"
 BUNDLED_EXTRA = DATA / "taxonomy-stackoverflow.jsonl"
 VERSION_KEY = "taxonomy.version"
