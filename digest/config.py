@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import tempfile
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,31 @@ GENERATE_HINT = "e.g. the output of: python3 -c 'import secrets; print(secrets.t
 DNS_NAME = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class HostLimit:
+    """Feed requests at once to a host and the least time between two of them starting (issue 16)."""
+
+    concurrency: int
+    spacing: timedelta = timedelta(0)
+
+
+def parse_host_limits(text: str) -> dict[str, HostLimit]:
+    """``host=N`` or ``host=N/DURATION`` entries, comma-separated; ``ValueError`` naming a bad one."""
+    limits: dict[str, HostLimit] = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        host, _, rule = entry.partition("=")
+        count, _, spacing = rule.partition("/")
+        host = host.strip().lower()
+        try:
+            gap = timedelta(seconds=parse_duration(spacing)) if spacing.strip() else timedelta(0)
+        except InvalidInputError:
+            gap = None
+        if not DNS_NAME.fullmatch(host) or not count.strip().isdigit() or int(count) < 1 or gap is None:
+            raise ValueError(f"{entry!r}: want HOST=N or HOST=N/SPACING, e.g. export.arxiv.org=1/3s")
+        limits[host] = HostLimit(int(count), gap)
+    return limits
 
 
 class Settings(BaseSettings):
@@ -87,13 +113,45 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         default=10, ge=1, le=100, description="send attempts before a temporarily refused email fails"
     )
-    give_up_after: str = Field(
-        default="72h", description="age (30m, 72h, 3d) past which a temporarily refused email fails"
+    give_up_after: int = Field(
+        default=72 * 3600,
+        gt=0,
+        description="seconds (or 30m, 72h, 3d) after which a temporarily refused email fails",
     )
     trusted_proxies: str = Field(
         default="",
         description="comma-separated proxy addresses/networks whose X-Forwarded-For is believed; empty: none",
     )
+    max_item_age: int = Field(
+        default=7 * 86400,
+        gt=0,
+        description="seconds (or 90s, 15m, 12h, 7d) an item may be published before its digest window and "
+        "still be mailed as new (issue 16)",
+    )
+    host_limits: str = Field(
+        # arXiv's API terms: one request at a time, 3 s apart; its listing feeds get the same courtesy.
+        default="export.arxiv.org=1/3s,rss.arxiv.org=1/1s",
+        description="per-host feed request limits across processes: HOST=N[/SPACING],... (issue 16)",
+    )
+    skill_sources: bool = Field(
+        default=True, description="on: a skill's first confirmed subscriber adds its query feeds (issue 16)"
+    )
+
+    @field_validator("max_item_age", "give_up_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip().isdigit():
+            try:
+                return parse_duration(value)
+            except InvalidInputError:
+                raise ValueError("accepts seconds or a duration such as 90s, 15m, 12h, 7d") from None
+        return value
+
+    @field_validator("host_limits")
+    @classmethod
+    def _host_limits(cls, value: str) -> str:
+        parse_host_limits(value)
+        return value
 
     @field_validator("home")
     @classmethod
@@ -188,15 +246,6 @@ class Settings(BaseSettings):
             ) from None
         return value
 
-    @field_validator("give_up_after")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        try:
-            parse_duration(value)
-        except InvalidInputError as exc:
-            raise ValueError(str(exc)) from None
-        return value.strip().lower()
-
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:
         # Defaults depend on `home`, so they are derived here rather than declared as constants.
@@ -220,11 +269,6 @@ class Settings(BaseSettings):
         _check_scheme("DIGEST_BROKER_URL", self.broker_url, BROKER_SCHEMES)
         _check_scheme("DIGEST_MAIL_URL", self.mail_url, MAIL_SCHEMES)
         return self
-
-    @property
-    def give_up_span(self) -> timedelta:
-        """``give_up_after`` as a span of time."""
-        return timedelta(seconds=parse_duration(self.give_up_after))
 
     @property
     def is_sqlite(self) -> bool:

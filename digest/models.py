@@ -132,11 +132,50 @@ class Item(Base):
     language: Mapped[str | None] = mapped_column(String(35))
     external_id: Mapped[str | None] = mapped_column(String(300), index=True)
     category: Mapped[str | None] = mapped_column(String(100))
-    published_at: Mapped[datetime]
+    # A discussion of the item elsewhere (RSS <comments>, e.g. its Hacker News thread), issue 16.
+    discussion_url: Mapped[str | None] = mapped_column(String(2048))
+    # Indexed for counts by publication date (issue 16: alerts and skill figures count a 2019 post in 2019).
+    published_at: Mapped[datetime] = mapped_column(index=True)
     ingested_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
     content_hash: Mapped[str] = mapped_column(String(64))
     tagged_version: Mapped[str | None] = mapped_column(String(40))
+
+
+class SkillSource(Base):
+    """A query feed watched for a skill (issue 16): added with its first subscriber, shared when two skills
+    give the same URL. ``wanted_at`` is the last time the skill had a subscriber; a feed none of whose
+    skills was wanted for ``queries.IDLE_AFTER`` is paused, and resumed when a subscriber comes back.
+    """
+
+    __tablename__ = "skill_sources"
+
+    skill_id: Mapped[str] = mapped_column(ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True)
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    template: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    wanted_at: Mapped[datetime]
+
+
+class HostGate(Base):
+    """When the next feed request to a host may start (``DIGEST_HOST_LIMITS``, without Redis)."""
+
+    __tablename__ = "host_gates"
+
+    host: Mapped[str] = mapped_column(String(253), primary_key=True)
+    next_start: Mapped[datetime]
+
+
+class HostLease(Base):
+    """A feed request to a host in flight, held until released or ``expires_at``."""
+
+    __tablename__ = "host_leases"
+
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host: Mapped[str] = mapped_column(String(253), index=True)
+    expires_at: Mapped[datetime]
 
 
 class Skill(Base):

@@ -52,6 +52,8 @@ class ParsedEntry:
     language: str | None = None
     external_id: str | None = None
     category: str | None = None
+    # Where people discuss it, when that is not the entry's own page: RSS <comments> (a Hacker News thread).
+    discussion_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,8 @@ class ItemForDigest:
     matched: tuple[str, ...]
     in_title: bool
     score: float
+    # A discussion of it elsewhere (a Hacker News thread folded into the article, issue 16).
+    discussion_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,13 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.config import Settings
+from digest.config import Settings, parse_host_limits
 from digest.db import make_engine, make_sessions, require_schema
 from digest.deliver.compose import Composer
 from digest.deliver.mail import Mailer, mailer_for, signer_for
@@ -24,6 +25,7 @@ from digest.deliver.selection import WindowCache
 from digest.deliver.signup import SignupConfig, Signups
 from digest.ingest.crawl import MatcherCache
 from digest.ingest.fetch import FetchConfig, Fetcher, user_agent
+from digest.ingest.politeness import gate_for
 from digest.ops.ratelimit import limiter_for
 
 T = TypeVar("T")
@@ -119,7 +121,8 @@ class Runtime:
             s.max_items,
             s.send_empty,
             s.max_attempts,
-            s.give_up_span,
+            timedelta(seconds=s.give_up_after),
+            timedelta(seconds=s.max_item_age),
         )
 
     @property
@@ -133,12 +136,16 @@ class Runtime:
             per_host=s.per_host,
             user_agent=user_agent(s.base_url),
             block_private=bool(s.block_private_addresses),
+            host_limits=parse_host_limits(s.host_limits),
         )
 
     @_once
     def fetcher(self) -> Fetcher:
         """The feed fetcher of this process: one pooled client, built after any fork, on first use."""
-        return Fetcher(self.fetch_config)
+        config = self.fetch_config
+        return Fetcher(
+            config, gate_for(self.settings.broker_url, self.sessions) if config.host_limits else None
+        )
 
     def require_schema(self) -> None:
         """Raise ``SchemaMissingError`` unless migrations are applied."""

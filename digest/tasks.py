@@ -20,7 +20,7 @@ from digest.config import Settings, load_settings
 from digest.db import transaction
 from digest.deliver import alerts, digests, outbox
 from digest.errors import MailError
-from digest.ingest import crawl
+from digest.ingest import crawl, queries
 from digest.ops import logs, metrics
 from digest.runtime import Runtime
 from digest.site.figures import daily
@@ -140,8 +140,13 @@ def _now() -> datetime:
 
 @app.task(name="digest.crawl_tick", max_retries=DB_RETRIES, **RETRY_ON_DB)
 def crawl_tick() -> int:
-    """Claim every due source and enqueue one fetch per source."""
-    claimed = crawl.claim_due_sources(runtime().sessions, _now())
+    """Bring the query feeds in line with who follows what (issue 16), then claim every due source and
+    enqueue one fetch per source."""
+    rt, now = runtime(), _now()
+    if rt.settings.skill_sources:
+        with transaction(rt.sessions) as session:
+            queries.reconcile(session, now, queries.bundled_templates(), queries.bundled_repositories())
+    claimed = crawl.claim_due_sources(rt.sessions, now)
     for source_id in claimed:
         crawl_source.delay(source_id)
     return len(claimed)

@@ -107,6 +107,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         secret_key="test-secret-key-0123456789abcdefghijkl",
         block_private_addresses=False,
+        # Tests run offline: a confirmed subscription adds no query feeds unless a test asks (issue 16).
+        skill_sources=False,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from email import message_from_bytes, policy
@@ -62,6 +63,13 @@ def test_the_demo_crawls_tags_and_mails_every_cadence_and_can_run_twice(tmp_path
         cadences.add(str(message["Subject"]).split("·")[1].split()[0])
     assert cadences == {"hourly", "daily", "weekly"}
     assert Path(str(first["preview"])).read_text().startswith("<!DOCTYPE html>")
+    # Fresh means fresh (issue 16): the bundled arXiv answers are years old and stay out of every digest.
+    with sqlite3.connect(home / "digest.sqlite3") as db:
+        ages = db.execute(
+            "SELECT julianday(d.window_start) - julianday(i.published_at) FROM deliveries d"
+            " JOIN delivery_items di ON di.delivery_id = d.id JOIN items i ON i.id = di.item_id"
+        ).fetchall()
+    assert ages and max(age for (age,) in ages) <= 7
 
     assert second["sent_now"] == 0
     assert second["items"] == first["items"] and second["tags"] == first["tags"]

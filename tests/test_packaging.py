@@ -22,6 +22,8 @@ NEEDED = (
     "digest/data/taxonomy.jsonl",
     "digest/data/taxonomy-stackoverflow.jsonl",
     "digest/data/NOTICE.md",
+    "digest/data/starter.opml",
+    "digest/data/starter-engineering-blogs.opml",
     "digest/demo_data/feeds/sources.json",
 )
 

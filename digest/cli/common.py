@@ -31,8 +31,8 @@ def clock() -> datetime:
 
 
 @contextmanager
-def runtime(*, schema: bool = True) -> Iterator[Runtime]:
-    rt = Runtime(load_settings())
+def runtime(*, schema: bool = True, **overrides: Any) -> Iterator[Runtime]:
+    rt = Runtime(load_settings(**overrides))
     try:
         if schema:
             rt.require_schema()

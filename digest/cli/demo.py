@@ -6,18 +6,26 @@
 The demo runs on a clock that starts eight days back, so every cadence has a full window of items by
 "now" without inventing items: crawling happens at the start of that clock, digests at its end. Run
 twice, it finds the same items, the same subscribers and the windows already sent, and sends nothing new.
+
+Digests carry only fresh items (issue 16), and the bundled feeds were written once, on fixed dates: the
+first run copies them into DIGEST_HOME with the dates of the self-written feeds moved by whole days so
+their newest post is from the day the demo's clock starts. The arXiv answers keep their real (old) dates:
+they show on skill pages, never in a digest. Later runs serve the same copies, so they are not modified.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -161,7 +169,7 @@ def run_demo(rt: Runtime, now: datetime, step: Callable[[str], None] = lambda _:
     start = now - CLOCK_BACK
     # The demo's own feeds are on loopback, which the private-address guard of a distributed set-up refuses.
     with (
-        serve_directory(FEEDS) as base_url,
+        serve_directory(dated_feeds(rt.settings.home / "demo-feeds", start)) as base_url,
         Fetcher(replace(rt.fetch_config, block_private=False)) as fetcher,
     ):
         step("crawling demo feeds on " + base_url)
@@ -178,6 +186,44 @@ def run_demo(rt: Runtime, now: datetime, step: Callable[[str], None] = lambda _:
     sent_now = _dispatch_with_worker(rt, subscription_ids, now)
     step("summary")
     return _report(rt, ids, outcomes, subscription_ids, sent_now)
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_RFC822_DATE = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT")
+
+
+def dated_feeds(directory: Path, start: datetime) -> Path:
+    """The demo feeds in ``directory``, written on the first run with the self-written ones moved to
+    ``start`` (see the module docstring); kept as they are on later runs."""
+    if directory.is_dir():
+        return directory
+    building = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(building, ignore_errors=True)
+    shutil.copytree(FEEDS, building)
+    for entry in json.loads((FEEDS / "sources.json").read_text()):
+        if entry["self_written"]:
+            path = building / entry["file"]
+            path.write_text(shift_dates(path.read_text(encoding="utf-8"), start), encoding="utf-8")
+    building.rename(directory)
+    return directory
+
+
+def shift_dates(text: str, start: datetime) -> str:
+    """``text`` with every ISO 8601 (Atom, JSON Feed) and RFC 822 (RSS) date moved by the same whole number
+    of days, so the newest lands on the day of ``start`` but not after it."""
+    iso = [datetime.fromisoformat(found.replace("Z", "+00:00")) for found in _ISO_DATE.findall(text)]
+    rfc = [parsedate_to_datetime(found) for found in _RFC822_DATE.findall(text)]
+    newest = max([*iso, *rfc])
+    shift = timedelta(days=(start - newest).days)
+    text = _ISO_DATE.sub(
+        lambda m: (datetime.fromisoformat(m[0].replace("Z", "+00:00")) + shift).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        ),
+        text,
+    )
+    return _RFC822_DATE.sub(
+        lambda m: format_datetime((parsedate_to_datetime(m[0]) + shift).astimezone(UTC), usegmt=True), text
+    )
 
 
 def _register_sources(rt: Runtime, base_url: str, now: datetime) -> dict[int, str]:

@@ -15,6 +15,7 @@ from rich.table import Table
 from digest.cli.app import app, feeds_app
 from digest.cli.common import JsonOption, clock, each, iso, out, print_json, read_input, runtime
 from digest.db import transaction
+from digest.errors import InvalidInputError
 from digest.ingest import catalog, crawl
 from digest.ingest import sources as plan
 from digest.ingest.opml import parse_opml, write_opml
@@ -101,13 +102,24 @@ def feeds_list(as_json: JsonOption = False) -> None:
 @feeds_app.command("import")
 def feeds_import(
     file: Annotated[
-        Path, typer.Argument(help="An OPML file (subscription list).", exists=True, dir_okay=False)
-    ],
+        Path | None,
+        typer.Argument(help="An OPML file (subscription list).", exists=True, dir_okay=False),
+    ] = None,
     kind: Annotated[str, typer.Option(help="Kind of feeds whose outline names none.")] = "blog",
+    starter: Annotated[
+        bool, typer.Option("--starter", help="Import the curated starter catalogue shipped with digest.")
+    ] = False,
+    only: Annotated[
+        str | None, typer.Option(help="With --starter: only this kind (news, blog or paper).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Add every feed of an OPML file; feeds already known are left alone."""
-    opml = parse_opml(read_input(file))
+    """Add every feed of an OPML file, or of the starter catalogue; feeds already known are left alone."""
+    if (file is None) == (not starter):
+        raise InvalidInputError("give an OPML file or --starter (not both)")
+    if only is not None and not starter:
+        raise InvalidInputError("--only goes with --starter")
+    opml = catalog.starter_catalogue(only) if file is None else parse_opml(read_input(file))
     with runtime() as rt, transaction(rt.sessions) as session:
         result = catalog.import_feeds(session, opml, kind, clock())
     if as_json:

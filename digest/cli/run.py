@@ -49,7 +49,8 @@ def demo(as_json: JsonOption = False) -> None:
     """Run the whole pipeline on bundled feeds: crawl, tag, and email three demo subscribers."""
     from digest.cli.demo import run_demo
 
-    with runtime(schema=False) as rt:
+    # The demo runs offline: no query feeds for its subscribers' skills (issue 16).
+    with runtime(schema=False, skill_sources=False) as rt:
         if as_json:
             report = run_demo(rt, clock())
             print_json(report.as_json())

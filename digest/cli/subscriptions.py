@@ -16,6 +16,7 @@ from digest.deliver.cadence import Schedule, check_cadence
 from digest.deliver.signup import SignupRequest, resolve_skills
 from digest.deliver.subscribers import normalise_email, subscribe
 from digest.errors import InvalidInputError
+from digest.ingest import queries
 from digest.ops import schedules
 from digest.records import SubscriptionInfo
 from digest.vocabulary import WEEKDAYS, limit_skills
@@ -56,6 +57,12 @@ def subscribe_command(
         if confirmed:
             with transaction(rt.sessions) as session:
                 info = subscribe(session, email, skill, schedule, clock(), confirmed=True)
+                if rt.settings.skill_sources:
+                    # A skill's first confirmed subscriber adds its query feeds at once (issue 16); the
+                    # crawl tick does the same for confirmations through the web.
+                    queries.reconcile(
+                        session, clock(), queries.bundled_templates(), queries.bundled_repositories()
+                    )
         else:
             with transaction(rt.sessions) as session:
                 skills, unknown = resolve_skills(session, skill)

@@ -35,6 +35,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from digest.db import transaction
 from digest.deliver.mail import Mailer
+from digest.deliver.selection import MAX_ITEM_AGE
 from digest.errors import MailError
 from digest.models import AlertDelivery, AlertDeliveryEvent, Delivery, DeliveryEvent, Subscriber
 from digest.ops import metrics
@@ -77,6 +78,8 @@ class DeliveryConfig:
     # either of these fails the delivery for good.
     max_attempts: int
     give_up_after: timedelta
+    # How long before its window an item may have been published and still be mailed (issue 16).
+    max_item_age: timedelta = MAX_ITEM_AGE
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,15 @@
 """The items of a window, ranked and grouped by skill. Read-only but for a short-lived cache.
 
+Fresh means fresh (issue 16): an item belongs to the window ``[start, end)`` when we first stored it in
+the window *and* it was published no earlier than ``start - max_age``. A new feed's backlog, an arXiv
+query's years of papers or an old post re-published are stored, tagged and shown on skill pages, but never
+mailed as new. The store already turned a missing or future publication date into the time the item was
+first seen, so such an item is as fresh as its arrival.
+
 Rank (``rank``, pure): each candidate's worth is its match strength (the tag's score: title beats body,
 more mentions beat fewer) plus its freshness within the window; a story seen in several feeds or under
-several skills appears once, under the skill where it is strongest. The digest is then picked greedily:
+several skills appears once, under the skill where it is strongest (also when told under different URLs:
+near-duplicate titles and leads, ``ingest.dedupe``). The digest is then picked greedily:
 each pick costs the candidates from the same source and of the same kind (news, blog, paper) a little,
 so the top of a digest mixes sources and kinds unless one of them is much better. The cap keeps the best
 and counts the rest per skill ("+N more" links to the skill page).
@@ -24,6 +31,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from digest.ingest.dedupe import Fingerprint, clusters, fingerprint
 from digest.models import Item, Skill, Source, Tag
 from digest.records import DigestSection, ItemForDigest
 
@@ -35,10 +43,12 @@ SOURCE_PENALTY = 0.15
 KIND_PENALTY = 0.06
 CACHE_SIZE = 1024
 CACHE_TTL = timedelta(seconds=60)
+# DIGEST_MAX_ITEM_AGE's default: a weekly digest may still carry what was published the week before it.
+MAX_ITEM_AGE = timedelta(days=7)
 
 # What an item in a digest shows, beside the four columns of its tag (or manifest entry): skill_id,
-# matched, in_title, score. The item's source and the skill's name and slug come along. Read by label
-# (``item_from_row``).
+# matched, in_title, score. The item's source, the skill's name and slug and the item's discussion link
+# come along. Read by label (``item_from_row``).
 ITEM_COLUMNS = (
     Item.id.label("item_id"),
     Item.title,
@@ -50,6 +60,7 @@ ITEM_COLUMNS = (
     Source.kind.label("source_kind"),
     Skill.name.label("skill_name"),
     Skill.slug.label("skill_slug"),
+    Item.discussion_url,
 )
 
 
@@ -63,6 +74,8 @@ class Candidate:
     skill_slug: str
     # Match strength plus freshness in its window, computed once when read (and cached with it).
     worth: float
+    # What near-duplicate folding compares (issue 16), computed once when read (and cached with it).
+    fingerprint: Fingerprint
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,32 +95,38 @@ class WindowCache:
 
     def __init__(self, size: int = CACHE_SIZE, ttl: timedelta = CACHE_TTL) -> None:
         self.size, self.ttl = size, ttl
-        self._entries: OrderedDict[tuple[str, datetime, datetime], tuple[datetime, list[Candidate]]] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[
+            tuple[str, datetime, datetime, timedelta], tuple[datetime, list[Candidate]]
+        ] = OrderedDict()
         self.queries = 0
 
     def candidates(
-        self, session: Session, skill_ids: Sequence[str], start: datetime, end: datetime, now: datetime
+        self,
+        session: Session,
+        skill_ids: Sequence[str],
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        max_age: timedelta = MAX_ITEM_AGE,
     ) -> list[Candidate]:
         """The candidates of ``skill_ids`` in ``[start, end)``, reading the database only for skills not
         cached (one query)."""
         found: list[Candidate] = []
         missing: list[str] = []
         for skill_id in skill_ids:
-            entry = self._entries.get((skill_id, start, end))
+            entry = self._entries.get((skill_id, start, end, max_age))
             if entry is not None and now - entry[0] < self.ttl:
-                self._entries.move_to_end((skill_id, start, end))
+                self._entries.move_to_end((skill_id, start, end, max_age))
                 found += entry[1]
             else:
                 missing.append(skill_id)
         if missing:
             self.queries += 1
-            read = read_candidates(session, missing, start, end)
+            read = read_candidates(session, missing, start, end, max_age)
             for skill_id in missing:
                 rows = [candidate for candidate in read if candidate.item.skill_id == skill_id]
-                self._entries[(skill_id, start, end)] = (now, rows)
-                self._entries.move_to_end((skill_id, start, end))
+                self._entries[(skill_id, start, end, max_age)] = (now, rows)
+                self._entries.move_to_end((skill_id, start, end, max_age))
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
             found += read
@@ -115,22 +134,33 @@ class WindowCache:
 
 
 def read_candidates(
-    session: Session, skill_ids: Sequence[str], start: datetime, end: datetime
+    session: Session,
+    skill_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    max_age: timedelta = MAX_ITEM_AGE,
 ) -> list[Candidate]:
-    """Items tagged with any of ``skill_ids`` and ingested in ``[start, end)``: one query, columns only."""
+    """Items tagged with any of ``skill_ids``, first stored in ``[start, end)`` and published no earlier
+    than ``start - max_age``: one query, columns only."""
     rows = session.execute(
         select(Tag.skill_id, Tag.matched, Tag.in_title, Tag.score, *ITEM_COLUMNS, Item.story_key)
         .join(Item, Item.id == Tag.item_id)
         .join(Source, Source.id == Item.source_id)
         .join(Skill, Skill.id == Tag.skill_id)
-        .where(Tag.skill_id.in_(list(skill_ids)), Tag.ingested_at >= start, Tag.ingested_at < end)
+        .where(
+            Tag.skill_id.in_(list(skill_ids)),
+            Tag.ingested_at >= start,
+            Tag.ingested_at < end,
+            Item.published_at >= fresh_since(start, max_age),
+        )
     ).all()
     span = max((end - start).total_seconds(), 1.0)
     candidates = []
     for row in rows:
         item, skill_name, skill_slug = item_from_row(row)
         worth = item.score + FRESHNESS_WEIGHT * _freshness(item, end, span)
-        candidates.append(Candidate(item, row.story_key, skill_name, skill_slug, worth))
+        print_ = fingerprint(item.title, item.summary, item.published_at or item.ingested_at)
+        candidates.append(Candidate(item, row.story_key, skill_name, skill_slug, worth, print_))
     return candidates
 
 
@@ -150,6 +180,7 @@ def item_from_row(row: Row[Any]) -> tuple[ItemForDigest, str, str]:
         matched=tuple(row.matched),
         in_title=row.in_title,
         score=row.score,
+        discussion_url=row.discussion_url,
     )
     return item, row.skill_name, row.skill_slug
 
@@ -163,13 +194,19 @@ def select_window(
     *,
     cache: WindowCache | None = None,
     now: datetime | None = None,
+    max_age: timedelta = MAX_ITEM_AGE,
 ) -> Selection:
-    """Items tagged with any of ``skill_ids`` and ingested in ``[start, end)``, ranked and capped."""
+    """The fresh items of ``skill_ids`` in ``[start, end)`` (``read_candidates``), ranked and capped."""
     if cache is not None and now is not None:
-        candidates = cache.candidates(session, skill_ids, start, end, now)
+        candidates = cache.candidates(session, skill_ids, start, end, now, max_age)
     else:
-        candidates = read_candidates(session, skill_ids, start, end)
+        candidates = read_candidates(session, skill_ids, start, end, max_age)
     return choose(candidates, cap)
+
+
+def fresh_since(start: datetime, max_age: timedelta) -> datetime:
+    """The earliest publication time an item of the window starting at ``start`` may have."""
+    return start - max_age
 
 
 def choose(candidates: Sequence[Candidate], cap: int) -> Selection:
@@ -192,13 +229,15 @@ def choose(candidates: Sequence[Candidate], cap: int) -> Selection:
 
 
 def rank(candidates: Sequence[Candidate], cap: int) -> tuple[list[ItemForDigest], list[ItemForDigest]]:
-    """The best ``cap`` items in the order to show them, and the rest (each story once)."""
+    """The best ``cap`` items in the order to show them, and the rest (each story once: copies under one
+    canonical URL share a story key, and near-duplicates under different URLs are folded, ``dedupe``)."""
+    story_of = clusters({candidate.story_key: candidate.fingerprint for candidate in candidates})
     best: dict[str, tuple[float, ItemForDigest]] = {}
     for candidate in candidates:
-        item, worth = candidate.item, candidate.worth
-        kept = best.get(candidate.story_key)
+        item, worth, story = candidate.item, candidate.worth, story_of[candidate.story_key]
+        kept = best.get(story)
         if kept is None or worth > kept[0] or (worth == kept[0] and _before(item, kept[1])):
-            best[candidate.story_key] = (worth, item)
+            best[story] = (worth, item)
     # Heap of (-worth at the time it was computed, tie-breakers, item); penalties only ever lower a worth,
     # so a popped entry whose recomputed worth still beats the next one is the true best (lazy greedy).
     heap = [(-worth, -item.in_title, item.item_id, worth, item) for worth, item in best.values()]
@@ -228,10 +267,11 @@ def _before(item: ItemForDigest, other: ItemForDigest) -> bool:
 
 
 def _freshness(item: ItemForDigest, end: datetime, span: float) -> float:
-    """1 for an item from the end of the window, 0 for one from its start or older.
+    """1 for an item published at the end of the window, 0 for one published at its start or earlier.
 
-    The feed's own date counts only when it is earlier than when we found the item: feeds' dates lie
-    forward (scheduled posts, wrong time zones) more than they matter backward.
+    Freshness is by publication time (issue 16): an old post found late is not news. The feed's own date
+    counts only when it is earlier than when we found the item: feeds' dates lie forward (scheduled
+    posts, wrong time zones) more than they matter backward.
     """
     when = min(item.published_at, item.ingested_at) if item.published_at else item.ingested_at
     return min(1.0, max(0.0, 1.0 - (end - when).total_seconds() / span))

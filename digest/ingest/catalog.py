@@ -14,14 +14,21 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from digest import PACKAGE_DIR
 from digest.errors import InvalidInputError, NotFoundError
 from digest.ingest import sources as plan
-from digest.ingest.opml import OpmlFeed, OpmlResult
+from digest.ingest.opml import OpmlFeed, OpmlResult, parse_opml
 from digest.models import Item, Source
 from digest.ops import schedules
 from digest.vocabulary import interval_for
 
 STATES = {"pause": "paused", "resume": "active"}
+# The curated starting point shipped with the package (issue 16). The engineering blogs are derived from a
+# CC BY-SA 4.0 list, so they stay in a file of their own (digest/data/NOTICE.md).
+STARTER_FILES = (
+    PACKAGE_DIR / "data" / "starter.opml",
+    PACKAGE_DIR / "data" / "starter-engineering-blogs.opml",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,16 @@ def import_feeds(session: Session, opml: OpmlResult, default_kind: str, now: dat
         known.add(feed.url)
     already = tuple(feed.url for feed in opml.feeds if feed.url not in added)
     return ImportResult(tuple(added), already, opml.skipped, opml.warnings)
+
+
+def starter_catalogue(only: str | None = None) -> OpmlResult:
+    """The starter catalogue's feeds (every kind, or ``only`` one), as one OPML result."""
+    if only is not None:
+        plan.check_kind(only)
+    feeds: list[OpmlFeed] = []
+    for path in STARTER_FILES:
+        feeds += [feed for feed in parse_opml(path.read_bytes()).feeds if only in (None, feed.kind)]
+    return OpmlResult(feeds=tuple(feeds), skipped=(), warnings=())
 
 
 def export_feeds(session: Session) -> list[OpmlFeed]:

@@ -33,16 +33,17 @@ def upsert_entries(
 ) -> list[StoredItem]:
     """Insert new entries and update changed ones; unchanged entries are left alone.
 
-    An entry is identified by (source, entry key), so a refetch never doubles it; ``ingested_at`` is set
+    An entry is identified by (source, entry key), so a refetch never doubles it (a folded link to an
+    article stored from another feed, ``_fold_discussions``, is not stored at all); ``ingested_at`` is set
     once, when it is first seen, because digest windows are defined on it. Rows are written in bulk
     (one INSERT ... RETURNING, one UPDATE by primary key), not object by object: a crawl stores tens of
     thousands of items.
     """
     keys = [entry.entry_key for entry in entries]
     existing = {
-        key: (item_id, content_hash)
-        for item_id, key, content_hash in session.execute(
-            select(Item.id, Item.entry_key, Item.content_hash).where(
+        key: (item_id, content_hash, published)
+        for item_id, key, content_hash, published in session.execute(
+            select(Item.id, Item.entry_key, Item.content_hash, Item.published_at).where(
                 Item.source_id == source_id, Item.entry_key.in_(keys)
             )
         )
@@ -54,7 +55,8 @@ def upsert_entries(
         if known is None:
             new_rows.append(_new_row(source_id, entry, digest, now))
         elif known[1] != digest:
-            changed_rows.append({"id": known[0], **_row(entry, digest, now)})
+            changed_rows.append({"id": known[0], **_row(entry, digest, now, known[2])})
+    new_rows = _fold_discussions(session, source_id, new_rows)
     stored = []
     if new_rows:
         inserted = session.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), new_rows)
@@ -63,6 +65,29 @@ def upsert_entries(
         session.execute(update(Item), changed_rows)
         stored += [StoredItem(row["id"], is_new=False) for row in changed_rows]
     return stored
+
+
+def _fold_discussions(session: Session, source_id: int, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The new rows left once each link to an article already stored from another feed (an aggregator's:
+    it has a discussion elsewhere, such as a Hacker News item) is folded into that article: the article
+    keeps its own text and gains the discussion link (issue 16). One item per story, not a copy per feed.
+    """
+    linked = {row["story_key"]: row for row in rows if row["discussion_url"]}
+    if not linked:
+        return rows
+    stored = session.execute(
+        select(Item.id, Item.story_key, Item.discussion_url).where(
+            Item.story_key.in_(list(linked)), Item.source_id != source_id
+        )
+    ).all()
+    folded = {}
+    for item_id, key, discussion in stored:
+        folded[key] = linked[key]
+        if discussion is None:
+            session.execute(
+                update(Item).where(Item.id == item_id).values(discussion_url=linked[key]["discussion_url"])
+            )
+    return [row for row in rows if row["story_key"] not in folded or not row["discussion_url"]]
 
 
 def replace_tags(
@@ -148,8 +173,8 @@ def _new_row(source_id: int, entry: ParsedEntry, digest: str, now: datetime) -> 
     }
 
 
-def _row(entry: ParsedEntry, digest: str, now: datetime) -> dict[str, Any]:
-    """The columns an entry sets, on insert and on update."""
+def _row(entry: ParsedEntry, digest: str, now: datetime, published: datetime | None = None) -> dict[str, Any]:
+    """The columns an entry sets, on insert and on update (``published``: the date stored before)."""
     return {
         "url": entry.url,
         "title": entry.title,
@@ -162,8 +187,12 @@ def _row(entry: ParsedEntry, digest: str, now: datetime) -> dict[str, Any]:
         "language": entry.language,
         "external_id": entry.external_id,
         "category": entry.category,
-        # A missing date, or one in the future (feeds' clocks and typos), becomes the fetch time.
-        "published_at": entry.published_at if entry.published_at and entry.published_at <= now else now,
+        "discussion_url": entry.discussion_url,
+        # A missing date, or one in the future (feeds' clocks and typos), becomes the time the item was first
+        # seen (issue 16), and an update without a usable date keeps it: an edit is not a new publication.
+        "published_at": (
+            entry.published_at if entry.published_at and entry.published_at <= now else published or now
+        ),
     }
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import text
 
 from digest.db import transaction
+from digest.ingest import queries
 from digest.ingest.skills import resolve_skill
 from digest.site.figures import ranking, read, records
 from digest.web.context import Web
@@ -62,6 +63,14 @@ def router(web: Web) -> APIRouter:
                 return RedirectResponse(f"/skills/{quote(skill.slug)}", status_code=301)
             shown = read.skill_figures(session, skill.id, today)
             latest = read.latest_items(session, skill.id)
-        return web.page(request, "skill.html", figures=shown, latest=latest, description=skill.description)
+            watched = queries.watched_for(session, skill.id)
+        return web.page(
+            request,
+            "skill.html",
+            figures=shown,
+            latest=latest,
+            description=skill.description,
+            watched=watched,
+        )
 
     return routes

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from digest.deliver.selection import Candidate, choose, rank
+from digest.ingest.dedupe import fingerprint
 from digest.records import ItemForDigest
 
 END = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
@@ -38,7 +39,8 @@ def candidate(
         score=score,
     )
     freshness = max(0.0, 1 - age / (END - START))
-    return Candidate(item, story or f"story-{item_id}", *SKILLS[skill], score + 0.3 * freshness)
+    print_ = fingerprint(item.title, item.summary, item.ingested_at)
+    return Candidate(item, story or f"story-{item_id}", *SKILLS[skill], score + 0.3 * freshness, print_)
 
 
 def ids(items: list[ItemForDigest]) -> list[int]:

@@ -196,7 +196,9 @@ def preview(
         skill_ids = session.scalars(
             select(SubscriptionSkill.skill_id).where(SubscriptionSkill.subscription_id == subscription.id)
         ).all()
-        selection = select_window(session, skill_ids, start, end, config.max_items)
+        selection = select_window(
+            session, skill_ids, start, end, config.max_items, max_age=config.max_item_age
+        )
         reader = Reader(
             subscription.id, subscriber.id, subscriber.email, subscription.cadence, subscription.timezone
         )

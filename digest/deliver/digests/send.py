@@ -121,7 +121,16 @@ def _claim(
     if has_manifest:
         sections = manifest_sections(session, delivery_id, delivery.more_by_skill or {})
     else:
-        selection = select_window(session, skill_ids, start, end, config.max_items, cache=cache, now=now)
+        selection = select_window(
+            session,
+            skill_ids,
+            start,
+            end,
+            config.max_items,
+            cache=cache,
+            now=now,
+            max_age=config.max_item_age,
+        )
         sections, more = selection.sections, selection.more
     refusal = None
     if person.subscription_state != "active":

@@ -7,17 +7,20 @@ import email.utils
 import socket
 import threading
 import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
-from datetime import UTC
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, NamedTuple, Self, TypeVar
 
 import httpx
 
 from digest import __version__
+from digest.config import HostLimit
 from digest.errors import FetchError
 from digest.ingest.fetch.guard import guard_transport
+from digest.ingest.politeness import Gate, Lease
 from digest.records import FetchResult
 
 T = TypeVar("T")
@@ -52,6 +55,8 @@ class FetchConfig:
     user_agent: str = f"digest/{__version__}"
     # Refuse hosts that resolve to private, loopback, link-local, multicast or reserved addresses (SSRF).
     block_private: bool = True
+    # DIGEST_HOST_LIMITS: hosts whose requests every process counts together, through the fetcher's gate.
+    host_limits: Mapping[str, HostLimit] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if min(self.connect_timeout, self.total_timeout) <= 0 or self.max_bytes <= 0 or self.per_host < 1:
@@ -69,10 +74,12 @@ class _Redirect(NamedTuple):
 
 
 class AsyncFetcher:
-    """Conditional GETs on one pooled ``httpx.AsyncClient``, at most ``per_host`` at once per host."""
+    """Conditional GETs on one pooled ``httpx.AsyncClient``, at most ``per_host`` at once per host in this
+    process, and for the hosts of ``config.host_limits`` their limits across processes (``gate``)."""
 
-    def __init__(self, config: FetchConfig) -> None:
+    def __init__(self, config: FetchConfig, gate: Gate | None = None) -> None:
         self.config = config
+        self._gate = gate
         transport = httpx.AsyncHTTPTransport(
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20), retries=0
         )
@@ -96,8 +103,10 @@ class AsyncFetcher:
         return await self._fetch(url, etag, last_modified, self.config.max_bytes)
 
     async def aclose(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled connections (and the gate's)."""
         await self._client.aclose()
+        if self._gate is not None:
+            self._gate.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -117,7 +126,7 @@ class AsyncFetcher:
         deadline: float | None = None
         for _ in range(self.config.max_redirects + 1):
             target = _http_url(current)
-            async with self._slot(target.host):
+            async with self._slot(target.host), self._polite(target.host):
                 # The deadline starts once the first request may go out: waiting for a slot is not the
                 # server's fault.
                 deadline = deadline or asyncio.get_running_loop().time() + self.config.total_timeout
@@ -133,6 +142,26 @@ class AsyncFetcher:
             permanent = permanent and answer.status in PERMANENT_REDIRECTS
             current = answer.location
         raise FetchError(f"more than {self.config.max_redirects} redirects from {url}")
+
+    @asynccontextmanager
+    async def _polite(self, host: str) -> AsyncIterator[None]:
+        """Hold a slot of the host's limit shared by every process, waiting for one if need be."""
+        limit = self.config.host_limits.get(host.lower()) if self._gate is not None else None
+        if limit is None or self._gate is None:
+            yield
+            return
+        gate = self._gate
+        while True:
+            # The gate is a database or Redis: a blocking call, made off the event loop. Its time is the
+            # wall clock because the spacing is between real requests.
+            got = await asyncio.to_thread(gate.try_acquire, host, limit, _wall_clock)
+            if isinstance(got, Lease):
+                break
+            await asyncio.sleep(got)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(gate.release, got, _wall_clock)
 
     def _slot(self, host: str) -> asyncio.Semaphore:
         slot = self._slots.get(host)
@@ -162,6 +191,10 @@ class AsyncFetcher:
                 content_type=response.headers.get("content-type", ""),
                 headers=tuple(response.headers.multi_items()),
             )
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 def _http_url(url: str) -> httpx.URL:
@@ -267,9 +300,9 @@ class Fetcher:
     Create it in the process that uses it (after a Celery prefork, not before: threads do not survive fork).
     """
 
-    def __init__(self, config: FetchConfig) -> None:
+    def __init__(self, config: FetchConfig, gate: Gate | None = None) -> None:
         self.config = config
-        self._async = AsyncFetcher(config)
+        self._async = AsyncFetcher(config, gate)
         self._loop = asyncio.new_event_loop()
         self._closed = False
         self._lock = threading.Lock()

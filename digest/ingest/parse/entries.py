@@ -33,6 +33,7 @@ def build_entry(
     language: str | None,
     external_id: str | None,
     category: str | None = None,
+    discussion_url: str | None = None,
 ) -> ParsedEntry:
     summary_html = safe_html(body_html, html_base) if body_html else ""
     summary = clip(html_to_text(summary_html), MAX_SUMMARY)
@@ -51,6 +52,7 @@ def build_entry(
         language=language,
         external_id=external_id,
         category=category,
+        discussion_url=discussion_url if discussion_url != url else None,
     )
 
 

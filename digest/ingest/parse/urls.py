@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from digest.ingest.parse.html import SPACE
@@ -17,11 +18,23 @@ _TRACKING_NAMES = frozenset(
         "mc_cid",
         "mc_eid",
         "igshid",
+        "ref",
         "ref_src",
+        "ref_url",
+        "referrer",
         "_hsenc",
         "_hsmi",
+        "guccounter",
+        "__twitter_impression",
     }
 )
+# Medium marks the feed a link came from (``?source=rss------pytorch-5``); other ``source`` values may mean
+# something to the site, so only these are dropped.
+_TRACKING_VALUE_PREFIXES = {"source": "rss"}
+# AMP copies of a page (issue 16): ``/amp`` or ``/amp/`` at either end of the path, ``.amp`` before the
+# extension, and ``amp``/``outputType=amp`` in the query all name the same story as the page itself.
+_AMP_PATH = re.compile(r"(?:^/amp(?=/)|/amp/?$|\.amp(?=\.html?$))", re.IGNORECASE)
+_AMP_QUERY = frozenset({"amp", "amp=1", "amp=true", "outputtype=amp"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -51,19 +64,33 @@ def canonical_url(url: str, base: str) -> str | None:
 
 
 def story_key(url: str | None, title: str) -> str:
-    """The key shared by copies of one story in several feeds: its URL without tracking noise, else title."""
+    """The key shared by copies of one story in several feeds: its URL without tracking noise, else title.
+
+    Scheme, ``www.``, a trailing slash and AMP variants do not count: ``http://www.example.com/a/amp/``
+    and ``https://example.com/a`` are one story.
+    """
     if url:
         parts = urlsplit(url)
-        host = (parts.hostname or "").removeprefix("www.")
-        basis = urlunsplit(("", host, parts.path.rstrip("/"), _strip_tracking(parts.query), ""))
+        host = (parts.hostname or "").removeprefix("www.").removeprefix("amp.")
+        path = _AMP_PATH.sub("", parts.path).rstrip("/")
+        query = "&".join(
+            p for p in _strip_tracking(parts.query).split("&") if p and p.lower() not in _AMP_QUERY
+        )
+        basis = urlunsplit(("", host, path, query, ""))
     else:
         basis = SPACE.sub(" ", title.casefold()).strip()
     return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 
 def _strip_tracking(query: str) -> str:
-    return "&".join(p for p in query.split("&") if p and not _is_tracking(p.partition("=")[0].lower()))
+    return "&".join(p for p in query.split("&") if p and not _is_tracking(*p.partition("=")[::2]))
 
 
-def _is_tracking(name: str) -> bool:
-    return name.startswith("utm_") or name in _TRACKING_NAMES
+def _is_tracking(name: str, value: str) -> bool:
+    name = name.lower()
+    prefix = _TRACKING_VALUE_PREFIXES.get(name)
+    return (
+        name.startswith("utm_")
+        or name in _TRACKING_NAMES
+        or (prefix is not None and value.lower().startswith(prefix))
+    )

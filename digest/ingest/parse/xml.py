@@ -138,6 +138,7 @@ def _entry_from_feedparser(
         language=next((lang for d in details if (lang := language_tag(d.get("language")))), feed_language),
         external_id=f"arxiv:{arxiv.group(1)}" if arxiv else _doi_id(entry),
         category=entry.get("arxiv_primary_category", {}).get("term") if arxiv else None,
+        discussion_url=canonical_url(entry.get("comments", ""), feed_url),
     )
 
 

@@ -9,6 +9,7 @@
     /admin/feeds                       failing feeds first, the error in words
     /admin/schedules                   run-time cadences; POST /admin/schedules/{name} changes one
     /admin/subscribers?q=              search by address: subscriptions, states, bounces
+    /admin/coverage                    followed skills, worst covered first (coverage.py, issue 16)
 
 With no token set, /admin does not exist (404, like any unknown path). Otherwise each request carries the
 session cookie made at login or ``Authorization: Bearer <token>`` (scripts). Tokens are compared with
@@ -41,7 +42,7 @@ from digest.models import Delivery, Source, Subscriber
 from digest.ops import audit, schedules
 from digest.ops.ratelimit import retry_after
 from digest.web import security
-from digest.web.admin import views
+from digest.web.admin import coverage, views
 from digest.web.admin.auth import (
     COOKIE,
     SESSION_MAX_AGE,
@@ -304,5 +305,6 @@ def router(web: Web) -> APIRouter:
             request, "subscribers.html", q=q, rows=rows, next_digest=next_digest, more=len(found) > PAGE_SIZE
         )
 
+    coverage.add_routes(private, page, web)
     routes.include_router(private)
     return routes

@@ -1,0 +1,73 @@
+"""What the service watches for each skill, and how well it covers them (issue 16):
+``digest skills sources`` and ``digest skills coverage``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from digest.cli.app import skills_app
+from digest.cli.common import JsonOption, clock, out, print_json, runtime
+from digest.db import transaction
+from digest.ingest import coverage, queries
+from digest.ingest.skills import resolve_skill
+
+
+@skills_app.command("sources")
+def skills_sources(
+    skill: Annotated[str, typer.Argument(help="A skill's name, id, slug or alias.")],
+    add: Annotated[bool, typer.Option("--add", help="Add them as feeds (known URLs are shared).")] = False,
+    points: Annotated[
+        int | None, typer.Option(min=1, help="Hacker News: only stories with at least this many points.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The query feeds the service would watch for a skill (arXiv, Hacker News, tag feeds, releases)."""
+    with runtime() as rt, transaction(rt.sessions) as session:
+        found = resolve_skill(session, skill)
+        terms = queries.skill_terms(session, found, queries.bundled_repositories())
+        sources = queries.sources_for(terms, queries.bundled_templates(), points=points)
+        if add:
+            queries.add_sources(session, found.id, sources, clock())
+    if as_json:
+        print_json([source.as_json() for source in sources])
+        return
+    verb = "watching" if add else "would watch"
+    out.print(f"{escape(found.name)}: {verb} {len(sources)} feeds")
+    for source in sources:
+        out.print(f"  [{source.kind}] {escape(source.url)}\n      {escape(source.reason)}", highlight=False)
+
+
+@skills_app.command("coverage")
+def skills_coverage(as_json: JsonOption = False) -> None:
+    """Every skill with subscribers, worst covered first: sources and items found for it lately."""
+    with runtime() as rt, transaction(rt.sessions) as session:
+        rows = coverage.coverage(session, clock())
+    if as_json:
+        print_json([row.as_json() for row in rows])
+        return
+    table = Table()
+    for column in (
+        "skill",
+        "subscribers",
+        "sources 30d",
+        "items 7d",
+        "items 30d",
+        "last published",
+        "watched",
+    ):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            escape(row.name),
+            str(row.subscribers),
+            str(row.sources_30d),
+            str(row.items_7d),
+            str(row.items_30d),
+            f"{row.last_published:%Y-%m-%d}" if row.last_published else "-",
+            str(row.watched),
+        )
+    out.print(table)
