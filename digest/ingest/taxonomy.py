@@ -58,6 +58,8 @@ class Entity:
     parents: tuple[str, ...]
     related: tuple[str, ...]
     sources: tuple[str, ...] = ()
+    # How widely the skill is used, 0..1, from the sources (issue 15): orders search, breaks ties of senses.
+    popularity: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         """The line form of this entity in a taxonomy file, in the field order of the format."""
@@ -72,6 +74,7 @@ class Entity:
             "parents": list(self.parents),
             "related": list(self.related),
             "sources": list(self.sources),
+            "popularity": self.popularity,
         }
 
 
@@ -362,6 +365,7 @@ def _entity(line: dict[str, Any], extra: Iterable[Alias], path: Path) -> Entity:
             parents=tuple(line.get("parents") or ()),
             related=tuple(line.get("related") or ()),
             sources=tuple(line.get("sources") or ()),
+            popularity=float(line.get("popularity") or 0.0),
         )
     except (KeyError, TypeError) as exc:
         raise InvalidInputError(f"{path}: entity {line.get('key', '?')!r} lacks field {exc}") from None

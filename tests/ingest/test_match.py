@@ -359,7 +359,7 @@ def test_the_bundled_taxonomy_compiles_into_thousands_of_aliases(real: Matcher) 
         ("Building a REST API in Go with PostgreSQL", {"REST", "Go", "PostgreSQL"}),
         (
             "Deep learning for time series forecasting with TensorFlow",
-            {"Deep learning", "TensorFlow", "Time Series"},
+            {"Deep learning", "TensorFlow", "Time series forecasting"},
         ),
         ("Writing a compiler in C++ and Rust", {"C++", "Compiler", "Rust"}),
         ("Spring Boot 3 with Java 21 virtual threads", {"Spring Boot", "Java"}),

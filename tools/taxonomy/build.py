@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from digest.ingest.taxonomy import Alias, Entity, skill_id_for
+from tools.taxonomy import modern
 
 FORMAT = "digest-taxonomy/1"
 # The newest upstream snapshot (linguist @ b45dbe9b2825) dates the bundle instead of the clock, so a
@@ -36,6 +37,7 @@ SNAPSHOT_DATE = "2026.08.20"
 BUNDLE_LICENCE = "CC-BY-4.0 AND MIT"
 STACKOVERFLOW_LICENCE = "CC-BY-SA-4.0"
 MAX_DESCRIPTION = 200
+HOMONYMS = Path(__file__).parent.parent.parent / "digest" / "data" / "homonyms.txt"
 # Stack Overflow synonyms of tags with fewer questions than this are too obscure to trust.
 MIN_SO_QUESTIONS = 100
 # O*NET products outside the tech classes are kept when at least this many occupations use them.
@@ -119,8 +121,30 @@ STACKOVERFLOW = Source(
     "Tag and tag-synonym data from Stack Overflow (Stack Exchange Data Explorer), "
     "licensed under CC BY-SA 4.0.",
 )
-BUNDLE_SOURCES = (GITHUB, LINGUIST, DEVICON, ESCO, ONET, CURATED_SOURCE)
+SIMPLE_ICONS = Source(
+    "simple-icons",
+    "CC0-1.0",
+    "Brand names and aliases from simple-icons/simple-icons (data/simple-icons.json), CC0 1.0. Brand names "
+    "are trademarks of their owners.",
+)
+CNCF = Source(
+    "cncf-glossary",
+    "CC-BY-4.0",
+    "Definitions adapted from the Cloud Native Glossary (CNCF), licensed under CC BY 4.0.",
+)
+PACKAGES = Source(
+    "packages",
+    "facts",
+    "PyPI download ranks and npm download counts (facts about packages) confirm names and weigh popularity.",
+)
+BUNDLE_SOURCES = (GITHUB, LINGUIST, DEVICON, ESCO, ONET, CURATED_SOURCE, SIMPLE_ICONS, CNCF, PACKAGES)
 _SOURCE_ORDER = {source.name: index for index, source in enumerate(BUNDLE_SOURCES)}
+
+
+def homonyms(path: Path = HOMONYMS) -> frozenset[str]:
+    """The shipped list of technology names that are also everyday words (digest/data/homonyms.txt)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(word for line in lines for word in line.split("#", 1)[0].split())
 
 
 def _words(text: str) -> frozenset[str]:
@@ -355,6 +379,7 @@ AMBIGUOUS_WORDS = _words(
     rest gaussian agile
     """
 )
+HOMONYM_WORDS = homonyms()
 # Not homonyms after all, so they were taken out of the list above: "docker", "linux", "debian" and "gentoo"
 # are not English words, and needing context for them lost plain mentions ("Pixelbook Linux is Debian").
 # The same holds for tool and language names such as "haskell", "smalltalk", "npm", "gradle" or "keras".
@@ -378,6 +403,7 @@ EVERYDAY_WORDS = _words(
     configuration dataset kernel algorithm max next arc metal cue rage progress logos adventure strategy
     extensions extension plugin quantum paper software growth resources resource motion tas hackfest
     application applications rss slice switch glyph reason reasons dependency dependencies apples maximum
+    here bit box shell task node nodes cluster clusters threads
     """
 )
 
@@ -422,6 +448,11 @@ WRONG_ALIASES = frozenset(
         ("database", "dbms"),
         # Plain "Visual Basic" is the older language; Visual Basic .NET is named with its ".NET".
         ("visual-basic-net", "visual basic"),
+        # O*NET's "Real estate application contract transmission REACT" is no name of React (issue 15).
+        ("react", "real estate application contract transmission"),
+        ("react", "real estate application contract transmission react"),
+        # Linguist lists "rusthon", a Python-to-Rust transpiler, as a Python alias (issue 15).
+        ("python", "rusthon"),
     }
 )
 
@@ -647,6 +678,7 @@ class Draft:
     related: set[str] = field(default_factory=set)
     sources: set[str] = field(default_factory=set)
     trusted: set[str] = field(default_factory=set)
+    popularity: float = 0.0
 
 
 class Registry:
@@ -1075,8 +1107,14 @@ def _claimed(alias: str, draft: Draft, owners: dict[str, set[str]]) -> bool:
 
 
 def _word_ambiguous(alias: str, words: frozenset[str]) -> bool:
-    folded = alias.lower()
-    return len(alias) <= 2 or folded in AMBIGUOUS_WORDS or (" " not in folded and folded in words)
+    # Punctuation the matcher folds away does not make a word a name: "Act!" is read as "act".
+    folded = alias.lower().rstrip("!?.")
+    return (
+        len(alias) <= 2
+        or folded in AMBIGUOUS_WORDS
+        or folded in HOMONYM_WORDS
+        or (" " not in folded and folded in words)
+    )
 
 
 def _aliases(forms: Sequence[str], shared: set[str], words: frozenset[str]) -> tuple[Alias, ...]:
@@ -1126,6 +1164,7 @@ def _finish(registry: Registry, words: frozenset[str]) -> tuple[Entity, ...]:
                 parents=parents,
                 related=_references(registry, draft, draft.related, parent_keys),
                 sources=tuple(sorted(draft.sources, key=_SOURCE_ORDER.__getitem__)),
+                popularity=draft.popularity,
             )
         )
     return tuple(entities)
@@ -1194,18 +1233,25 @@ def _meta(lines: Iterable[str], licence: str, sources: Sequence[Source]) -> dict
     }
 
 
-def build(sources: Path) -> BuildResult:
-    """Read every source under ``sources`` and return the merged taxonomy and the Stack Overflow aliases."""
+def build(sources: Path, packages: Path | None = None) -> BuildResult:
+    """Read every source under ``sources`` (and the package lists in ``packages``) and return the merged
+    taxonomy and the Stack Overflow aliases."""
     registry = Registry()
     _add_topics(registry, sources)
     _add_curated(registry)
+    modern.add_concepts(registry, modern.read_concepts(), CURATED_SOURCE.name, RANK_CURATED)
     _add_linguist(registry, sources)
     _add_devicon(registry, sources)
     _add_esco(registry, sources)
     words = common_words(sources)
     _add_onet(registry, sources, words)
+    facts = modern.read_packages(packages, sources / "stackoverflow-sede" / "Tags.csv")
+    everyday = words | STOPWORDS
+    modern.add_simple_icons(registry, sources, facts, SIMPLE_ICONS.name, RANK_WEAK, everyday, HOMONYM_WORDS)
+    modern.add_cncf(registry, sources, CNCF.name, RANK_WEAK, everyday)
     for key in sorted(GENERIC_ENTITIES):
         registry.drop(key)
+    _weigh(registry, facts, {tech.name for tech in _read_onet(sources) if tech.hot})
     for key, aliases in sorted(EXTRA_ALIASES.items()):
         if key in registry.drafts:  # cut-down test sources may lack it
             registry.add_aliases(registry.drafts[key], aliases, trusted=True)
@@ -1219,6 +1265,19 @@ def build(sources: Path) -> BuildResult:
             (json_line(extra.to_json()) for extra in extras), STACKOVERFLOW_LICENCE, (STACKOVERFLOW,)
         ),
     )
+
+
+def _weigh(registry: Registry, facts: modern.Packages, hot: set[str]) -> None:
+    """Give each draft its popularity; drop O*NET-only products that no source shows anyone uses."""
+    for key in sorted(registry.drafts):
+        draft = registry.drafts[key]
+        popular = modern.popularity(draft, facts, any(name in hot for name in (draft.name, *draft.aliases)))
+        if popular and (facts.pypi_rank(draft.name) or facts.npm_downloads(draft.name)):
+            draft.sources.add(PACKAGES.name)
+        if draft.sources == {ONET.name} and not popular:
+            registry.drop(key)
+            continue
+        draft.popularity = popular
 
 
 def write(result: BuildResult, out_dir: Path) -> None:
@@ -1242,8 +1301,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sources", type=Path, required=True, help="the taxonomy-sources folder")
     parser.add_argument("--out", type=Path, required=True, help="where to write the .jsonl files")
+    parser.add_argument("--packages", type=Path, help="the package-popularity folder (PyPI and npm lists)")
     args = parser.parse_args(argv)
-    result = build(args.sources)
+    result = build(args.sources, args.packages)
     write(result, args.out)
     aliases = sum(len(entity.aliases) for entity in result.entities)
     print(
