@@ -399,7 +399,7 @@ def test_the_bundled_taxonomy_finds_rust_from_its_borrow_checker(real: Matcher) 
 
 
 def test_the_bundled_taxonomy_finds_go_with_a_version_number(real: Matcher) -> None:
-    assert names(real.tag("Go 1.25 ships with a new garbage collector", "")) == {"Go"}
+    assert names(real.tag("Go 1.25 ships with a new garbage collector", "")) == {"Go", "Garbage collection"}
 
 
 def test_the_bundled_taxonomy_finds_docker_as_the_first_word(real: Matcher) -> None:

@@ -403,7 +403,7 @@ EVERYDAY_WORDS = _words(
     configuration dataset kernel algorithm max next arc metal cue rage progress logos adventure strategy
     extensions extension plugin quantum paper software growth resources resource motion tas hackfest
     application applications rss slice switch glyph reason reasons dependency dependencies apples maximum
-    here bit box shell task node nodes cluster clusters threads
+    here bit box task threads loop loops
     """
 )
 
@@ -1251,7 +1251,8 @@ def build(sources: Path, packages: Path | None = None) -> BuildResult:
     modern.add_cncf(registry, sources, CNCF.name, RANK_WEAK, everyday)
     for key in sorted(GENERIC_ENTITIES):
         registry.drop(key)
-    _weigh(registry, facts, {tech.name for tech in _read_onet(sources) if tech.hot})
+    onet = _read_onet(sources)
+    _weigh(registry, facts, {tech.name for tech in onet if tech.hot}, _onet_kept(onet))
     for key, aliases in sorted(EXTRA_ALIASES.items()):
         if key in registry.drafts:  # cut-down test sources may lack it
             registry.add_aliases(registry.drafts[key], aliases, trusted=True)
@@ -1267,14 +1268,28 @@ def build(sources: Path, packages: Path | None = None) -> BuildResult:
     )
 
 
-def _weigh(registry: Registry, facts: modern.Packages, hot: set[str]) -> None:
-    """Give each draft its popularity; drop O*NET-only products that no source shows anyone uses."""
+def _onet_kept(onet: Sequence[_OnetTechnology]) -> set[str]:
+    """O*NET names worth keeping without another source: software classes of our trade ("Clustering
+    software") and generic kinds ("Web browser"), as opposed to commodity products ("1CadCam Unigraphics")."""
+    kept = set()
+    for tech in onet:
+        name, full, _ = _onet_forms(tech.name)
+        generic = all(word == word.lower() for word in full.split()[1:])
+        if tech.hot or generic or tech.classes.intersection(_ONET_CATEGORIES):
+            kept.update((name, full))
+    return kept
+
+
+def _weigh(registry: Registry, facts: modern.Packages, hot: set[str], onet_kept: set[str]) -> None:
+    """Give each draft its popularity; drop O*NET-only commodity products that no source shows anyone
+    uses (issue 15)."""
     for key in sorted(registry.drafts):
         draft = registry.drafts[key]
-        popular = modern.popularity(draft, facts, any(name in hot for name in (draft.name, *draft.aliases)))
+        names = (draft.name, *draft.aliases)
+        popular = modern.popularity(draft, facts, any(name in hot for name in names))
         if popular and (facts.pypi_rank(draft.name) or facts.npm_downloads(draft.name)):
             draft.sources.add(PACKAGES.name)
-        if draft.sources == {ONET.name} and not popular:
+        if draft.sources == {ONET.name} and not popular and not onet_kept.intersection(names):
             registry.drop(key)
             continue
         draft.popularity = popular

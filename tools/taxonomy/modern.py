@@ -191,7 +191,10 @@ def add_simple_icons(
             category = "tool" if packages.questions(title) else CATEGORY_OF_PACKAGE
             draft = registry.create(title, category, rank, source)
         draft.sources.add(source)
-        registry.add_aliases(draft, [title, *aliases], trusted=False)
+        # A brand that only resembles an entity ("Make" the automation service, Makefile the language)
+        # lends it no aliases.
+        if loose_name(draft.name) == loose_name(title):
+            registry.add_aliases(draft, [title, *aliases], trusted=False)
 
 
 def popularity(draft: Draft, packages: Packages, hot: bool) -> float:
@@ -227,6 +230,11 @@ def everyday(name: str, words: frozenset[str]) -> bool:
     """Whether a one-word name is an everyday word, in the singular or the plural ("Nodes", "Task")."""
     folded = name.lower()
     return " " not in folded and bool({folded, folded.removesuffix("s"), folded + "s"} & words)
+
+
+def loose_name(text: str) -> str:
+    """A name without case and separators, to tell whether two sources name the same thing."""
+    return re.sub(r"[\s\-_.]+", "", text.casefold())
 
 
 def _without_vendor(title: str) -> str:
