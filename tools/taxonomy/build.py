@@ -380,6 +380,13 @@ AMBIGUOUS_WORDS = _words(
     """
 )
 HOMONYM_WORDS = homonyms()
+# Lower-case words of SCOWL's American English list (wamerican; licence in data/english-words.COPYRIGHT).
+DICTIONARY = frozenset(
+    (Path(__file__).parent / "data" / "english-words.txt").read_text(encoding="utf-8").split()
+)
+# Entities only these sources give are brands and packages: a dictionary word among their names needs
+# evidence ("Magic", "Loops"), whatever O*NET's word list says.
+_BRAND_SOURCES = frozenset({"simple-icons", "packages"})
 # Not homonyms after all, so they were taken out of the list above: "docker", "linux", "debian" and "gentoo"
 # are not English words, and needing context for them lost plain mentions ("Pixelbook Linux is Debian").
 # The same holds for tool and language names such as "haskell", "smalltalk", "npm", "gradle" or "keras".
@@ -403,7 +410,7 @@ EVERYDAY_WORDS = _words(
     configuration dataset kernel algorithm max next arc metal cue rage progress logos adventure strategy
     extensions extension plugin quantum paper software growth resources resource motion tas hackfest
     application applications rss slice switch glyph reason reasons dependency dependencies apples maximum
-    here bit box task threads loop loops
+    here bit box task threads loop loops eight polar
     """
 )
 
@@ -1150,6 +1157,7 @@ def _finish(registry: Registry, words: frozenset[str]) -> tuple[Entity, ...]:
     entities = []
     for key in sorted(registry.drafts):
         draft = registry.drafts[key]
+        brand = draft.sources <= _BRAND_SOURCES
         parents = _references(registry, draft, draft.parents, ())
         parent_keys = {registry.resolve(ref) or "" for ref in draft.parents}
         entities.append(
@@ -1160,7 +1168,7 @@ def _finish(registry: Registry, words: frozenset[str]) -> tuple[Entity, ...]:
                 slug=slugify(key),
                 category=draft.category if draft.category in CATEGORIES else "other",
                 description=draft.description,
-                aliases=_aliases(forms[key], shared, words),
+                aliases=_aliases(forms[key], shared, words | DICTIONARY if brand else words),
                 parents=parents,
                 related=_references(registry, draft, draft.related, parent_keys),
                 sources=tuple(sorted(draft.sources, key=_SOURCE_ORDER.__getitem__)),

@@ -35,7 +35,8 @@ DATA = Path(__file__).parent / "data"
 CONCEPTS = DATA / "concepts.yaml"
 CATEGORY_OF_PACKAGE = "library"
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
-_PACKAGE_SUFFIXES = ("", "-sdk", "-py", "-python", "-client", "js", ".js", "-cli", "-ai")
+# Package names that carry the brand with a usual suffix ("sentry-sdk", "dbt-core"), separators removed.
+_PACKAGE_SUFFIXES = ("", "sdk", "py", "python", "client", "js", "cli", "ai", "core")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Concept:
     aliases: tuple[str, ...]
     why: str
     parents: tuple[str, ...] = ()
+    # Given a key of a source's entity, the entry renames it ("Next" -> "Next.js").
+    renames: bool = False
 
 
 def read_concepts(path: Path = CONCEPTS) -> tuple[Concept, ...]:
@@ -68,6 +71,7 @@ def read_concepts(path: Path = CONCEPTS) -> tuple[Concept, ...]:
                 aliases=tuple(str(alias) for alias in row.get("aliases") or ()),
                 why=str(row["why"]),
                 parents=tuple(str(parent) for parent in row.get("parents") or ()),
+                renames="key" in row,
             )
         )
     keys = [concept.key for concept in concepts]
@@ -80,9 +84,13 @@ def read_concepts(path: Path = CONCEPTS) -> tuple[Concept, ...]:
 def add_concepts(registry: Registry, concepts: Iterable[Concept], source: str, rank: int) -> None:
     """Add each curated concept, or give an entity that exists already its aliases."""
     for concept in concepts:
-        draft = registry.find([concept.name, *concept.aliases])
+        draft = registry.drafts.get(concept.key) or registry.find([concept.name, *concept.aliases])
         if draft is None:
             draft = registry.create(concept.name, concept.category, rank, source, key=concept.key)
+        elif concept.renames and draft.key == concept.key and loose_name(draft.name) != loose_name(concept.name):
+            # Our display name for a source's entity ("Next" from devicon's "nextjs" is Next.js).
+            registry.add_aliases(draft, [draft.name], trusted=True)
+            draft.name = concept.name
         draft.sources.add(source)
         registry.add_aliases(draft, [concept.name, *concept.aliases], trusted=True)
         draft.parents.update(concept.parents)

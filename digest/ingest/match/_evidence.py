@@ -32,6 +32,11 @@ CONTEXT_WORDS = (
     "libraries", "compiler", "deploy", "deployed", "deploying", "cluster", "clusters", "api", "apis",
     "open source", "open-source", "github", "code", "codebase", "developer", "developers", "sdk",
     "runtime", "repository", "software",
+    # The modern stack (issue 15): words of ML, data and infrastructure prose around a tool's name.
+    "inference", "gpu", "gpus", "server", "servers", "pipeline", "pipelines",
+    "database", "databases", "containers", "ci", "workflow", "workflows", "dashboards", "frontend",
+    "backend", "endpoint", "endpoints", "workers", "deployment", "deployments", "manifests", "bundles",
+    "orchestration", "kernel", "kernels", "microservices", "serverless",
 )  # fmt: skip
 # Right beside a name (two words before, three after) these are strong evidence: "Java programs", "Swift
 # protocols", "a ruby library", "Build web applications with Julia".
