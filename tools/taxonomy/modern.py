@@ -87,7 +87,7 @@ def add_concepts(registry: Registry, concepts: Iterable[Concept], source: str, r
         draft = registry.drafts.get(concept.key) or registry.find([concept.name, *concept.aliases])
         if draft is None:
             draft = registry.create(concept.name, concept.category, rank, source, key=concept.key)
-        elif concept.renames and draft.key == concept.key and loose_name(draft.name) != loose_name(concept.name):
+        elif concept.renames and draft.key == concept.key and not _same(draft.name, concept.name):
             # Our display name for a source's entity ("Next" from devicon's "nextjs" is Next.js).
             registry.add_aliases(draft, [draft.name], trusted=True)
             draft.name = concept.name
@@ -243,6 +243,10 @@ def everyday(name: str, words: frozenset[str]) -> bool:
 def loose_name(text: str) -> str:
     """A name without case and separators, to tell whether two sources name the same thing."""
     return re.sub(r"[\s\-_.]+", "", text.casefold())
+
+
+def _same(one: str, other: str) -> bool:
+    return loose_name(one) == loose_name(other)
 
 
 def _without_vendor(title: str) -> str:
