@@ -22,16 +22,26 @@ SkillArgument = Annotated[str, typer.Argument(help="A skill's name, slug, id or 
 @taxonomy_app.command("load")
 def taxonomy_load(
     file: Annotated[Path, typer.Argument(help="A taxonomy in the shipped format (.jsonl) or YAML (.yaml).")],
+    replace: Annotated[
+        bool,
+        typer.Option(help="The file is the whole taxonomy: skills it lacks redirect to their nearest skill."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Load a taxonomy file. Loading the version already loaded changes nothing; ids never change."""
     parsed = taxonomy.read_taxonomy(file)
     with runtime() as rt, transaction(rt.sessions) as session:
-        result = taxonomy.load(session, parsed, clock())
+        result = taxonomy.load(session, parsed, clock(), replace=replace)
     if as_json:
         print_json(dataclasses.asdict(result))
     elif result.changed:
         out.print(f"loaded taxonomy {result.version}: {result.entities} skills, {result.aliases} aliases")
+        if result.redirected or result.retired:
+            out.print(
+                f"{result.redirected} skills it no longer has now redirect to their nearest skill; "
+                f"{result.retired} retired (they keep resolving but tag nothing)",
+                highlight=False,
+            )
         out.print("run `digest taxonomy retag` to tag stored items with it", highlight=False)
     else:
         out.print(f"taxonomy {result.version} is already loaded; nothing changed")
@@ -49,6 +59,9 @@ def taxonomy_stats(as_json: JsonOption = False) -> None:
         f"taxonomy {figures.version}: {figures.entities} skills, {figures.aliases} aliases "
         f"({figures.ambiguous} ambiguous)"
     )
+    for source, counts in figures.by_source.items():
+        kept, dropped = counts.get("kept", 0), counts.get("dropped", 0)
+        out.print(f"  {source}: {kept} kept, {dropped} dropped", highlight=False)
 
 
 @taxonomy_app.command("alias")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,15 +72,27 @@ def json_line(obj: dict[str, Any]) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def _meta(lines: Iterable[str], licence: str, sources: Sequence[Source]) -> dict[str, Any]:
+def _meta(
+    lines: Iterable[str], licence: str, sources: Sequence[Source], by_source: dict[str, Any] | None = None
+) -> dict[str, Any]:
     digest = hashlib.sha256("".join(line + "\n" for line in lines).encode("utf-8")).hexdigest()[:8]
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "version": f"{SNAPSHOT_DATE}-{digest}",
+        "licence": licence,
+        "sources": [source.to_json() for source in sources],
+    }
+    if by_source is not None:
+        meta["by_source"] = by_source
+    return {"_meta": meta}
+
+
+def _by_source(entities: Sequence[Entity], registry: Registry) -> dict[str, dict[str, int]]:
+    """Per source, the skills kept that it names and the entries the build left out or dropped."""
+    kept = Counter(source for entity in entities for source in entity.sources)
     return {
-        "_meta": {
-            "format": FORMAT,
-            "version": f"{SNAPSHOT_DATE}-{digest}",
-            "licence": licence,
-            "sources": [source.to_json() for source in sources],
-        }
+        source.name: {"kept": kept[source.name], "dropped": registry.dropped[source.name]}
+        for source in BUNDLE_SOURCES
     }
 
 
@@ -111,7 +124,12 @@ def build(sources: Path, packages: Path | None = None) -> BuildResult:
     return BuildResult(
         entities=entities,
         stackoverflow=extras,
-        meta=_meta((json_line(entity.to_json()) for entity in entities), BUNDLE_LICENCE, BUNDLE_SOURCES),
+        meta=_meta(
+            (json_line(entity.to_json()) for entity in entities),
+            BUNDLE_LICENCE,
+            BUNDLE_SOURCES,
+            _by_source(entities, registry),
+        ),
         stackoverflow_meta=_meta(
             (json_line(extra.to_json()) for extra in extras), STACKOVERFLOW_LICENCE, (STACKOVERFLOW,)
         ),

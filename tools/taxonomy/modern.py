@@ -12,7 +12,7 @@ popularity from package registries and Stack Overflow.
   topic and O*NET's "Hot Technology" flag. It orders search results and breaks ties between senses; an
   entity that only O*NET names and nothing shows anyone uses is dropped (a commodity product).
 
-The functions take the builder's ``Registry``; this module imports nothing from ``build`` at run time.
+The functions take the builder's ``Registry``.
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-if TYPE_CHECKING:
-    from tools.taxonomy.build import Draft, Registry
+from tools.taxonomy.registry import Draft, Registry
 
 DATA = Path(__file__).parent / "data"
 CONCEPTS = DATA / "concepts.yaml"
@@ -112,7 +111,8 @@ def add_cncf(registry: Registry, root: Path, source: str, rank: int, words: froz
         draft = registry.find(forms)
         if draft is None:
             if " " not in name:
-                continue  # "Scalability", "Nodes" as skills would tag every other sentence
+                registry.reject(source)  # "Scalability", "Nodes" as skills would tag every other sentence
+                continue
             draft = registry.create(_sentence_case(name), "concept", rank, source)
         draft.sources.add(source)
         registry.add_aliases(draft, forms, trusted=False)
@@ -190,11 +190,13 @@ def add_simple_icons(
         draft = registry.find([title, _without_vendor(title)])
         if draft is None:
             if everyday(title, words) and title.lower() not in homonyms:
+                registry.reject(source)
                 continue
             # A Stack Overflow tag alone does not confirm: consumer brands have tags for their APIs (Nokia,
             # Epson, Visa); a package named after the brand does.
             confirmed = packages.pypi_rank(title) is not None or packages.npm_downloads(title) is not None
             if not confirmed:
+                registry.reject(source)
                 continue
             category = "tool" if packages.questions(title) else CATEGORY_OF_PACKAGE
             draft = registry.create(title, category, rank, source)

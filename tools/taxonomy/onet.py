@@ -131,6 +131,7 @@ def add_onet(registry: Registry, root: Path, words: frozenset[str]) -> None:
         draft = registry.find([name, full, *stripped, acronym] if acronym else [name, full, *stripped])
         if draft is None:
             if full.lower() in words or not _onet_worth_adding(tech, full, acronym):
+                registry.reject(ONET.name)
                 continue
             category = next(
                 (ONET_CATEGORIES[c] for c in sorted(tech.classes) if c in ONET_CATEGORIES), "tool"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -138,6 +139,8 @@ class Registry:
     def __init__(self) -> None:
         self.drafts: dict[str, Draft] = {}
         self._index: dict[str, str] = {}
+        # Per source, the entries the build left out or dropped (``digest taxonomy stats --json``).
+        self.dropped: Counter[str] = Counter()
 
     def find(self, surfaces: Iterable[str]) -> Draft | None:
         """The draft that any of ``surfaces`` already names, trying them in order."""
@@ -172,8 +175,14 @@ class Registry:
 
     def drop(self, key: str) -> None:
         """Forget a draft and every surface form that names it, so references to it resolve to nothing."""
-        self.drafts.pop(key, None)
+        draft = self.drafts.pop(key, None)
+        if draft is not None:
+            self.dropped.update(draft.sources)
         self._index = {surface: owner for surface, owner in self._index.items() if owner != key}
+
+    def reject(self, source: str) -> None:
+        """Count an entry of ``source`` that the build leaves out."""
+        self.dropped[source] += 1
 
     def _remember(self, surface: str, key: str) -> None:
         # The first source to claim a surface form keeps it, so GitHub topics win over later sources.

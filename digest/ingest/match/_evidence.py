@@ -213,12 +213,14 @@ def judge(
             strong.add(skill_id)
     context = CONTEXT in signals or bool(strong)
     edges = {edge for hit in hits for edge in (hit.start, hit.name_stop)} if len(strong) < len(groups) else ()
+    losers = _tie_losers(hits, strong, skills)
     tags = [
         _tag(skill_id, group, skills[skill_id])
         for skill_id, group in groups.items()
         if skill_id in strong
         or (
-            context
+            skill_id not in losers
+            and context
             and skills[skill_id].category not in GENERIC
             and COUNTER + skill_id not in signals
             and any(_weak_here(text, folded, hit, edges) for hit in group)
@@ -226,6 +228,30 @@ def judge(
     ]
     tags.sort(key=_rank)
     return tags
+
+
+def _tie_losers(hits: list[Hit], strong: set[str], skills: dict[str, SkillInfo]) -> set[str]:
+    """Skills that lose a tie of senses: where one written name stands for several skills (an alias two
+    share) and only context speaks for them, the skill of that name counts ("Bash" is Bash, not Shell),
+    else the most popular (issue 15)."""
+    starts = [hit.start for hit in hits]
+    if len(set(starts)) == len(starts):
+        return set()
+    by_span: dict[tuple[int, int], list[Hit]] = {}
+    for hit in hits:
+        by_span.setdefault((hit.start, hit.name_stop), []).append(hit)
+    losers: set[str] = set()
+    for owners in by_span.values():
+        weak = [hit for hit in owners if hit.skill_id not in strong]
+        if len(owners) > 1 and weak:
+
+            def rank(hit: Hit) -> tuple[bool, float, str]:
+                info = skills[hit.skill_id]
+                return hit.surface.casefold() == info.name.casefold(), info.popularity, hit.skill_id
+
+            best = max(weak, key=rank).skill_id
+            losers.update(hit.skill_id for hit in weak if hit.skill_id != best)
+    return losers
 
 
 def _rank(tag: TagMatch) -> tuple[float, str]:

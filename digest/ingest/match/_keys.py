@@ -34,6 +34,8 @@ class SkillInfo:
 
     name: str
     category: str
+    # How widely the skill is used, 0..1 (issue 15): of two senses of one name, the popular one wins.
+    popularity: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
