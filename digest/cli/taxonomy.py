@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from digest.cli.app import taxonomy_app
 from digest.cli.common import JsonOption, clock, err, out, parse_time, print_json, progress, runtime
 from digest.db import transaction
 from digest.ingest import crawl, taxonomy
 from digest.ingest.skills import resolve_skill
+from digest.ingest.taxonomy import audit
 
 RETAG_BATCH = 500
 SkillArgument = Annotated[str, typer.Argument(help="A skill's name, slug, id or alias.")]
@@ -62,6 +64,37 @@ def taxonomy_stats(as_json: JsonOption = False) -> None:
     for source, counts in figures.by_source.items():
         kept, dropped = counts.get("kept", 0), counts.get("dropped", 0)
         out.print(f"  {source}: {kept} kept, {dropped} dropped", highlight=False)
+
+
+@taxonomy_app.command("audit")
+def taxonomy_audit(
+    limit: Annotated[
+        int, typer.Option(help="At most this many examples of each kind.", min=0, max=1000)
+    ] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Risky aliases and skills: dictionary words without an evidence rule, aliases two skills share,
+    skills with no tag in 90 days, skills whose tags come mostly from one source."""
+    with runtime() as rt, transaction(rt.sessions) as session:
+        report = audit.audit(session, clock(), audit.read_words(), limit)
+    if as_json:
+        print_json(dataclasses.asdict(report))
+        return
+    lines = [f"{report.words_without_rule} dictionary words without a rule"]
+    lines += [f"  {r.alias!r} -> {r.skill} [{r.skill_id}]" for r in report.words_without_rule_examples]
+    lines.append(f"{report.shared_aliases} aliases shared by two or more skills")
+    lines += [f"  {shared.alias!r}: {', '.join(shared.skills)}" for shared in report.shared_alias_examples]
+    lines.append(f"{report.silent_skills} skills with no tag in 90 days")
+    if report.silent_skill_examples:
+        lines.append("  " + ", ".join(report.silent_skill_examples))
+    lines.append(f"{report.one_source_skills} skills whose tags come mostly from one source")
+    lines += [
+        f"  {row.skill}: {row.share:.0%} of {row.tags} tags from {row.source}"
+        for row in report.one_source_examples
+    ]
+    for line in lines:
+        # Names and ids are data, not Rich markup: "[e3b0...]" would be swallowed as a style (FIELD-NOTES).
+        out.print(escape(line), highlight=False)
 
 
 @taxonomy_app.command("alias")

@@ -16,6 +16,7 @@ from digest.deliver.subscribers import subscribe
 from digest.errors import InvalidInputError
 from digest.ingest import crawl, taxonomy
 from digest.ingest.skills import resolve_skill, search_skills
+from digest.ingest.taxonomy import audit
 from digest.models import Item, Skill, SkillAlias, Source, SubscriptionSkill, Tag
 from digest.runtime import Runtime
 from tests.support import Route, feed_server, rss
@@ -241,3 +242,21 @@ entities:
         hits = [hit.name for hit in search_skills(session, "flux")]
 
     assert hits[:2] == ["Fluxb", "Fluxa"]
+
+
+def test_the_audit_reports_risky_aliases_silent_skills_and_one_source_skills(
+    rt: Runtime, now: datetime
+) -> None:
+    ingest(rt, now, *((f"p{n}", f"Python tip {n}", "") for n in range(10)))
+    with transaction(rt.sessions) as session:
+        taxonomy.add_alias(session, resolve_skill(session, "python"), "snake", now)
+        taxonomy.add_alias(session, resolve_skill(session, "rust"), "Golang", now)
+        report = audit.audit(session, now + timedelta(days=1), audit.read_words())
+        skills = len(session.scalars(select(Skill)).all())
+
+    assert ("snake", "Python") in {(risky.alias, risky.skill) for risky in report.words_without_rule_examples}
+    assert ("golang", ("Go", "Rust")) in {
+        (shared.alias, shared.skills) for shared in report.shared_alias_examples
+    }
+    assert report.silent_skills == skills - 1 and "Python" not in report.silent_skill_examples
+    assert [(row.skill, row.tags, row.share) for row in report.one_source_examples] == [("Python", 10, 1.0)]

@@ -6,7 +6,8 @@
   (wrong aliases, source errata, skipped entries), each entry with a ``why``;
 - ``digest/data/homonyms.txt``: technology names that are also everyday words, shipped with the package
   because the matcher's audit reads it too;
-- ``english-words.txt``: the lower-case words of SCOWL's American English list (licence beside it).
+- ``digest/data/english-words.txt``: the lower-case words of SCOWL's American English list (wamerican;
+  licence in ``digest/data/licenses/scowl-wamerican-COPYRIGHT``), shipped because the audit reads it too.
 
 ``load()`` checks the shape of every entry and raises ``ValueError`` naming the file and the entry.
 """
@@ -20,7 +21,9 @@ from typing import Any
 import yaml
 
 DATA = Path(__file__).parent / "data"
-HOMONYMS = Path(__file__).parent.parent.parent / "digest" / "data" / "homonyms.txt"
+SHIPPED = Path(__file__).parent.parent.parent / "digest" / "data"
+HOMONYMS = SHIPPED / "homonyms.txt"
+DICTIONARY = SHIPPED / "english-words.txt"
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class Tables:
     dictionary: frozenset[str]
 
 
-def load(folder: Path = DATA, homonyms: Path = HOMONYMS) -> Tables:
+def load(folder: Path = DATA, homonyms: Path = HOMONYMS, dictionary: Path = DICTIONARY) -> Tables:
     """Read and check the curated data."""
     curated_path, words_path = folder / "curated.yaml", folder / "words.yaml"
     rows = _yaml(curated_path)
@@ -102,7 +105,7 @@ def load(folder: Path = DATA, homonyms: Path = HOMONYMS) -> Tables:
         ),
         esco_distinct=frozenset(str(e["label"]) for e in entries("esco_distinct", "label")),
         homonyms=read_word_list(homonyms),
-        dictionary=read_word_list(folder / "english-words.txt"),
+        dictionary=read_word_list(dictionary),
     )
 
 
