@@ -142,7 +142,8 @@ def _onet_kept(onet: Sequence[OnetTechnology]) -> set[str]:
     kept = set()
     for tech in onet:
         name, full, _ = onet_forms(tech.name)
-        generic = all(word == word.lower() for word in full.split()[1:])
+        words = full.split()
+        generic = len(words) > 1 and all(word == word.lower() for word in words[1:])
         if tech.hot or generic or tech.classes.intersection(ONET_CATEGORIES):
             kept.update((name, full))
     return kept
