@@ -540,3 +540,55 @@ def test_tag_many_tags_each_item_as_tag_does(rich: Matcher) -> None:
 
 def test_no_name_spans_two_items_of_a_batch(matcher: Matcher) -> None:
     assert matcher.tag_many([("", "deep"), ("learning", "")]) == [[], []]
+
+
+# --- issue 15: senses -------------------------------------------------------------------------------------
+SENSES = {
+    "python": SkillInfo("Python", "language", 1.0),
+    "shell": SkillInfo("Shell", "language", 0.9),
+    "bash": SkillInfo("Bash", "language", 0.5),
+    "alpha": SkillInfo("Alpha", "tool", 0.2),
+    "beta": SkillInfo("Beta", "tool", 0.8),
+    "polar": SkillInfo("Polar", "language", 0.1),
+    "polars": SkillInfo("Polars", "library", 0.9),
+    "c": SkillInfo("C", "language", 1.0),
+}
+SENSE_ALIASES = [
+    AliasSpec("python", "Python"),
+    AliasSpec("shell", "Bash", ambiguous=True, case_sensitive=True),
+    AliasSpec("bash", "Bash", ambiguous=True, case_sensitive=True),
+    AliasSpec("alpha", "Zed", ambiguous=True, case_sensitive=True),
+    AliasSpec("beta", "Zed", ambiguous=True, case_sensitive=True),
+    AliasSpec("polar", "Polar"),
+    AliasSpec("polars", "Polars"),
+    AliasSpec("c", "C", ambiguous=True, case_sensitive=True),
+]
+
+
+@pytest.fixture(scope="module")
+def senses() -> Matcher:
+    return Matcher(SENSE_ALIASES, SENSES, version="senses")
+
+
+def test_of_two_skills_sharing_a_name_the_one_so_named_counts(senses: Matcher) -> None:
+    assert skill_ids(senses.tag("", "We write Bash scripts next to the Python code.")) == {"bash", "python"}
+
+
+def test_of_two_skills_sharing_an_alias_the_more_popular_counts(senses: Matcher) -> None:
+    assert skill_ids(senses.tag("", "Our Zed servers run Python.")) == {"beta", "python"}
+
+
+def test_a_plural_that_is_another_skills_name_is_that_skill(senses: Matcher) -> None:
+    assert skill_ids(senses.tag("", "We replaced the old code with Polars.")) == {"polars"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Continuous testing unifies tests and E-values, said the Python folks.", {"python"}),
+        ("A set C of graphs; the proof is on GitHub.", set()),
+        ("Rewriting C code in Python.", {"c", "python"}),
+    ],
+)
+def test_a_lone_capital_needs_a_language_beside_it(senses: Matcher, text: str, expected: set[str]) -> None:
+    assert skill_ids(senses.tag("", text)) == expected

@@ -143,9 +143,13 @@ def _strong_here(text: str, folded: str, hit: Hit) -> bool:
     return entry.category in _HEADED and colon[:1] == ":" and colon[1:] != "//"
 
 
-def _weak_here(text: str, folded: str, hit: Hit, edges: Collection[int]) -> bool:
+def _weak_here(text: str, folded: str, hit: Hit, edges: Collection[int], languages: bool) -> bool:
     """Whether context in the item may count for this hit: a capitalised name in running text."""
     if _part_number(text, hit) or _lowered(text, hit):
+        return False
+    if hit.name_stop - hit.start == 1 and not languages:
+        # A lone capital in running text is a variable ("E-values", "a set X") unless another language is
+        # named beside it ("C and Rust").
         return False
     after = _after(folded, hit)
     if _initial(text, hit.start) and after and after[0] in _VERB_FOLLOWERS:
@@ -208,12 +212,17 @@ def judge(
         tags = [_tag(skill_id, group, skills[skill_id]) for skill_id, group in groups.items()]
         tags.sort(key=_rank)
         return tags
+    # Evidence of the skill itself (its own unambiguous alias, a version, its cue) tells senses apart;
+    # a programming word beside a shared name or context does not, so there the tie is broken.
+    own = set(strong)
+    losers = _tie_losers(hits, own, skills)
     for skill_id, group in groups.items():
         if skill_id not in strong and any(_strong_here(text, folded, hit) for hit in group):
             strong.add(skill_id)
+    strong -= losers
     context = CONTEXT in signals or bool(strong)
     edges = {edge for hit in hits for edge in (hit.start, hit.name_stop)} if len(strong) < len(groups) else ()
-    losers = _tie_losers(hits, strong, skills)
+    languages = any(skills[skill_id].category == "language" for skill_id in strong)
     tags = [
         _tag(skill_id, group, skills[skill_id])
         for skill_id, group in groups.items()
@@ -223,7 +232,7 @@ def judge(
             and context
             and skills[skill_id].category not in GENERIC
             and COUNTER + skill_id not in signals
-            and any(_weak_here(text, folded, hit, edges) for hit in group)
+            and any(_weak_here(text, folded, hit, edges, languages) for hit in group)
         )
     ]
     tags.sort(key=_rank)
@@ -232,8 +241,8 @@ def judge(
 
 def _tie_losers(hits: list[Hit], strong: set[str], skills: dict[str, SkillInfo]) -> set[str]:
     """Skills that lose a tie of senses: where one written name stands for several skills (an alias two
-    share) and only context speaks for them, the skill of that name counts ("Bash" is Bash, not Shell),
-    else the most popular (issue 15)."""
+    share) and no evidence of their own speaks for them, the skill of that name counts ("Bash" is Bash,
+    not Shell), else the most popular (issue 15)."""
     starts = [hit.start for hit in hits]
     if len(set(starts)) == len(starts):
         return set()
