@@ -110,7 +110,8 @@ def build(sources: Path, packages: Path | None = None) -> BuildResult:
     add_onet(registry, sources, words)
     facts = modern.read_packages(packages, sources / "stackoverflow-sede" / "Tags.csv")
     everyday = words | TABLES.stopwords
-    modern.add_simple_icons(registry, sources, facts, SIMPLE_ICONS.name, RANK_WEAK, everyday, TABLES.homonyms)
+    known = TABLES.homonyms | TABLES.ambiguous_words
+    modern.add_simple_icons(registry, sources, facts, SIMPLE_ICONS.name, RANK_WEAK, everyday, known)
     modern.add_cncf(registry, sources, CNCF.name, RANK_WEAK, everyday)
     for key in sorted(TABLES.generic_entities):
         registry.drop(key)

@@ -73,6 +73,8 @@ CUES: dict[str, tuple[str, ...]] = {
 # Counter-cues: words of the other reading of a homonym. Atom beside RSS is the feed format, not the editor.
 COUNTER_CUES: dict[str, tuple[str, ...]] = {
     "atom": ("rss", "opml", "feed", "feeds", "syndication"),
+    # Triton is also Neptune's moon (issue 15); Neptune is also Amazon's graph database, hence the cue.
+    "triton inference server": ("moon", "moons", "neptune", "planet", "orbit", "orbits"),
 }
 # Categories whose names head blog titles before a colon ("Swift: ...").
 _HEADED = frozenset({"language", "framework", "library"})
