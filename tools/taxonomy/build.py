@@ -1,14 +1,19 @@
 """Build digest's bundled skill taxonomy from openly licensed public sources.
 
-The sources (GitHub Explore topics, Linguist, devicon, ESCO, O*NET and Stack Overflow) are described in
-shared/data/README.md, section 1. Run::
+The sources (GitHub Explore topics, Linguist, devicon, ESCO, O*NET, simple-icons, the CNCF glossary and
+Stack Overflow) are described in shared/data/README.md, section 1; the package lists (PyPI ranks, npm
+downloads) in section 4. Run::
 
-    python -m tools.taxonomy.build --sources ../shared/data/taxonomy-sources --out digest/data
+    python -m tools.taxonomy.build --sources ../shared/data/taxonomy-sources \
+        --packages ../shared/data/package-popularity --out digest/data
 
-Two files come out: ``taxonomy.jsonl`` (CC BY 4.0 and MIT sources only) and
-``taxonomy-stackoverflow.jsonl`` (extra aliases from Stack Overflow tag synonyms). Stack Overflow data is
-CC BY-SA 4.0, whose ShareAlike term would spread to anything it is mixed into, so it never enters the
-main file. The output depends only on the sources, so rebuilding gives byte-identical files.
+The pipeline: topics -> curated entities and concepts -> Linguist -> devicon -> ESCO -> O*NET -> simple-icons
+brands a package confirms -> CNCF terms -> drop generic entities -> popularity and O*NET commodity drops
+(``_weigh``) -> aliases, ambiguity and references (``finish``) -> Stack Overflow aliases. Curated data is in
+``tools/taxonomy/data`` (``curated``). Two files come out: ``taxonomy.jsonl`` (CC BY 4.0, MIT and CC0
+sources only) and ``taxonomy-stackoverflow.jsonl`` (extra aliases from Stack Overflow tag synonyms). Stack
+Overflow data is CC BY-SA 4.0, whose ShareAlike term would spread to anything it is mixed into, so it never
+enters the main file. The output depends only on the sources, so rebuilding gives byte-identical files.
 """
 
 from __future__ import annotations
