@@ -592,3 +592,18 @@ def test_a_plural_that_is_another_skills_name_is_that_skill(senses: Matcher) -> 
 )
 def test_a_lone_capital_needs_a_language_beside_it(senses: Matcher, text: str, expected: set[str]) -> None:
     assert skill_ids(senses.tag("", text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "expected"),
+    [
+        ("Testing Gaussian Process with Applications to Super-Resolution", "Code on GitHub.", {"GitHub"}),
+        ("", "We ran Gaussian 16 for the DFT calculations in our Python pipeline.", {"Gaussian", "Python"}),
+        ("", "Triton orbits the planet backwards; our GPU cluster renders it.", {"GPU"}),
+        ("", "NVIDIA Triton serves the models on GPUs.", {"Triton Inference Server", "GPU"}),
+    ],
+)
+def test_a_word_of_the_other_reading_outweighs_a_programming_word_beside_the_name(
+    real: Matcher, title: str, text: str, expected: set[str]
+) -> None:
+    assert names(real.tag(title, text)) == expected

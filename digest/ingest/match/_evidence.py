@@ -75,6 +75,8 @@ COUNTER_CUES: dict[str, tuple[str, ...]] = {
     "atom": ("rss", "opml", "feed", "feeds", "syndication"),
     # Triton is also Neptune's moon (issue 15); Neptune is also Amazon's graph database, hence the cue.
     "triton inference server": ("moon", "moons", "neptune", "planet", "orbit", "orbits"),
+    # Gaussian the chemistry package, not the distribution (issue 15: arXiv titles topped the index).
+    "gaussian": ("process", "processes", "distribution", "noise", "mixture", "kernel", "random", "prior"),
 }
 # Categories whose names head blog titles before a colon ("Swift: ...").
 _HEADED = frozenset({"language", "framework", "library"})
@@ -221,7 +223,9 @@ def judge(
     for skill_id, group in groups.items():
         if skill_id not in strong and any(_strong_here(text, folded, hit) for hit in group):
             strong.add(skill_id)
-    strong -= losers
+    # A word of the other reading anywhere in the item outweighs a programming word beside the name
+    # ("Gaussian process ... applications"), though not the skill's own evidence.
+    strong -= losers | {skill_id for skill_id in strong - own if COUNTER + skill_id in signals}
     context = CONTEXT in signals or bool(strong)
     edges = {edge for hit in hits for edge in (hit.start, hit.name_stop)} if len(strong) < len(groups) else ()
     languages = any(skills[skill_id].category == "language" for skill_id in strong)
