@@ -15,6 +15,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -193,6 +194,8 @@ class Skill(Base):
     parents: Mapped[list[Any]] = mapped_column(default=list)
     merged_into: Mapped[str | None] = mapped_column(ForeignKey("skills.id"))
     taxonomy_version: Mapped[str] = mapped_column(String(40))
+    # How widely the skill is used, 0..1, from the taxonomy's sources (issue 15).
+    popularity: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class SkillAlias(Base):

@@ -173,9 +173,21 @@ def test_taxonomy_stats_and_skill_search_print_the_documented_fields(home: Path)
     stats = run_json(home, "taxonomy", "stats")
     found = run_json(home, "skills", "search", "kubernetes")
 
-    assert isinstance(stats, dict) and set(stats) == {"version", "entities", "aliases", "ambiguous"}
+    assert isinstance(stats, dict)
+    assert set(stats) == {"version", "entities", "aliases", "ambiguous", "by_source"}
     assert stats["entities"] >= 3000 and stats["aliases"] > stats["entities"] > stats["ambiguous"] > 0
+    assert stats["by_source"]["onet"]["dropped"] > 0 and stats["by_source"]["simple-icons"]["kept"] > 0
     assert isinstance(found, list) and found[0]["name"] == "Kubernetes"
+
+
+def test_taxonomy_audit_reports_each_kind_of_risk(home: Path) -> None:
+    report = run_json(home, "taxonomy", "audit", "--limit", "3")
+
+    assert isinstance(report, dict)
+    assert report["words_without_rule"] >= len(report["words_without_rule_examples"]) > 0
+    assert report["shared_aliases"] > 0 and len(report["shared_alias_examples"]) == 3
+    assert report["silent_skills"] == run_json(home, "taxonomy", "stats")["entities"]
+    assert report["one_source_skills"] == 0
 
 
 def test_tag_jsonl_writes_one_list_per_document(home: Path) -> None:

@@ -29,7 +29,8 @@ def upgrade_all(rt: Runtime, now: datetime) -> UpgradeResult:
     db.upgrade(rt.engine)
     bundled = taxonomy.read_bundled()
     with db.transaction(rt.sessions) as session:
-        result = taxonomy.load(session, bundled, now)
+        # The bundle is the whole taxonomy: skills it no longer has redirect to their nearest (issue 15).
+        result = taxonomy.load(session, bundled, now, replace=True)
         # New schedules and settings arrive with the code, not with a migration; existing values stay.
         schedules.ensure_defaults(session, now)
     return UpgradeResult(db.head_revision(), result.version, result.changed, result.entities, result.aliases)

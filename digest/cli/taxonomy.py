@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from digest.cli.app import taxonomy_app
 from digest.cli.common import JsonOption, clock, err, out, parse_time, print_json, progress, runtime
 from digest.db import transaction
 from digest.ingest import crawl, taxonomy
 from digest.ingest.skills import resolve_skill
+from digest.ingest.taxonomy import audit
 
 RETAG_BATCH = 500
 SkillArgument = Annotated[str, typer.Argument(help="A skill's name, slug, id or alias.")]
@@ -22,16 +24,26 @@ SkillArgument = Annotated[str, typer.Argument(help="A skill's name, slug, id or 
 @taxonomy_app.command("load")
 def taxonomy_load(
     file: Annotated[Path, typer.Argument(help="A taxonomy in the shipped format (.jsonl) or YAML (.yaml).")],
+    replace: Annotated[
+        bool,
+        typer.Option(help="The file is the whole taxonomy: skills it lacks redirect to their nearest skill."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Load a taxonomy file. Loading the version already loaded changes nothing; ids never change."""
     parsed = taxonomy.read_taxonomy(file)
     with runtime() as rt, transaction(rt.sessions) as session:
-        result = taxonomy.load(session, parsed, clock())
+        result = taxonomy.load(session, parsed, clock(), replace=replace)
     if as_json:
         print_json(dataclasses.asdict(result))
     elif result.changed:
         out.print(f"loaded taxonomy {result.version}: {result.entities} skills, {result.aliases} aliases")
+        if result.redirected or result.retired:
+            out.print(
+                f"{result.redirected} skills it no longer has now redirect to their nearest skill; "
+                f"{result.retired} retired (they keep resolving but tag nothing)",
+                highlight=False,
+            )
         out.print("run `digest taxonomy retag` to tag stored items with it", highlight=False)
     else:
         out.print(f"taxonomy {result.version} is already loaded; nothing changed")
@@ -49,6 +61,40 @@ def taxonomy_stats(as_json: JsonOption = False) -> None:
         f"taxonomy {figures.version}: {figures.entities} skills, {figures.aliases} aliases "
         f"({figures.ambiguous} ambiguous)"
     )
+    for source, counts in figures.by_source.items():
+        kept, dropped = counts.get("kept", 0), counts.get("dropped", 0)
+        out.print(f"  {source}: {kept} kept, {dropped} dropped", highlight=False)
+
+
+@taxonomy_app.command("audit")
+def taxonomy_audit(
+    limit: Annotated[
+        int, typer.Option(help="At most this many examples of each kind.", min=0, max=1000)
+    ] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Risky aliases and skills: dictionary words without an evidence rule, aliases two skills share,
+    skills with no tag in 90 days, skills whose tags come mostly from one source."""
+    with runtime() as rt, transaction(rt.sessions) as session:
+        report = audit.audit(session, clock(), audit.read_words(), limit)
+    if as_json:
+        print_json(dataclasses.asdict(report))
+        return
+    lines = [f"{report.words_without_rule} dictionary words without a rule"]
+    lines += [f"  {r.alias!r} -> {r.skill} [{r.skill_id}]" for r in report.words_without_rule_examples]
+    lines.append(f"{report.shared_aliases} aliases shared by two or more skills")
+    lines += [f"  {shared.alias!r}: {', '.join(shared.skills)}" for shared in report.shared_alias_examples]
+    lines.append(f"{report.silent_skills} skills with no tag in 90 days")
+    if report.silent_skill_examples:
+        lines.append("  " + ", ".join(report.silent_skill_examples))
+    lines.append(f"{report.one_source_skills} skills whose tags come mostly from one source")
+    lines += [
+        f"  {row.skill}: {row.share:.0%} of {row.tags} tags from {row.source}"
+        for row in report.one_source_examples
+    ]
+    for line in lines:
+        # Names and ids are data, not Rich markup: "[e3b0...]" would be swallowed as a style (FIELD-NOTES).
+        out.print(escape(line), highlight=False)
 
 
 @taxonomy_app.command("alias")

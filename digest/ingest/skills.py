@@ -26,13 +26,19 @@ class SkillHit:
 
 
 def resolve_skill(session: Session, query: str) -> Skill:
-    """A skill by id, slug, name or alias (case-insensitive), following merges; else ``NotFoundError``."""
+    """A skill by id, slug, name or alias (case-insensitive), following merges; else ``NotFoundError``.
+
+    Of skills that share a name or alias, the most popular one (issue 15).
+    """
     text = query.strip()
     folded = text.casefold()
     skill = (
         session.get(Skill, text.lower())
         or session.scalars(
-            select(Skill).where(or_(Skill.slug == folded, func.lower(Skill.name) == folded)).limit(1)
+            select(Skill)
+            .where(or_(Skill.slug == folded, func.lower(Skill.name) == folded))
+            .order_by(Skill.popularity.desc(), Skill.id)
+            .limit(1)
         ).first()
     )
     if skill is None:
@@ -40,6 +46,7 @@ def resolve_skill(session: Session, query: str) -> Skill:
             select(Skill)
             .join(SkillAlias, SkillAlias.skill_id == Skill.id)
             .where(SkillAlias.folded == folded)
+            .order_by(Skill.merged_into.is_not(None), Skill.popularity.desc(), Skill.id)
             .limit(1)
         ).first()
     while skill is not None and skill.merged_into:
@@ -51,7 +58,8 @@ def resolve_skill(session: Session, query: str) -> Skill:
 
 def search_skills(session: Session, query: str, limit: int = SEARCH_LIMIT) -> list[SkillHit]:
     """The best matches for ``query``: exact name or alias first, then prefixes, then substrings, then
-    close spellings ("pythn" finds Python); shorter names first within each kind.
+    close spellings ("pythn" finds Python); the most popular skills first within each kind (issue 15),
+    then shorter names.
     """
     folded = " ".join(query.casefold().split())[:100]
     if not folded:
@@ -66,10 +74,10 @@ def search_skills(session: Session, query: str, limit: int = SEARCH_LIMIT) -> li
         )
         .limit(500)
     ).all()
-    ranked: dict[str, tuple[tuple[int, int, str], SkillHit]] = {}
+    ranked: dict[str, tuple[tuple[int, float, int, str], SkillHit]] = {}
     for skill, alias in rows:
         surface = alias if folded in alias.casefold() else skill.name
-        rank = (_closeness(folded, surface.casefold()), len(skill.name), skill.name)
+        rank = (_closeness(folded, surface.casefold()), -skill.popularity, len(skill.name), skill.name)
         hit = SkillHit(skill.id, skill.name, skill.slug, skill.category, surface)
         if skill.id not in ranked or rank < ranked[skill.id][0]:
             ranked[skill.id] = (rank, hit)

@@ -359,7 +359,7 @@ def test_the_bundled_taxonomy_compiles_into_thousands_of_aliases(real: Matcher) 
         ("Building a REST API in Go with PostgreSQL", {"REST", "Go", "PostgreSQL"}),
         (
             "Deep learning for time series forecasting with TensorFlow",
-            {"Deep learning", "TensorFlow", "Time Series"},
+            {"Deep learning", "TensorFlow", "Time series forecasting"},
         ),
         ("Writing a compiler in C++ and Rust", {"C++", "Compiler", "Rust"}),
         ("Spring Boot 3 with Java 21 virtual threads", {"Spring Boot", "Java"}),
@@ -399,7 +399,7 @@ def test_the_bundled_taxonomy_finds_rust_from_its_borrow_checker(real: Matcher) 
 
 
 def test_the_bundled_taxonomy_finds_go_with_a_version_number(real: Matcher) -> None:
-    assert names(real.tag("Go 1.25 ships with a new garbage collector", "")) == {"Go"}
+    assert names(real.tag("Go 1.25 ships with a new garbage collector", "")) == {"Go", "Garbage collection"}
 
 
 def test_the_bundled_taxonomy_finds_docker_as_the_first_word(real: Matcher) -> None:
@@ -540,3 +540,70 @@ def test_tag_many_tags_each_item_as_tag_does(rich: Matcher) -> None:
 
 def test_no_name_spans_two_items_of_a_batch(matcher: Matcher) -> None:
     assert matcher.tag_many([("", "deep"), ("learning", "")]) == [[], []]
+
+
+# --- issue 15: senses -------------------------------------------------------------------------------------
+SENSES = {
+    "python": SkillInfo("Python", "language", 1.0),
+    "shell": SkillInfo("Shell", "language", 0.9),
+    "bash": SkillInfo("Bash", "language", 0.5),
+    "alpha": SkillInfo("Alpha", "tool", 0.2),
+    "beta": SkillInfo("Beta", "tool", 0.8),
+    "polar": SkillInfo("Polar", "language", 0.1),
+    "polars": SkillInfo("Polars", "library", 0.9),
+    "c": SkillInfo("C", "language", 1.0),
+}
+SENSE_ALIASES = [
+    AliasSpec("python", "Python"),
+    AliasSpec("shell", "Bash", ambiguous=True, case_sensitive=True),
+    AliasSpec("bash", "Bash", ambiguous=True, case_sensitive=True),
+    AliasSpec("alpha", "Zed", ambiguous=True, case_sensitive=True),
+    AliasSpec("beta", "Zed", ambiguous=True, case_sensitive=True),
+    AliasSpec("polar", "Polar"),
+    AliasSpec("polars", "Polars"),
+    AliasSpec("c", "C", ambiguous=True, case_sensitive=True),
+]
+
+
+@pytest.fixture(scope="module")
+def senses() -> Matcher:
+    return Matcher(SENSE_ALIASES, SENSES, version="senses")
+
+
+def test_of_two_skills_sharing_a_name_the_one_so_named_counts(senses: Matcher) -> None:
+    assert skill_ids(senses.tag("", "We write Bash scripts next to the Python code.")) == {"bash", "python"}
+
+
+def test_of_two_skills_sharing_an_alias_the_more_popular_counts(senses: Matcher) -> None:
+    assert skill_ids(senses.tag("", "Our Zed servers run Python.")) == {"beta", "python"}
+
+
+def test_a_plural_that_is_another_skills_name_is_that_skill(senses: Matcher) -> None:
+    assert skill_ids(senses.tag("", "We replaced the old code with Polars.")) == {"polars"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Continuous testing unifies tests and E-values, said the Python folks.", {"python"}),
+        ("A set C of graphs; the proof is on GitHub.", set()),
+        ("Rewriting C code in Python.", {"c", "python"}),
+    ],
+)
+def test_a_lone_capital_needs_a_language_beside_it(senses: Matcher, text: str, expected: set[str]) -> None:
+    assert skill_ids(senses.tag("", text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "expected"),
+    [
+        ("Testing Gaussian Process with Applications to Super-Resolution", "Code on GitHub.", {"GitHub"}),
+        ("", "We ran Gaussian 16 for the DFT calculations in our Python pipeline.", {"Gaussian", "Python"}),
+        ("", "Triton orbits the planet backwards; our GPU cluster renders it.", {"GPU"}),
+        ("", "NVIDIA Triton serves the models on GPUs.", {"Triton Inference Server", "GPU"}),
+    ],
+)
+def test_a_word_of_the_other_reading_outweighs_a_programming_word_beside_the_name(
+    real: Matcher, title: str, text: str, expected: set[str]
+) -> None:
+    assert names(real.tag(title, text)) == expected

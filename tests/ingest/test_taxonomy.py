@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,9 +16,12 @@ from digest.deliver.subscribers import subscribe
 from digest.errors import InvalidInputError
 from digest.ingest import crawl, taxonomy
 from digest.ingest.skills import resolve_skill, search_skills
-from digest.models import Item, Skill, Source, SubscriptionSkill, Tag
+from digest.ingest.taxonomy import audit
+from digest.models import Item, Skill, SkillAlias, Source, SubscriptionSkill, Tag
 from digest.runtime import Runtime
 from tests.support import Route, feed_server, rss
+
+SMALL = Path(__file__).parent.parent / "data" / "taxonomy-small.jsonl"
 
 YAML = """
 _meta: {version: "yaml-1"}
@@ -149,3 +153,110 @@ def test_search_ranks_exact_then_prefix_and_forgives_a_typo(rt: Runtime) -> None
     assert prefix[0].name == "Kubernetes"
     assert typo[0].name == "Python"
     assert nothing == []
+
+
+def _small_without(tmp_path: Path, dropped: set[str], extra_alias: tuple[str, str] | None = None) -> Path:
+    """The small taxonomy as a new file without the ``dropped`` keys, one entity given an extra alias."""
+    lines = SMALL.read_text(encoding="utf-8").splitlines()
+    header = json.loads(lines[0])
+    header["_meta"]["version"] = "test-small-2"
+    header["_meta"]["by_source"] = {"onet": {"kept": 1, "dropped": 5}}
+    kept = [header]
+    for line in lines[1:]:
+        entity = json.loads(line)
+        if entity["key"] in dropped:
+            continue
+        if extra_alias and entity["key"] == extra_alias[0]:
+            entity["aliases"].append({"text": extra_alias[1], "ambiguous": False, "case_sensitive": False})
+        kept.append(entity)
+    path = tmp_path / "small-2.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in kept), encoding="utf-8")
+    return path
+
+
+def test_a_replacing_load_redirects_a_dropped_skill_and_its_subscriptions_to_the_nearest(
+    rt: Runtime, tmp_path: Path, now: datetime
+) -> None:
+    with transaction(rt.sessions) as session:
+        subscription = subscribe(
+            session,
+            "reader@example.com",
+            ["MLOps", "Rust"],
+            Schedule("daily", 8, 0, "UTC"),
+            now,
+            confirmed=True,
+        ).id
+        mlops_id, rust_id = resolve_skill(session, "MLOps").id, resolve_skill(session, "Rust").id
+    # MLOps goes, and machine learning now also answers to "MLOps"; Rust goes with no skill near it.
+    path = _small_without(tmp_path, {"mlops", "rust"}, ("machine-learning", "MLOps"))
+
+    with transaction(rt.sessions) as session:
+        result = taxonomy.load(session, taxonomy.read_taxonomy(path), now, replace=True)
+    with transaction(rt.sessions) as session:
+        machine_learning = resolve_skill(session, "machine learning")
+        followed = set(
+            session.scalars(
+                select(SubscriptionSkill.skill_id).where(SubscriptionSkill.subscription_id == subscription)
+            )
+        )
+        rust = resolve_skill(session, rust_id)
+        figures = taxonomy.stats(session)
+
+        assert (result.redirected, result.retired) == (1, 1)
+        assert resolve_skill(session, mlops_id).id == machine_learning.id
+        assert followed == {machine_learning.id, rust_id}
+        assert (
+            rust.name == "Rust"
+            and not session.scalars(select(SkillAlias).where(SkillAlias.skill_id == rust_id)).all()
+        )
+        assert figures.by_source == {"onet": {"kept": 1, "dropped": 5}}
+    ingest(rt, now, ("r1", "Rust 1.80 is out", ""))
+    assert tags_of(rt, "Rust 1.80 is out") == set()
+
+
+def test_an_added_file_leaves_the_skills_it_does_not_name(rt: Runtime, tmp_path: Path, now: datetime) -> None:
+    path = _small_without(tmp_path, {"rust"})
+
+    with transaction(rt.sessions) as session:
+        result = taxonomy.load(session, taxonomy.read_taxonomy(path), now)
+    ingest(rt, now, ("r2", "Rust 1.80 is out", ""))
+
+    assert (result.redirected, result.retired) == (0, 0)
+    assert tags_of(rt, "Rust 1.80 is out") == {"Rust"}
+
+
+def test_search_puts_the_more_popular_of_two_equal_matches_first(
+    rt: Runtime, tmp_path: Path, now: datetime
+) -> None:
+    path = tmp_path / "popular.yaml"
+    path.write_text(
+        """
+_meta: {version: "popular-1"}
+entities:
+  - {key: fluxa, name: Fluxa, slug: fluxa, category: tool, aliases: [{text: Fluxa}], popularity: 0.1}
+  - {key: fluxb, name: Fluxb, slug: fluxb, category: tool, aliases: [{text: Fluxb}], popularity: 0.9}
+"""
+    )
+    with transaction(rt.sessions) as session:
+        taxonomy.load(session, taxonomy.read_taxonomy(path), now)
+        hits = [hit.name for hit in search_skills(session, "flux")]
+
+    assert hits[:2] == ["Fluxb", "Fluxa"]
+
+
+def test_the_audit_reports_risky_aliases_silent_skills_and_one_source_skills(
+    rt: Runtime, now: datetime
+) -> None:
+    ingest(rt, now, *((f"p{n}", f"Python tip {n}", "") for n in range(10)))
+    with transaction(rt.sessions) as session:
+        taxonomy.add_alias(session, resolve_skill(session, "python"), "snake", now)
+        taxonomy.add_alias(session, resolve_skill(session, "rust"), "Golang", now)
+        report = audit.audit(session, now + timedelta(days=1), audit.read_words())
+        skills = len(session.scalars(select(Skill)).all())
+
+    assert ("snake", "Python") in {(risky.alias, risky.skill) for risky in report.words_without_rule_examples}
+    assert ("golang", ("Go", "Rust")) in {
+        (shared.alias, shared.skills) for shared in report.shared_alias_examples
+    }
+    assert report.silent_skills == skills - 1 and "Python" not in report.silent_skill_examples
+    assert [(row.skill, row.tags, row.share) for row in report.one_source_examples] == [("Python", 10, 1.0)]

@@ -9,10 +9,15 @@ from typing import Any
 
 import pytest
 
+from digest.ingest.match import Matcher
+from digest.ingest.taxonomy import Entity, matcher_from, read_bundled
 from tools.taxonomy import build as taxonomy_build
-from tools.taxonomy.build import BuildResult, Entity
+from tools.taxonomy import curated, modern
+from tools.taxonomy.build import BuildResult
+from tools.taxonomy.registry import CATEGORIES
 
 SOURCES = Path(__file__).parent.parent / "data" / "taxonomy-sources"
+PACKAGES = Path(__file__).parent.parent / "data" / "package-popularity"
 SHIPPED = Path(__file__).parent.parent.parent / "digest" / "data"
 
 MUST_HAVE = (
@@ -31,7 +36,7 @@ MUST_HAVE = (
 
 @pytest.fixture(scope="module")
 def result() -> BuildResult:
-    return taxonomy_build.build(SOURCES)
+    return taxonomy_build.build(SOURCES, PACKAGES)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +54,7 @@ def alias_flags(entity: Entity) -> dict[str, tuple[bool, bool]]:
 
 
 def test_it_gives_the_same_id_on_every_build(result: BuildResult) -> None:
-    again = taxonomy_build.build(SOURCES)
+    again = taxonomy_build.build(SOURCES, PACKAGES)
 
     assert [(e.key, e.id) for e in again.entities] == [(e.key, e.id) for e in result.entities]
     assert by_key(result, "python").id == hashlib.sha256(b"python").hexdigest()[:16]
@@ -57,7 +62,7 @@ def test_it_gives_the_same_id_on_every_build(result: BuildResult) -> None:
 
 def test_it_writes_byte_identical_files_when_rebuilt(result: BuildResult, tmp_path: Path) -> None:
     taxonomy_build.write(result, tmp_path / "a")
-    taxonomy_build.write(taxonomy_build.build(SOURCES), tmp_path / "b")
+    taxonomy_build.write(taxonomy_build.build(SOURCES, PACKAGES), tmp_path / "b")
 
     for name in ("taxonomy.jsonl", "taxonomy-stackoverflow.jsonl"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
@@ -164,7 +169,117 @@ def test_the_shipped_bundle_has_valid_unique_entities(shipped: list[dict[str, An
     assert len(ids) == len(entities)
     for entity in entities:
         assert entity["id"] == hashlib.sha256(entity["key"].encode()).hexdigest()[:16]
-        assert entity["category"] in taxonomy_build.CATEGORIES
+        assert entity["category"] in CATEGORIES
         assert len(entity["description"]) <= 200
         assert entity["aliases"][0]["text"] == entity["name"]
         assert set(entity["parents"]) | set(entity["related"]) <= ids
+
+
+# --- issue 15: curated data as data, the modern stack, popularity, senses ---------------------------------
+def test_every_curated_entry_says_why() -> None:
+    tables = curated.load()
+    concepts = modern.read_concepts()
+
+    assert len(tables.curated) >= 70 and len(concepts) >= 300
+    assert all(entry.why.strip() for entry in tables.curated)
+    assert all(concept.why.strip() for concept in concepts)
+    assert ("react", "real estate application contract transmission") in tables.wrong_aliases
+    assert {"ray", "snowflake", "celery", "triton"} <= tables.homonyms
+
+
+def test_a_curated_entry_without_a_why_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "concepts.yaml").write_text("- {name: RLHF, aliases: [reinforcement learning]}\n")
+    (tmp_path / "curated.yaml").write_text("- {key: ai, name: AI}\n")
+
+    with pytest.raises(ValueError, match="entry 1 needs a name and a why"):
+        modern.read_concepts(tmp_path / "concepts.yaml")
+    with pytest.raises(ValueError, match="entry 1 needs a key and a why"):
+        curated.load(tmp_path)
+
+
+def test_it_admits_a_simple_icons_brand_only_when_a_package_confirms_it(result: BuildResult) -> None:
+    names = {entity.name for entity in result.entities}
+
+    # npm scope @huggingface, PyPI langchain and ray; Magic by its "magic-sdk" package.
+    assert {"Hugging Face", "LangChain", "Ray", "Magic"} <= names
+    # A consumer brand no package of its name confirms, and an everyday word.
+    assert not {"Spotify", "Task"} & names
+
+
+def test_a_dictionary_word_among_a_brands_names_needs_evidence(result: BuildResult) -> None:
+    assert alias_flags(by_key(result, "magic"))["Magic"] == (True, True)
+    assert alias_flags(by_key(result, "ray"))["Ray"] == (True, True)
+    assert alias_flags(by_key(result, "hugging-face"))["Hugging Face"] == (False, False)
+
+
+def test_it_adds_cncf_concepts_but_no_one_word_everyday_term(result: BuildResult) -> None:
+    names = {entity.name.lower() for entity in result.entities}
+
+    assert "service mesh" in names
+    assert "cncf-glossary" in by_key(result, "zero-trust").sources  # merged into the curated concept
+    assert "scalability" not in names
+
+
+def test_it_adds_the_curated_concepts_of_the_modern_stack(result: BuildResult) -> None:
+    rlhf = by_key(result, "rlhf")
+
+    assert "reinforcement learning from human feedback" in alias_flags(rlhf)
+    assert rlhf.sources == ("curated",)
+    assert {"kv-cache", "feature-store", "sbom", "lora"} <= {entity.key for entity in result.entities}
+
+
+def test_each_skill_has_a_popularity_from_its_sources(result: BuildResult) -> None:
+    assert 0 < by_key(result, "python").popularity <= 1
+    assert by_key(result, "pydantic").popularity > 0.9  # PyPI rank 16
+    assert by_key(result, "python").popularity > by_key(result, "magic").popularity
+
+
+def test_it_drops_onet_commodity_products_nobody_uses(result: BuildResult) -> None:
+    keys = {entity.key for entity in result.entities}
+
+    # Used in several occupations, but in no tech class, not hot, and no package or topic names it.
+    assert "1cadcam-unigraphics" not in keys
+    # A kind of software in a tech class stays ("Clustering software" -> Clustering is not in the cut-down
+    # sources; Amazon EC2 is hot).
+    assert "amazon-elastic-compute-cloud" in keys
+
+
+@pytest.fixture(scope="module")
+def bundled() -> Matcher:
+    return matcher_from(read_bundled())
+
+
+WRONG_ALIASES = (
+    ("react", "Real estate application contract transmission"),
+    ("react", "Real estate application contract transmission REACT"),
+    ("python", "rusthon"),
+)
+
+
+@pytest.mark.parametrize(("key", "alias"), WRONG_ALIASES)
+def test_the_shipped_bundle_lacks_the_wrong_aliases(
+    shipped: list[dict[str, Any]], key: str, alias: str
+) -> None:
+    entity = next(entity for entity in shipped[1:] if entity["key"] == key)
+
+    assert alias.lower() not in {known["text"].lower() for known in entity["aliases"]}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We act on every complaint within a day.",
+        "The acts were recorded in the minutes.",
+        "Act now, the poster said.",
+    ],
+)
+def test_act_the_crm_is_not_the_verb(bundled: Matcher, text: str) -> None:
+    assert "Act!" not in {tag.name for tag in bundled.tag("", text)}
+
+
+def test_the_shipped_bundle_knows_the_modern_stack(shipped: list[dict[str, Any]]) -> None:
+    names = {alias["text"].lower() for entity in shipped[1:] for alias in entity["aliases"]}
+
+    for name in ("hugging face", "langchain", "databricks", "rlhf", "onnx", "pydantic", "kv cache", "sbom"):
+        assert name in names, name
+    assert all("popularity" in entity for entity in shipped[1:])

@@ -79,9 +79,10 @@ class Matcher:
         self.skills = skills
         self.alias_count = 0
         slots: dict[str, Slot] = {}
+        aliases = [alias for alias in aliases if alias.skill_id in skills]
+        taken = frozenset(fold(alias.text) for alias in aliases)
         for alias in aliases:
-            info = skills.get(alias.skill_id)
-            if info is not None and add_alias(slots, alias, info.category):
+            if add_alias(slots, alias, skills[alias.skill_id].category, taken):
                 self.alias_count += 1
         for word in CONTEXT_WORDS:
             add_signal(slots, word, CONTEXT)

@@ -32,6 +32,11 @@ CONTEXT_WORDS = (
     "libraries", "compiler", "deploy", "deployed", "deploying", "cluster", "clusters", "api", "apis",
     "open source", "open-source", "github", "code", "codebase", "developer", "developers", "sdk",
     "runtime", "repository", "software",
+    # The modern stack (issue 15): words of ML, data and infrastructure prose around a tool's name.
+    "inference", "gpu", "gpus", "server", "servers", "pipeline", "pipelines",
+    "database", "databases", "containers", "ci", "workflow", "workflows", "dashboards", "frontend",
+    "backend", "endpoint", "endpoints", "workers", "deployment", "deployments", "manifests", "bundles",
+    "orchestration", "kernel", "kernels", "microservices", "serverless",
 )  # fmt: skip
 # Right beside a name (two words before, three after) these are strong evidence: "Java programs", "Swift
 # protocols", "a ruby library", "Build web applications with Julia".
@@ -68,6 +73,10 @@ CUES: dict[str, tuple[str, ...]] = {
 # Counter-cues: words of the other reading of a homonym. Atom beside RSS is the feed format, not the editor.
 COUNTER_CUES: dict[str, tuple[str, ...]] = {
     "atom": ("rss", "opml", "feed", "feeds", "syndication"),
+    # Triton is also Neptune's moon (issue 15); Neptune is also Amazon's graph database, hence the cue.
+    "triton inference server": ("moon", "moons", "neptune", "planet", "orbit", "orbits"),
+    # Gaussian the chemistry package, not the distribution (issue 15: arXiv titles topped the index).
+    "gaussian": ("process", "processes", "distribution", "noise", "mixture", "kernel", "random", "prior"),
 }
 # Categories whose names head blog titles before a colon ("Swift: ...").
 _HEADED = frozenset({"language", "framework", "library"})
@@ -138,9 +147,13 @@ def _strong_here(text: str, folded: str, hit: Hit) -> bool:
     return entry.category in _HEADED and colon[:1] == ":" and colon[1:] != "//"
 
 
-def _weak_here(text: str, folded: str, hit: Hit, edges: Collection[int]) -> bool:
+def _weak_here(text: str, folded: str, hit: Hit, edges: Collection[int], languages: bool) -> bool:
     """Whether context in the item may count for this hit: a capitalised name in running text."""
     if _part_number(text, hit) or _lowered(text, hit):
+        return False
+    if hit.name_stop - hit.start == 1 and not languages:
+        # A lone capital in running text is a variable ("E-values", "a set X") unless another language is
+        # named beside it ("C and Rust").
         return False
     after = _after(folded, hit)
     if _initial(text, hit.start) and after and after[0] in _VERB_FOLLOWERS:
@@ -203,24 +216,57 @@ def judge(
         tags = [_tag(skill_id, group, skills[skill_id]) for skill_id, group in groups.items()]
         tags.sort(key=_rank)
         return tags
+    # Evidence of the skill itself (its own unambiguous alias, a version, its cue) tells senses apart;
+    # a programming word beside a shared name or context does not, so there the tie is broken.
+    own = set(strong)
+    losers = _tie_losers(hits, own, skills)
     for skill_id, group in groups.items():
         if skill_id not in strong and any(_strong_here(text, folded, hit) for hit in group):
             strong.add(skill_id)
+    # A word of the other reading anywhere in the item outweighs a programming word beside the name
+    # ("Gaussian process ... applications"), though not the skill's own evidence.
+    strong -= losers | {skill_id for skill_id in strong - own if COUNTER + skill_id in signals}
     context = CONTEXT in signals or bool(strong)
     edges = {edge for hit in hits for edge in (hit.start, hit.name_stop)} if len(strong) < len(groups) else ()
+    languages = any(skills[skill_id].category == "language" for skill_id in strong)
     tags = [
         _tag(skill_id, group, skills[skill_id])
         for skill_id, group in groups.items()
         if skill_id in strong
         or (
-            context
+            skill_id not in losers
+            and context
             and skills[skill_id].category not in GENERIC
             and COUNTER + skill_id not in signals
-            and any(_weak_here(text, folded, hit, edges) for hit in group)
+            and any(_weak_here(text, folded, hit, edges, languages) for hit in group)
         )
     ]
     tags.sort(key=_rank)
     return tags
+
+
+def _tie_losers(hits: list[Hit], strong: set[str], skills: dict[str, SkillInfo]) -> set[str]:
+    """Skills that lose a tie of senses: where one written name stands for several skills (an alias two
+    share) and no evidence of their own speaks for them, the skill of that name counts ("Bash" is Bash,
+    not Shell), else the most popular (issue 15)."""
+    starts = [hit.start for hit in hits]
+    if len(set(starts)) == len(starts):
+        return set()
+    by_span: dict[tuple[int, int], list[Hit]] = {}
+    for hit in hits:
+        by_span.setdefault((hit.start, hit.name_stop), []).append(hit)
+    losers: set[str] = set()
+    for owners in by_span.values():
+        weak = [hit for hit in owners if hit.skill_id not in strong]
+        if len(owners) > 1 and weak:
+
+            def rank(hit: Hit) -> tuple[bool, float, str]:
+                info = skills[hit.skill_id]
+                return hit.surface.casefold() == info.name.casefold(), info.popularity, hit.skill_id
+
+            best = max(weak, key=rank).skill_id
+            losers.update(hit.skill_id for hit in weak if hit.skill_id != best)
+    return losers
 
 
 def _rank(tag: TagMatch) -> tuple[float, str]:

@@ -34,6 +34,8 @@ class SkillInfo:
 
     name: str
     category: str
+    # How widely the skill is used, 0..1 (issue 15): of two senses of one name, the popular one wins.
+    popularity: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +81,17 @@ class Slot:
 Value = tuple[int, int, bool, bool, tuple[Entry, ...], tuple[str, ...], bool]
 
 
-def add_alias(slots: dict[str, Slot], alias: AliasSpec, category: str) -> bool:
-    """Add the keys of one alias; False if it has no written form."""
+def add_alias(
+    slots: dict[str, Slot], alias: AliasSpec, category: str, taken: frozenset[str] = frozenset()
+) -> bool:
+    """Add the keys of one alias; False if it has no written form. ``taken`` holds the folded aliases of
+    every skill: a plural that is some skill's own name is that skill ("Polars" is not two Polar)."""
     capitalised = alias.ambiguous and alias.case_sensitive and alias.text[:1].isupper()
     # No plural of a capitalised homonym: "Sparks" is a surname, not Apache Spark.
     forms = _forms(alias.text, plural=not capitalised)
+    if taken:
+        own = fold(alias.text)
+        forms = [form for form in forms if fold(form) == own or fold(form) not in taken]
     for form in forms:
         cased = form if alias.case_sensitive else None
         distinctive = cased is not None and _camel(cased)

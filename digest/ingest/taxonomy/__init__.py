@@ -1,0 +1,53 @@
+"""The skill taxonomy: files (``files``), the database copy and its matcher (``store``), and the audit of
+risky aliases (``audit``). Loading is idempotent: ids come from canonical keys (issue 1, 15).
+"""
+
+from __future__ import annotations
+
+from digest.ingest.taxonomy.files import (
+    BUNDLED,
+    BUNDLED_EXTRA,
+    DATA,
+    Alias,
+    Entity,
+    Taxonomy,
+    json_objects,
+    read_bundled,
+    read_taxonomy,
+    skill_id_for,
+)
+from digest.ingest.taxonomy.store import (
+    VERSION_KEY,
+    LoadResult,
+    Stats,
+    add_alias,
+    compile_matcher,
+    load,
+    loaded_version,
+    matcher_from,
+    merge,
+    stats,
+)
+
+__all__ = [
+    "BUNDLED",
+    "BUNDLED_EXTRA",
+    "DATA",
+    "VERSION_KEY",
+    "Alias",
+    "Entity",
+    "LoadResult",
+    "Stats",
+    "Taxonomy",
+    "add_alias",
+    "compile_matcher",
+    "json_objects",
+    "load",
+    "loaded_version",
+    "matcher_from",
+    "merge",
+    "read_bundled",
+    "read_taxonomy",
+    "skill_id_for",
+    "stats",
+]
