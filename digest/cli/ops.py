@@ -11,7 +11,7 @@ from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, iso, out, print_json, runtime
 from digest.db import transaction
 from digest.deliver import subscribers
-from digest.ops import audit, schedules
+from digest.ops import audit, schedules, sending
 
 cadence_app = typer.Typer(
     help="Periodic schedules and default intervals, changed without a restart.", no_args_is_help=True
@@ -101,9 +101,9 @@ def subscriptions_set_cadence(
 def _sending(paused: bool | None, as_json: bool) -> None:
     with runtime() as rt, transaction(rt.sessions) as session:
         if paused is None:
-            state = schedules.sending(session)
+            state = sending.state(session)
         else:
-            state = schedules.set_sending(session, paused=paused, actor=audit.cli_actor(), now=clock())
+            state = sending.set_paused(session, paused=paused, actor=audit.cli_actor(), now=clock())
     if as_json:
         print_json(state.as_json())
         return

@@ -24,7 +24,7 @@ from digest.cli.common import JsonOption, clock, iso, out, print_json, runtime
 from digest.config import Settings
 from digest.db import transaction
 from digest.models import Delivery, Source
-from digest.ops import metrics, schedules
+from digest.ops import metrics, sending
 from digest.records import FINAL, DeliveryStatus
 
 PING_TIMEOUT = 1.0
@@ -120,7 +120,7 @@ def gather(settings: Settings, session: Session, now: datetime) -> Status:
         workers_note=workers_note,
         beat_last_tick=tick,
         beat_alive=tick is not None and now - tick < BEAT_STALE,
-        sending_paused=schedules.sending_paused(session),
+        sending_paused=sending.paused(session),
         failing_feeds=failing_feeds(session),
         deliveries_last_hour=_counts(session, FINISHED, Delivery.finished_at >= now - RECENT),
         deliveries_waiting=_counts(session, WAITING),

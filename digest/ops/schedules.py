@@ -6,8 +6,9 @@ holds the rest as small JSON values: the default fetch interval of each feed kin
 weekday of new subscriptions, and whether sending is paused. A missing row means the default below, so a
 database migrated without ``digest db upgrade`` (tests, an older install) still behaves as before.
 
-Every change is made through ``set_schedule`` or ``set_sending``, which validate the value and write an
-audit entry in the caller's transaction. The command line and the admin API call the same functions.
+Every change is made through ``set_schedule`` (sending paused: ``ops.sending.set_paused``), which
+validates the value and writes an audit entry in the caller's transaction. The command line and the
+admin API call the same functions.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from digest.vocabulary import (
 MIN_TICK = 10
 MAX_TICK = 24 * 60 * 60
 CRON_FIELDS = 5
-SENDING = "sending"
 FEED_INTERVAL = "feed-interval."
 DEFAULT_HOUR = "default-hour"
 DEFAULT_WEEKDAY = "default-weekday"
@@ -88,7 +88,7 @@ class CadenceInfo:
             "value": self.value,
             "kind": self.kind,
             "enabled": self.enabled,
-            "updated_at": _iso(self.updated_at),
+            "updated_at": iso_utc(self.updated_at),
         }
 
 
@@ -102,24 +102,7 @@ class BeatEntry:
     cron: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class SendingState:
-    """Whether digests are being sent, since when, and whether the last request changed it."""
-
-    paused: bool
-    updated_at: datetime | None
-    changed: bool = False
-
-    def as_json(self) -> dict[str, Any]:
-        """The shape scripts read."""
-        return {
-            "paused": self.paused,
-            "updated_at": _iso(self.updated_at),
-            "changed": self.changed,
-        }
-
-
-def _iso(moment: datetime | None) -> str | None:
+def iso_utc(moment: datetime | None) -> str | None:
     # The same form as every other --json output of the command line: UTC with a Z.
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
@@ -371,39 +354,3 @@ def subscription_defaults(session: Session) -> tuple[int, int]:
         int((hour.value if hour else DEFAULT_SETTINGS[DEFAULT_HOUR])["hour"]),
         WEEKDAYS.index((weekday.value if weekday else DEFAULT_SETTINGS[DEFAULT_WEEKDAY])["weekday"]),
     )
-
-
-def sending(session: Session) -> SendingState:
-    """Whether sending is paused (``digest sending pause``), and since when."""
-    row = session.get(Setting, SENDING)
-    if row is None:
-        return SendingState(paused=False, updated_at=None)
-    return SendingState(paused=bool(row.value.get("paused")), updated_at=row.updated_at)
-
-
-def sending_paused(session: Session) -> bool:
-    """True while ops have paused sending: a dispatch then opens no windows and due digests wait."""
-    return sending(session).paused
-
-
-def set_sending(session: Session, *, paused: bool, actor: str, now: datetime) -> SendingState:
-    """Pause or resume sending and audit it (``sending.pause`` or ``sending.resume``). Idempotent: asking
-    for the state already in force changes nothing and says so (``changed`` is False), but is audited.
-
-    Resuming needs no catching up here: every due subscription's next window starts where its last one
-    ended, so the first dispatch after it sends each subscriber one digest covering the pause.
-    """
-    current = sending(session)
-    changed = current.paused != paused
-    if changed:
-        session.merge(Setting(key=SENDING, value={"paused": paused}, updated_at=now))
-        session.flush()
-    audit.record(
-        session,
-        actor,
-        "sending.pause" if paused else "sending.resume",
-        {},
-        now,
-        result="changed" if changed else "already " + ("paused" if paused else "sending"),
-    )
-    return SendingState(paused=paused, updated_at=now if changed else current.updated_at, changed=changed)

@@ -15,7 +15,7 @@ from digest.db import transaction
 from digest.deliver import digests, subscribers
 from digest.deliver.cadence import Schedule
 from digest.models import Delivery
-from digest.ops import schedules
+from digest.ops import sending
 from digest.runtime import Runtime
 from digest.tokens import MANAGE, make_token
 from digest.web import create_app
@@ -107,11 +107,11 @@ def test_preview_and_dispatch_open_the_same_window_at_every_step_of_a_subscripti
     # Sending paused over a slot: no dispatch opens anything, and resuming opens the window the preview
     # showed all along.
     with transaction(rt.sessions) as session:
-        schedules.set_sending(session, paused=True, actor="test", now=at("2026-11-23T08:00"))
+        sending.set_paused(session, paused=True, actor="test", now=at("2026-11-23T08:00"))
     assert preview_window(rt, at("2026-11-30T09:00")) == (at("2026-11-23T07:00"), at("2026-11-30T07:00"))
     assert dispatched(rt, at("2026-11-30T09:00")) == []
     with transaction(rt.sessions) as session:
-        schedules.set_sending(session, paused=False, actor="test", now=at("2026-12-01T10:00"))
+        sending.set_paused(session, paused=False, actor="test", now=at("2026-12-01T10:00"))
     assert preview_then_dispatch(rt, at("2026-12-01T10:00")) == (
         at("2026-11-23T07:00"),
         at("2026-11-30T07:00"),

@@ -28,7 +28,7 @@ from digest.deliver.subscribers import set_cadence, subscribe, unsubscribe
 from digest.errors import InvalidInputError
 from digest.ingest import crawl
 from digest.models import AuditEntry, Setting, Source, Subscription
-from digest.ops import audit, schedules
+from digest.ops import audit, schedules, sending
 from digest.records import DeliveryOutcome
 from digest.runtime import Runtime
 from digest.web import create_app
@@ -362,9 +362,9 @@ def test_the_same_cadence_on_both_sides_is_refused(rt: Runtime, now: datetime) -
         set_cadence(session, "Python", "hourly", "hourly", now, dry_run=False)
 
 
-def pause(rt: Runtime, paused: bool, now: datetime) -> schedules.SendingState:
+def pause(rt: Runtime, paused: bool, now: datetime) -> sending.SendingState:
     with transaction(rt.sessions) as session:
-        return schedules.set_sending(session, paused=paused, actor=ACTOR, now=now)
+        return sending.set_paused(session, paused=paused, actor=ACTOR, now=now)
 
 
 def test_while_paused_due_digests_wait_and_on_resume_each_subscriber_gets_one_covering_the_pause(
@@ -399,7 +399,7 @@ def test_pause_and_resume_are_audited_and_asking_twice_changes_nothing(rt: Runti
     assert (resumed.paused, resumed.changed) == (False, True)
     with transaction(rt.sessions) as session:
         entries = session.execute(select(AuditEntry.action, AuditEntry.result).order_by(AuditEntry.id)).all()
-        assert schedules.sending_paused(session) is False
+        assert sending.paused(session) is False
     assert [tuple(entry) for entry in entries] == [
         ("sending.pause", "changed"),
         ("sending.pause", "already paused"),

@@ -20,7 +20,7 @@ from digest.deliver import outbox
 from digest.deliver.cadence import Schedule, next_slot, window
 from digest.ingest.store import tag_horizon
 from digest.models import Delivery, Subscriber, Subscription
-from digest.ops import schedules
+from digest.ops import sending
 from digest.records import DeliveryStatus
 
 DISPATCH_BATCH = 500
@@ -42,7 +42,7 @@ def dispatch_due(
     the first dispatch after resuming opens one window each, from where the last one ended.
     """
     with transaction(sessions) as session:
-        if schedules.sending_paused(session):
+        if sending.paused(session):
             return
         horizon = tag_horizon(session, now)
         known = _estimated_deliveries(session)
