@@ -32,8 +32,9 @@ from sqlalchemy import create_engine, text
 
 from digest.cli.bootstrap import upgrade_all
 from digest.config import Settings, load_settings
-from digest.deliver import digests
+from digest.deliver import digests, outbox
 from digest.deliver.compose import Composer
+from digest.deliver.digests import send as sending
 from digest.deliver.mail import SmtpMailer
 from digest.ops import processes
 from digest.runtime import Runtime
@@ -153,11 +154,11 @@ def _stage_times(settings: Settings, args: argparse.Namespace) -> dict[str, floa
     mailer = SmtpMailer(
         "127.0.0.1", int(settings.mail_url.rsplit(":", 1)[1]), security="none", username=None, password=None
     )
-    originals = (digests._claim, digests._message, digests._store_manifest, digests._finish, Composer.digest)
-    digests._claim = _timed(digests._claim, spent, "select")  # type: ignore[assignment]
-    digests._message = _timed(digests._message, spent, "render")  # type: ignore[assignment]
-    digests._store_manifest = _timed(digests._store_manifest, spent, "commit")  # type: ignore[assignment]
-    digests._finish = _timed(digests._finish, spent, "commit")  # type: ignore[assignment]
+    originals = (sending._claim, sending.message, sending._store_manifest, outbox.finish, Composer.digest)
+    sending._claim = _timed(sending._claim, spent, "select")  # type: ignore[assignment]
+    sending.message = _timed(sending.message, spent, "render")  # type: ignore[assignment]
+    sending._store_manifest = _timed(sending._store_manifest, spent, "commit")  # type: ignore[assignment]
+    outbox.finish = _timed(outbox.finish, spent, "commit")  # type: ignore[assignment]
     Composer.digest = _timed(Composer.digest, spent, "render")  # type: ignore[method-assign]
     send = _timed(mailer.send, spent, "send")
     try:
@@ -175,9 +176,7 @@ def _stage_times(settings: Settings, args: argparse.Namespace) -> dict[str, floa
             )
         total = time.perf_counter() - started
     finally:
-        digests._claim, digests._message, digests._store_manifest, digests._finish, Composer.digest = (
-            originals  # type: ignore[method-assign]
-        )
+        sending._claim, sending.message, sending._store_manifest, outbox.finish, Composer.digest = originals  # type: ignore[method-assign]
         mailer.close()
         rt.close()
     count = max(1, len(delivery_ids))

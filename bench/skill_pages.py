@@ -3,16 +3,17 @@
 Setup (timed and reported): a fresh PostgreSQL database on 127.0.0.1:5432 with the bundled taxonomy; 60
 sources (news, blogs, papers); ``--items`` synthetic items over the 120 days before ``NOW``, each tagged
 with one to three of ``--skills`` skills whose popularity falls off like 1/rank (a few busy skills, a long
-tail of rare ones), written with COPY; then ``figures.refresh`` over all 120 days (what
+tail of rare ones), written with COPY; then ``daily.refresh`` over all 120 days (what
 ``digest skills refresh-figures`` runs) and ANALYZE. Every text is generated here (no feed's text).
 
 Run: the real ASGI app in-process (``httpx.ASGITransport``, no socket), ``--requests`` sequential GETs per
-page after a warm-up: the busiest, a middling and the rarest skill's page, the index, a search and a later
-index page. The index computes its totals once per refresh and keeps them (``figures.VolumeCache``), so the
-first request after a refresh is timed separately. Baselines, same run: the page of a skill with no items
-(same template and queries, nothing to count) and ``/healthz`` (one ``SELECT 1`` round trip through the
-same app). Target: p95 < 200 ms. Also times the refresh the beat task runs (yesterday and today), and the
-home page, which still counts tags itself. Ends with one JSON line.
+page after a warm-up: the busiest, a middling and the rarest skill's page, the index, a search, a later
+index page and the home page. The index and the home page compute their totals once per refresh and keep
+them (``ranking.IndexCache``), so the first request after a refresh is timed separately. Baselines, same
+run: the page of a skill with no items (same template and queries, nothing to count) and ``/healthz`` (one
+``SELECT 1`` round trip through the same app). Target: p95 < 200 ms. Also times the refresh the beat task
+runs (yesterday and today), and, beside the home page, the 90-day ``GROUP BY`` over tags it ran on every
+request before issue 13 (the query alone, 10 runs). Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -35,14 +36,14 @@ from urllib.parse import quote
 
 import httpx
 import psycopg
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import create_engine, func, insert, select, text
 
 from digest import db
 from digest.cli.bootstrap import upgrade_all
 from digest.config import load_settings
-from digest.models import Skill, Source
+from digest.models import Skill, Source, Tag
 from digest.runtime import Runtime
-from digest.site import figures
+from digest.site.figures import daily, ranking
 from digest.web import create_app
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -94,13 +95,13 @@ def run(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     load_s = time.perf_counter() - started
     started = time.perf_counter()
     with db.transaction(rt.sessions) as session:
-        refreshed = figures.refresh(session, (NOW - timedelta(days=DAYS)).date(), NOW.date(), now=NOW)
+        refreshed = daily.refresh(session, (NOW - timedelta(days=DAYS)).date(), NOW.date(), now=NOW)
     refresh_s = time.perf_counter() - started
     with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("ANALYZE"))
     started = time.perf_counter()
     with db.transaction(rt.sessions) as session:
-        figures.refresh(session, *figures.recent_days(NOW), now=NOW)
+        daily.refresh(session, *daily.recent_days(NOW), now=NOW)
     recent_s = time.perf_counter() - started
     print(f"schema + taxonomy {schema_s:7.1f} s")
     print(
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     print(f"refresh, 2 days   {recent_s:7.2f} s   (the beat task)")
 
     with db.transaction(rt.sessions) as session:
-        volumes = figures.skill_volumes(session, NOW.date())
+        volumes = ranking.skill_volumes(session, NOW.date())
         slugs = {
             skill_id: quote(slug) for skill_id, slug in session.execute(select(Skill.id, Skill.slug)).tuples()
         }
@@ -130,11 +131,11 @@ def run(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
         "/skills": "/skills",
         "/skills?q=data": "/skills?q=data",
         "/skills?page=3": "/skills?page=3",
+        "home page /": "/",
     }
     app = create_app(settings, clock=lambda: NOW)
     latencies = asyncio.run(measure(app, pages, args.requests))
-    # Not part of issue 8: the home page still counts tags itself; measured to show what the tables save.
-    home = asyncio.run(measure(app, {"home page /": "/"}, 10))["home page /"]
+    tag_counts = home_before_issue_13(rt, 10)
     cold = asyncio.run(measure_cold(app, rt, "/skills", 10))
     print(f"{'page':<34} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     table: dict[str, dict[str, Any]] = {}
@@ -142,8 +143,8 @@ def run(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
         p50, p95, p99 = percentiles(samples)
         table[label] = {"path": pages[label], "p50_ms": p50, "p95_ms": p95, "p99_ms": p99}
         print(f"{label:<34} {p50:8.1f} {p95:8.1f} {p99:8.1f}")
-    home_p50 = round(statistics.median(home), 1)
-    print(f"{'home page / (counts tags; 10 requests)':<34} {home_p50:8.1f}")
+    tags_p50 = round(statistics.median(tag_counts), 1)
+    print(f"{'before: / GROUP BY tags, query only':<34} {tags_p50:8.1f} (p50 of 10)")
     cold_p50, cold_max = round(statistics.median(cold), 1), round(max(cold), 1)
     print(f"{'/skills, first after a refresh':<34} {cold_p50:8.1f} (p50 of 10; max {cold_max})")
     rt.close()
@@ -162,7 +163,8 @@ def run(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
         "pair_rows": refreshed.pair_rows,
         "requests_per_page": args.requests,
         "pages": table,
-        "home_page_p50_ms": home_p50,
+        "home_page_p50_ms": table["home page /"]["p50_ms"],
+        "home_tags_query_before_p50_ms": tags_p50,
         "skills_index_after_refresh_p50_ms": cold_p50,
         "skills_index_after_refresh_max_ms": cold_max,
         "worst_p95_ms": worst,
@@ -249,6 +251,25 @@ def populate(
     return tags
 
 
+def home_before_issue_13(rt: Runtime, times: int) -> list[float]:
+    """Milliseconds of the query the home page ran per request before issue 13, alone (no page around it)."""
+    query = (
+        select(Skill.name, Skill.slug, func.count(Tag.item_id).label("n"))
+        .join(Tag, Tag.skill_id == Skill.id)
+        .where(Tag.ingested_at >= NOW - timedelta(days=90))
+        .group_by(Skill.id, Skill.name, Skill.slug)
+        .order_by(func.count(Tag.item_id).desc(), Skill.name)
+        .limit(40)
+    )
+    samples = []
+    for _ in range(times):
+        started = time.perf_counter()
+        with db.transaction(rt.sessions) as session:
+            session.execute(query).all()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
 async def measure(app: Any, pages: dict[str, str], requests: int) -> dict[str, list[float]]:
     """Milliseconds per request for each page, after five unmeasured requests each."""
     transport = httpx.ASGITransport(app=app)
@@ -277,7 +298,7 @@ async def measure_cold(app: Any, rt: Runtime, path: str, times: int) -> list[flo
     ) as client:
         for _ in range(times):
             with db.transaction(rt.sessions) as session:
-                figures.refresh(session, *figures.recent_days(NOW), now=NOW)
+                daily.refresh(session, *daily.recent_days(NOW), now=NOW)
             began = time.perf_counter()
             (await client.get(path)).raise_for_status()
             timings.append((time.perf_counter() - began) * 1000)

@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +20,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from digest.errors import ConfigError
+from digest.errors import ConfigError, InvalidInputError
+from digest.vocabulary import parse_duration
 
 ENV_PREFIX = "DIGEST_"
 MAIL_SCHEMES = ("maildir", "smtp", "smtps", "smtp+starttls")
@@ -81,6 +83,12 @@ class Settings(BaseSettings):
     )
     admin_token: str = Field(
         default="", description="opens /admin (login form or Authorization: Bearer); empty: no admin web"
+    )
+    max_attempts: int = Field(
+        default=10, ge=1, le=100, description="send attempts before a temporarily refused email fails"
+    )
+    give_up_after: str = Field(
+        default="72h", description="age (30m, 72h, 3d) past which a temporarily refused email fails"
     )
     trusted_proxies: str = Field(
         default="",
@@ -180,6 +188,15 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @field_validator("give_up_after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        try:
+            parse_duration(value)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip().lower()
+
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:
         # Defaults depend on `home`, so they are derived here rather than declared as constants.
@@ -203,6 +220,11 @@ class Settings(BaseSettings):
         _check_scheme("DIGEST_BROKER_URL", self.broker_url, BROKER_SCHEMES)
         _check_scheme("DIGEST_MAIL_URL", self.mail_url, MAIL_SCHEMES)
         return self
+
+    @property
+    def give_up_span(self) -> timedelta:
+        """``give_up_after`` as a span of time."""
+        return timedelta(seconds=parse_duration(self.give_up_after))
 
     @property
     def is_sqlite(self) -> bool:

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Dialect,
@@ -25,6 +26,14 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from digest.records import DeliveryStatus
+
+
+def _status_check() -> CheckConstraint:
+    """Only the outbox's statuses (``records.DeliveryStatus``) in a delivery table's ``status``."""
+    allowed = ", ".join(f"'{status.value}'" for status in DeliveryStatus)
+    return CheckConstraint(f"status IN ({allowed})", name="status")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -102,7 +111,7 @@ class Item(Base):
     __tablename__ = "items"
     __table_args__ = (
         UniqueConstraint("source_id", "entry_key"),
-        # The items the matcher has not reached yet: a dispatch waits for them (``digests.tag_horizon``).
+        # The items the matcher has not reached yet: a dispatch waits for them (``store.tag_horizon``).
         Index(
             "ix_items_untagged",
             "ingested_at",
@@ -189,7 +198,7 @@ class Subscriber(Base):
     state: Mapped[str] = mapped_column(String(15), default="pending")
     created_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
-    # Permanent delivery failures in a row; at ``digests.BOUNCE_LIMIT`` the state becomes "bouncing".
+    # Permanent delivery failures in a row; at ``outbox.BOUNCE_LIMIT`` the state becomes "bouncing".
     bounces: Mapped[int] = mapped_column(default=0)
 
 
@@ -230,13 +239,13 @@ class Delivery(Base):
     """One digest for one window of one subscription: sent, skipped (empty) or failed. Never two."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("subscription_id", "window_end"),)
+    __table_args__ = (UniqueConstraint("subscription_id", "window_end"), _status_check())
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
     window_start: Mapped[datetime]
     window_end: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(10), default=DeliveryStatus.PENDING, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     message_id: Mapped[str | None] = mapped_column(String(300))
     subject: Mapped[str | None] = mapped_column(Text)
@@ -412,12 +421,12 @@ class AlertDelivery(Base):
     """One alert email: at most one per alert and UTC day, with its manifest, sent at most once."""
 
     __tablename__ = "alert_deliveries"
-    __table_args__ = (UniqueConstraint("alert_id", "day"),)
+    __table_args__ = (UniqueConstraint("alert_id", "day"), _status_check())
 
     id: Mapped[int] = mapped_column(primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
     day: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(10), default=DeliveryStatus.PENDING, index=True)
     # The figures that triggered it and the items behind the change, in order: what a replay renders.
     figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
     item_ids: Mapped[list[Any]] = mapped_column(default=list)
@@ -430,3 +439,19 @@ class AlertDelivery(Base):
     created_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # When an alert tick may enqueue an alert that is still pending again (as ``Delivery.requeue_at``).
+    requeue_at: Mapped[datetime | None]
+
+
+class AlertDeliveryEvent(Base):
+    """A step in an alert delivery's history, as ``DeliveryEvent`` is for digests."""
+
+    __tablename__ = "alert_delivery_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
+    event: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +160,135 @@ class ComposedEmail:
     body_hash: str = ""
 
 
+class DeliveryStatus(StrEnum):
+    """Where an email row (digest or alert) is in its life; ``deliver.outbox`` moves it on. The CHECK
+    constraints on ``deliveries.status`` and ``alert_deliveries.status`` (migration 0007) hold these."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+FINAL = (DeliveryStatus.SENT, DeliveryStatus.SKIPPED, DeliveryStatus.FAILED)
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryOutcome:
-    """What became of one delivery."""
+    """What became of one digest delivery."""
 
     delivery_id: int
-    status: str
+    status: DeliveryStatus
     items: int
     message_id: str | None
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFigures:
+    """The figures an alert fired on, as its manifest stores them (``alert_deliveries.figures``)."""
+
+    skill_id: str
+    skill_name: str
+    skill_slug: str
+    period: str
+    recent: int
+    # Average count per period over the 4 weeks before the recent period.
+    baseline: float
+    # Percent change, or None when the baseline is 0.
+    change: float | None
+    # Counts per chart bar, oldest first, the last bar being the recent period.
+    bars: tuple[int, ...]
+    start: datetime
+    end: datetime
+    # The change in words ("up 120% vs the prior 4 weeks") and the alert's threshold, as sent.
+    words: str
+    threshold: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest's JSON form (datetimes as ISO 8601)."""
+        return {
+            "skill_id": self.skill_id,
+            "skill_name": self.skill_name,
+            "skill_slug": self.skill_slug,
+            "period": self.period,
+            "recent": self.recent,
+            "baseline": self.baseline,
+            "change": self.change,
+            "bars": list(self.bars),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "words": self.words,
+            "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_json(cls, stored: dict[str, Any]) -> AlertFigures:
+        """The figures of a stored manifest."""
+        change = stored["change"]
+        return cls(
+            skill_id=str(stored["skill_id"]),
+            skill_name=str(stored["skill_name"]),
+            skill_slug=str(stored["skill_slug"]),
+            period=str(stored["period"]),
+            recent=int(stored["recent"]),
+            baseline=float(stored["baseline"]),
+            change=None if change is None else float(change),
+            bars=tuple(int(bar) for bar in stored["bars"]),
+            start=datetime.fromisoformat(stored["start"]),
+            end=datetime.fromisoformat(stored["end"]),
+            words=str(stored["words"]),
+            threshold=int(stored["threshold"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertItem:
+    """An item behind an alert's change, as the email shows it."""
+
+    title: str
+    url: str | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertContent:
+    """Everything an alert email says, before rendering."""
+
+    delivery_id: int
+    email: str
+    trend: AlertFigures
+    items: tuple[AlertItem, ...]
+    skill_url: str
+    off_url: str
+    manage_url: str
+    base_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertOutcome:
+    """What became of one alert delivery."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    message_id: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionInfo:
+    """A subscription as the CLI and web show it."""
+
+    id: int
+    subscriber_id: int
+    email: str
+    cadence: str
+    hour: int
+    weekday: int
+    timezone: str
+    state: str
+    skills: tuple[str, ...]
+    next_due_at: datetime
+    # Where its next window starts (None until its first digest).
+    last_window_end: datetime | None

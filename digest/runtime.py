@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.config import Settings
 from digest.db import make_engine, make_sessions, require_schema
 from digest.deliver.compose import Composer
-from digest.deliver.digests import DeliveryConfig
 from digest.deliver.mail import Mailer, mailer_for, signer_for
+from digest.deliver.outbox import DeliveryConfig
 from digest.deliver.selection import WindowCache
 from digest.deliver.signup import SignupConfig, Signups
 from digest.ingest.crawl import MatcherCache
@@ -112,7 +112,15 @@ class Runtime:
     def delivery(self) -> DeliveryConfig:
         """Settings of the deliver wing."""
         s = self.settings
-        return DeliveryConfig(s.from_address, s.base_url, s.secret_key, s.max_items, s.send_empty)
+        return DeliveryConfig(
+            s.from_address,
+            s.base_url,
+            s.secret_key,
+            s.max_items,
+            s.send_empty,
+            s.max_attempts,
+            s.give_up_span,
+        )
 
     @property
     def fetch_config(self) -> FetchConfig:

@@ -18,12 +18,12 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from digest.config import Settings, load_settings
 from digest.db import transaction
-from digest.deliver import alerts, digests
+from digest.deliver import alerts, digests, outbox
 from digest.errors import MailError
 from digest.ingest import crawl
 from digest.ops import logs, metrics
 from digest.runtime import Runtime
-from digest.site import figures
+from digest.site.figures import daily
 
 # A queue per stage, each with its own consumers, so a stage that waits (a slow SMTP server, a feed that
 # trickles) holds up only its own queue: sending never delays crawling or the dispatch tick.
@@ -197,7 +197,7 @@ def send_delivery(self: Task, delivery_id: int) -> str:
             cache=rt.windows,
         )
     except MailError as exc:
-        delay = digests.retry_delay(self.request.retries + 1)
+        delay = outbox.retry_delay(self.request.retries + 1)
         raise self.retry(exc=exc, countdown=delay.total_seconds()) from None
     return outcome.status
 
@@ -207,13 +207,14 @@ def refresh_figures() -> int:
     """Rebuild the daily skill figures (yesterday and today, UTC) that skill pages read; the rows written."""
     now = _now()
     with transaction(runtime().sessions) as session:
-        result = figures.refresh(session, *figures.recent_days(now), now=now)
+        result = daily.refresh(session, *daily.recent_days(now), now=now)
     return result.daily_rows + result.pair_rows
 
 
 @app.task(name="digest.alert_tick", max_retries=DB_RETRIES, **RETRY_ON_DB)
 def alert_tick(now: str | None = None) -> int:
-    """Open today's email of every trend alert that fires, and enqueue each."""
+    """Open today's email of every trend alert that fires, and enqueue each (with those whose task may be
+    lost; not those waiting out a retry's back-off)."""
     at = datetime.fromisoformat(now) if now else _now()
     delivery_ids = alerts.check(runtime().sessions, at)
     for delivery_id in delivery_ids:
@@ -230,6 +231,6 @@ def send_alert(self: Task, delivery_id: int) -> str:
             rt.sessions, delivery_id, mailer=rt.mailer, composer=rt.composer, config=rt.delivery, now=_now()
         )
     except MailError as exc:
-        delay = digests.retry_delay(self.request.retries + 1)
+        delay = outbox.retry_delay(self.request.retries + 1)
         raise self.retry(exc=exc, countdown=delay.total_seconds()) from None
     return outcome.status

@@ -1,5 +1,5 @@
 """Tagged items written straight into the database for the skill figure tests, and the same figures
-counted here in plain Python from what was written (never through ``digest.figures``).
+counted here in plain Python from what was written (never through ``digest.site.figures``).
 
 Every title and name is made up here; none comes from the feed fixtures.
 """

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 from digest import db
 from digest.errors import SchemaMissingError
@@ -95,3 +96,46 @@ def test_0002_keeps_each_items_author_and_dates_undated_items(database_url: str)
 
 def test_the_schema_head_the_code_checks_for_is_the_newest_migration() -> None:
     assert db.head_revision() == db.SCHEMA_HEAD
+
+
+def test_0007_keeps_every_delivery_with_its_manifest_and_events_and_checks_statuses(
+    database_url: str,
+) -> None:
+    # SQLite adds the CHECK by rebuilding the table: with foreign keys on, dropping the old one would
+    # cascade to the manifest and events (env.py turns them off for the rebuild).
+    engine = db.make_engine(database_url)
+    db.upgrade(engine, "0006")
+    at = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
+    rows = [
+        "INSERT INTO sources (id, url, name, kind, state, consecutive_failures, next_fetch_at, created_at)"
+        " VALUES (1, 'http://127.0.0.1/f', 'f', 'news', 'active', 0, :at, :at)",
+        "INSERT INTO items (id, source_id, entry_key, story_key, title, summary, summary_html, authors,"
+        " published_at, ingested_at, updated_at, content_hash) VALUES (1, 1, 'k', 'k', 't', '', '', '[]',"
+        " :at, :at, :at, 'h')",
+        "INSERT INTO skills (id, key, name, slug, category, description, related, parents, taxonomy_version)"
+        " VALUES ('s', 'python', 'Python', 'python', 'language', '', '[]', '[]', 'v')",
+        "INSERT INTO subscribers (id, email, timezone, state, created_at, bounces)"
+        " VALUES (1, 'a@example.com', 'UTC', 'active', :at, 0)",
+        "INSERT INTO subscriptions (id, subscriber_id, cadence, hour, weekday, timezone, state, next_due_at,"
+        " created_at) VALUES (1, 1, 'daily', 8, 0, 'UTC', 'active', :at, :at)",
+        "INSERT INTO deliveries (id, subscription_id, window_start, window_end, status, attempts, more,"
+        " more_by_skill, created_at) VALUES (1, 1, :at, :at, 'sent', 1, 0, '{}', :at)",
+        "INSERT INTO delivery_items (delivery_id, position, item_id, skill_id, matched, in_title, score)"
+        " VALUES (1, 0, 1, 's', '[]', true, 1.0)",
+        "INSERT INTO delivery_events (delivery_id, at, event) VALUES (1, :at, 'sent')",
+    ]
+    with engine.begin() as connection:
+        for row in rows:
+            connection.execute(text(row), {"at": at})
+
+    db.upgrade(engine)
+
+    with engine.connect() as connection:
+        kept = [
+            connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+            for table in ("deliveries", "delivery_items", "delivery_events")
+        ]
+        assert kept == [1, 1, 1]
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("UPDATE deliveries SET status = 'lost'"))
+    engine.dispose()

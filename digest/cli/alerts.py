@@ -18,6 +18,9 @@ from digest.errors import InvalidInputError, MailError, NotFoundError
 from digest.ingest.skills import resolve_skill
 from digest.models import Alert, Skill, Subscriber
 from digest.ops import audit
+from digest.records import AlertOutcome, DeliveryStatus
+
+ALERT_COUNTS = (DeliveryStatus.SENT, DeliveryStatus.SKIPPED, DeliveryStatus.FAILED, DeliveryStatus.PENDING)
 
 alerts_app = typer.Typer(
     help="Trend alerts: mail when a skill's mentions rise or fall.", no_args_is_help=True
@@ -117,13 +120,16 @@ def check_command(
                     now=at,
                 )
             except MailError as exc:
-                outcome = alerts.AlertOutcome(delivery_id, "pending", None, str(exc))
+                outcome = AlertOutcome(delivery_id, DeliveryStatus.PENDING, None, str(exc))
             outcomes.append(outcome)
-    counts = {status: sum(o.status == status for o in outcomes) for status in ("sent", "failed", "pending")}
+    counts = {status.value: sum(o.status == status for o in outcomes) for status in ALERT_COUNTS}
     if as_json:
         print_json({**counts, "deliveries": [o.delivery_id for o in outcomes]})
     else:
-        out.print(f"{counts['sent']} sent, {counts['failed']} failed, {counts['pending']} to retry")
+        out.print(
+            f"{counts['sent']} sent, {counts['skipped']} skipped, {counts['failed']} failed, "
+            f"{counts['pending']} to retry"
+        )
 
 
 @alerts_app.command("replay")

@@ -30,14 +30,14 @@ from digest import PACKAGE_DIR
 from digest.cli import bootstrap as setup
 from digest.db import transaction
 from digest.deliver.cadence import Schedule
-from digest.deliver.digests import FINAL, render_delivery
+from digest.deliver.digests import render_delivery
 from digest.deliver.mail import MaildirMailer
 from digest.deliver.subscribers import subscribe
 from digest.ingest import crawl
 from digest.ingest.fetch import Fetcher
 from digest.models import Delivery, DeliveryItem, Item, Source, Subscriber, Subscription, Tag
 from digest.ops import processes
-from digest.records import CrawlOutcome
+from digest.records import FINAL, CrawlOutcome, DeliveryStatus
 from digest.runtime import Runtime
 
 FEEDS = PACKAGE_DIR / "demo_data" / "feeds"
@@ -255,7 +255,7 @@ def _sent_count(rt: Runtime, subscription_ids: list[int]) -> int:
             session.scalar(
                 select(func.count())
                 .select_from(Delivery)
-                .where(Delivery.subscription_id.in_(subscription_ids), Delivery.status == "sent")
+                .where(Delivery.subscription_id.in_(subscription_ids), Delivery.status == DeliveryStatus.SENT)
             )
             or 0
         )
@@ -290,7 +290,7 @@ def _report(
             select(Delivery, Subscriber.email, Subscription.cadence)
             .join(Subscription, Subscription.id == Delivery.subscription_id)
             .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-            .where(Delivery.subscription_id.in_(subscription_ids), Delivery.status == "sent")
+            .where(Delivery.subscription_id.in_(subscription_ids), Delivery.status == DeliveryStatus.SENT)
             .order_by(Delivery.id)
         ).all()
         emails = []

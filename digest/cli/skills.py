@@ -32,7 +32,8 @@ from digest.models import (
     Tag,
 )
 from digest.records import TagMatch
-from digest.site import figures
+from digest.site.figures import daily, read
+from digest.site.figures.records import WINDOW_DAYS
 
 JSONL_BATCH = 500
 
@@ -163,7 +164,7 @@ def skills_stats(
     today: Annotated[
         str | None, typer.Option(help="Last UTC day of the window, YYYY-MM-DD (default: today).")
     ] = None,
-    window: Annotated[int, typer.Option(help="Window in days.", min=7, max=3660)] = figures.WINDOW_DAYS,
+    window: Annotated[int, typer.Option(help="Window in days.", min=7, max=3660)] = WINDOW_DAYS,
     as_json: JsonOption = False,
 ) -> None:
     """A skill's figures, as its page shows them: items in the window, last 4 weeks against the 4 before,
@@ -176,8 +177,8 @@ def skills_stats(
         except NotFoundError:
             close = ", ".join(hit.name for hit in search_skills(session, name, 3)) or "nothing close"
             raise NotFoundError(f"no skill called {name!r}; did you mean {close}?") from None
-        shown = figures.skill_figures(session, skill.id, last_day, window)
-        latest = figures.latest_items(session, skill.id)
+        shown = read.skill_figures(session, skill.id, last_day, window)
+        latest = read.latest_items(session, skill.id)
     if as_json:
         print_json({**shown.as_json(), "latest": [item.as_json() for item in latest]})
         return
@@ -221,16 +222,16 @@ def skills_refresh_figures(
     now, started = clock(), time.perf_counter()
     today = now.astimezone(UTC).date()
     with runtime() as rt, transaction(rt.sessions) as session:
-        first = _day(since) if since else figures.first_day(session) or today
+        first = _day(since) if since else daily.first_day(session) or today
         if first > today:
             raise InvalidInputError(f"--since {first} is after today ({today})")
         days = (today - first).days + 1
         if quiet or as_json or days < 2:
-            result = figures.refresh(session, first, today, now=now)
+            result = daily.refresh(session, first, today, now=now)
         else:
             with progress() as bar:
                 task = bar.add_task("refreshing days", total=days)
-                result = figures.refresh(session, first, today, now=now, on_day=lambda _: bar.advance(task))
+                result = daily.refresh(session, first, today, now=now, on_day=lambda _: bar.advance(task))
     if as_json:
         print_json(
             {

@@ -25,6 +25,7 @@ from digest.config import Settings
 from digest.db import transaction
 from digest.models import Delivery, Source
 from digest.ops import metrics, schedules
+from digest.records import FINAL, DeliveryStatus
 
 PING_TIMEOUT = 1.0
 FAILING_FEEDS = 10
@@ -33,8 +34,8 @@ RECENT = timedelta(hours=1)
 BEAT_STALE = timedelta(seconds=90)
 # Brokers whose workers answer a broadcast ping; kombu's filesystem transport has no reply channel.
 PINGABLE = ("redis", "rediss")
-FINISHED = ("sent", "skipped", "failed")
-WAITING = ("pending", "sending")
+FINISHED = FINAL
+WAITING = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,15 @@ with the same-length baseline from the 4 weeks before it: the average count per 
 An alert fires when the change reaches its threshold (either way) and either count reaches its minimum, so
 tiny numbers do not alert; a skill that had no mentions in the baseline and now has at least the minimum is
 "new". At most one alert email per alert and UTC day: the ``alert_deliveries`` row is unique on (alert,
-day), claimed before sending and carries its manifest (the figures and item ids), so alerts have the
-digests' guarantees: exactly once, replayable, one-click unsubscribe.
+day), carries its manifest (the figures and item ids) and goes through the outbox like a digest, so alerts
+have the digests' guarantees: exactly once, events, retries with the attempt cap, bounce counting,
+replayable, one-click unsubscribe.
 
     check:  active alerts -> trend per (skill, period), computed once per check -> delivery row per
-            alert that fires (unique per day)
-    send:   claim (pending -> sending) -> render from the manifest -> store subject, hash, Message-ID ->
-            send -> sent | failed
+            alert that fires (unique per day) -> with those whose task may be lost, the ids to enqueue
+    send:   outbox.claim (pending -> sending) -> render from the manifest -> store subject, hash,
+            Message-ID -> outbox.transmit -> sent | failed | pending for a retry; or skipped (the alert
+            was turned off, or its subscriber is no longer active)
 """
 
 from __future__ import annotations
@@ -19,19 +21,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
-from digest.deliver.compose import Composer, build_message
-from digest.deliver.digests import DeliveryConfig, archive_templates, archived_templates, claimable
+from digest.deliver import outbox
+from digest.deliver.compose import Composer, archive_templates, archived_templates, build_message
 from digest.deliver.mail import Mailer
-from digest.errors import InvalidInputError, MailError, NotFoundError
+from digest.deliver.outbox import ALERTS, Attempt, DeliveryConfig
+from digest.errors import InvalidInputError, NotFoundError
 from digest.models import Alert, AlertDelivery, Item, Skill, Source, Subscriber, Tag
-from digest.records import ComposedEmail
+from digest.records import AlertContent, AlertFigures, AlertItem, AlertOutcome, ComposedEmail, DeliveryStatus
 from digest.tokens import MANAGE, make_token
 
 PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -69,6 +71,10 @@ class Trend:
         if rounded == 0:
             return "flat vs the prior 4 weeks"
         return f"{'up' if rounded > 0 else 'down'} {abs(rounded)}% vs the prior 4 weeks"
+
+    def figures(self, threshold: int) -> AlertFigures:
+        """What an alert's manifest keeps of this trend, with the alert's threshold."""
+        return AlertFigures(**asdict(self), words=self.words, threshold=threshold)
 
 
 def fires(trend: Trend, threshold: int, min_count: int) -> bool:
@@ -181,8 +187,9 @@ def of_subscriber(session: Session, subscriber_id: int) -> list[AlertInfo]:
 
 
 def check(sessions: sessionmaker[Session], now: datetime) -> list[int]:
-    """Open today's delivery of every alert that fires at ``now``; return those to send, with any left
-    pending or abandoned mid-send."""
+    """Open today's delivery of every alert that fires at ``now``; return those to send, with those whose
+    task may be lost (pending past their re-enqueue time, or abandoned mid-send): an alert waiting out a
+    retry's back-off is not enqueued again."""
     day = now.date()
     opened: list[int] = []
     trends: dict[tuple[str, str], Trend] = {}
@@ -212,31 +219,25 @@ def check(sessions: sessionmaker[Session], now: datetime) -> list[int]:
             trend = trends[key]
             if not fires(trend, alert.threshold, alert.min_count):
                 continue
-            figures = {**asdict(trend), "start": trend.start.isoformat(), "end": trend.end.isoformat()}
-            figures |= {"words": trend.words, "threshold": alert.threshold}
             created = session.scalar(
                 dialect_insert(AlertDelivery)
                 .values(
                     alert_id=alert.id,
                     day=day,
-                    status="pending",
-                    figures=figures,
+                    status=DeliveryStatus.PENDING,
+                    figures=trend.figures(alert.threshold).to_json(),
                     item_ids=_behind(session, skill.id, trend),
                     attempts=0,
                     created_at=now,
+                    requeue_at=now + outbox.REQUEUE_AFTER,
                 )
                 .on_conflict_do_nothing(index_elements=["alert_id", "day"])
                 .returning(AlertDelivery.id)
             )
             if created is not None:
                 opened.append(created)
-        stale = session.scalars(
-            select(AlertDelivery.id).where(
-                claimable(AlertDelivery, now),
-                AlertDelivery.id.not_in(opened) if opened else AlertDelivery.id.is_not(None),
-            )
-        ).all()
-    return opened + list(stale)
+        stale = outbox.requeue(session, ALERTS, now, exclude=opened)
+    return opened + stale
 
 
 def _behind(session: Session, skill_id: str, trend: Trend) -> list[int]:
@@ -251,30 +252,6 @@ def _behind(session: Session, skill_id: str, trend: Trend) -> list[int]:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class AlertContent:
-    """Everything an alert email says, before rendering."""
-
-    delivery_id: int
-    email: str
-    trend: dict[str, Any]
-    items: tuple[dict[str, Any], ...]
-    skill_url: str
-    off_url: str
-    manage_url: str
-    base_url: str
-
-
-@dataclass(frozen=True, slots=True)
-class AlertOutcome:
-    """What became of one alert delivery."""
-
-    delivery_id: int
-    status: str
-    message_id: str | None
-    error: str | None = None
-
-
 def send(
     sessions: sessionmaker[Session],
     delivery_id: int,
@@ -286,40 +263,36 @@ def send(
 ) -> AlertOutcome:
     """Send one alert delivery at most once. Raises ``MailError`` (not permanent) when a retry may help."""
     with transaction(sessions) as session:
-        claimed = session.execute(
-            update(AlertDelivery)
-            .where(
-                AlertDelivery.id == delivery_id,
-                claimable(AlertDelivery, now),
-            )
-            .values(status="sending", claimed_at=now, attempts=AlertDelivery.attempts + 1)
-            .returning(AlertDelivery.id)
-            .execution_options(synchronize_session=False)
-        ).scalar()
+        claimed = outbox.claim(session, ALERTS, delivery_id, now, AlertDelivery.template_version)
         if claimed is None:
             row = session.get(AlertDelivery, delivery_id)
             if row is None:
                 raise NotFoundError(f"no alert delivery with id {delivery_id}")
-            return AlertOutcome(delivery_id, row.status, row.message_id, row.error)
-        content = _content(session, delivery_id, config)
-        stored = session.get(AlertDelivery, delivery_id)
-        assert stored is not None
-        files = archived_templates(session, "alert", stored.template_version)
-        email = composer.alert(content, archived=files)
-        message = _message(content, email, config, now)
-        stored.subject, stored.body_hash = email.subject, email.body_hash
-        stored.template_version, stored.message_id = email.template_version, message["Message-ID"]
+            return AlertOutcome(delivery_id, DeliveryStatus(row.status), row.message_id, row.error)
+        reader = _reader(session, delivery_id, config)
+        if reader.refusal is not None:
+            outbox.finish(session, ALERTS, delivery_id, DeliveryStatus.SKIPPED, now, reader.refusal)
+            return AlertOutcome(delivery_id, DeliveryStatus.SKIPPED, None, reader.refusal)
+        # A retry renders with the templates of its first attempt, so every attempt is the same message.
+        files = archived_templates(session, "alert", claimed.template_version)
+        email = composer.alert(reader.content, archived=files)
+        message = _message(reader.content, email, config, now)
+        session.execute(
+            update(AlertDelivery)
+            .where(AlertDelivery.id == delivery_id)
+            .values(
+                subject=email.subject,
+                body_hash=email.body_hash,
+                template_version=email.template_version,
+                message_id=message["Message-ID"],
+            )
+            .execution_options(synchronize_session=False)
+        )
         archive_templates(session, composer, "alert", email.template_version, now)
-    try:
-        mailer.send(message)
-    except MailError as exc:
-        status = "failed" if exc.permanent else "pending"
-        _finish(sessions, delivery_id, status, now, str(exc))
-        if not exc.permanent:
-            raise
-        return AlertOutcome(delivery_id, "failed", None, str(exc))
-    _finish(sessions, delivery_id, "sent", now, None)
-    return AlertOutcome(delivery_id, "sent", message["Message-ID"])
+    attempt = Attempt(delivery_id, claimed.attempts, claimed.created_at, reader.subscriber_id, reader.bounces)
+    result = outbox.transmit(sessions, ALERTS, attempt, message, mailer=mailer, config=config, now=now)
+    sent = result.status == DeliveryStatus.SENT
+    return AlertOutcome(delivery_id, result.status, message["Message-ID"] if sent else None, result.error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +313,7 @@ def render(
         stored = session.get(AlertDelivery, delivery_id)
         if stored is None:
             raise NotFoundError(f"no alert delivery with id {delivery_id}")
-        content = _content(session, delivery_id, config)
+        content = _reader(session, delivery_id, config).content
         files = archived_templates(session, "alert", stored.template_version)
         sent_at, hash_stored = stored.finished_at or stored.created_at, stored.body_hash
     email = composer.alert(content, archived=files)
@@ -352,39 +325,60 @@ def alert_message_id(delivery_id: int, sender: str) -> str:
     return f"<alert.{delivery_id}@{sender.rpartition('@')[2] or 'localhost'}>"
 
 
-def _content(session: Session, delivery_id: int, config: DeliveryConfig) -> AlertContent:
-    stored, alert, email = session.execute(
-        select(AlertDelivery, Alert, Subscriber.email)
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    """An alert delivery's content and who it goes to."""
+
+    content: AlertContent
+    subscriber_id: int
+    bounces: int
+    # Why it must not be mailed (the alert was turned off, the subscriber bounced), or None.
+    refusal: str | None
+
+
+def _reader(session: Session, delivery_id: int, config: DeliveryConfig) -> _Reader:
+    row = session.execute(
+        select(
+            AlertDelivery.figures,
+            AlertDelivery.item_ids,
+            Alert.id.label("alert_id"),
+            Alert.state.label("alert_state"),
+            Subscriber.id.label("subscriber_id"),
+            Subscriber.email,
+            Subscriber.state.label("subscriber_state"),
+            Subscriber.bounces,
+        )
         .join(Alert, Alert.id == AlertDelivery.alert_id)
         .join(Subscriber, Subscriber.id == Alert.subscriber_id)
         .where(AlertDelivery.id == delivery_id)
     ).one()
     found = {
-        item_id: (title, url, source)
-        for item_id, title, url, source in session.execute(
-            select(Item.id, Item.title, Item.url, Source.name)
+        item.id: AlertItem(item.title, item.url, item.source)
+        for item in session.execute(
+            select(Item.id, Item.title, Item.url, Source.name.label("source"))
             .join(Source, Source.id == Item.source_id)
-            .where(Item.id.in_(list(stored.item_ids)))
+            .where(Item.id.in_(list(row.item_ids)))
         ).all()
     }
-    items = tuple(
-        {"title": found[item_id][0], "url": found[item_id][1], "source": found[item_id][2]}
-        for item_id in stored.item_ids
-        if item_id in found
-    )
-    trend = dict(stored.figures)
-    off = make_token(config.secret, ALERT_OFF, {"a": alert.id})
-    manage = make_token(config.secret, MANAGE, {"u": alert.subscriber_id})
-    return AlertContent(
+    trend = AlertFigures.from_json(row.figures)
+    off = make_token(config.secret, ALERT_OFF, {"a": row.alert_id})
+    manage = make_token(config.secret, MANAGE, {"u": row.subscriber_id})
+    content = AlertContent(
         delivery_id=delivery_id,
-        email=email,
+        email=row.email,
         trend=trend,
-        items=items,
-        skill_url=f"{config.base_url}/skills/{trend['skill_slug']}",
+        items=tuple(found[item_id] for item_id in row.item_ids if item_id in found),
+        skill_url=f"{config.base_url}/skills/{trend.skill_slug}",
         off_url=f"{config.base_url}/alerts/off/{off}",
         manage_url=f"{config.base_url}/manage/{manage}",
         base_url=config.base_url,
     )
+    refusal = None
+    if row.alert_state != "active":
+        refusal = f"alert is {row.alert_state}"
+    elif row.subscriber_state != "active":
+        refusal = f"subscriber is {row.subscriber_state}"
+    return _Reader(content, row.subscriber_id, row.bounces, refusal)
 
 
 def _message(
@@ -398,15 +392,3 @@ def _message(
         date=date_,
         unsubscribe_url=content.off_url,
     )
-
-
-def _finish(
-    sessions: sessionmaker[Session], delivery_id: int, status: str, now: datetime, error: str | None
-) -> None:
-    with transaction(sessions) as session:
-        session.execute(
-            update(AlertDelivery)
-            .where(AlertDelivery.id == delivery_id)
-            .values(status=status, error=error, finished_at=None if status == "pending" else now)
-            .execution_options(synchronize_session=False)
-        )

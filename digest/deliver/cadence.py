@@ -84,6 +84,25 @@ def previous_slot(schedule: Schedule, slot: datetime) -> datetime:
     return latest_slot(schedule, slot - timedelta(microseconds=1))
 
 
+def window(
+    schedule: Schedule, last_end: datetime | None, next_due: datetime, now: datetime
+) -> tuple[datetime, datetime]:
+    """The ``[start, end)`` the next dispatch of a subscription opens, as seen at ``now``.
+
+    The next dispatch runs at ``next_due`` or, when that has passed (missed ticks, a sending pause), at
+    ``now``, and closes the window at the latest slot by then. It starts where the last window ended, or
+    one period before ``next_due`` for a subscription never sent. When a cadence change left the last end
+    at or past that slot, the dispatch only moves ``next_due`` on, and the window ends at the slot after
+    the last end. The dispatch, ``digest preview``, the admin and the manage page all ask this function,
+    so what they show is what will be sent (issue 13).
+    """
+    end = latest_slot(schedule, max(now, next_due))
+    start = last_end if last_end is not None else previous_slot(schedule, next_due)
+    if end <= start:
+        end = next_slot(schedule, start)
+    return start, end
+
+
 def _quarter(moment: datetime) -> datetime:
     """``moment`` rounded down to a quarter hour in UTC."""
     moment = moment.astimezone(UTC)

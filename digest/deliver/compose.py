@@ -1,4 +1,7 @@
-"""Records -> subject, text and HTML, and the MIME message with its headers. Pure but for reading templates.
+"""Records -> subject, text and HTML, and the MIME message with its headers; the template archive.
+
+Pure but for reading templates and, in ``archive_templates`` / ``archived_templates``, the table that
+keeps every template version a message was sent with, so a replay renders the bytes that were sent.
 
 Each email kind is a folder ``templates/email/<kind>/`` holding ``subject.txt``, ``body.txt`` and
 ``body.html`` on the shared ``base.*`` (warehouse). HTML is autoescaped and then CSS-inlined, so feed text
@@ -17,17 +20,18 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import css_inline
 from jinja2 import DictLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from digest import PACKAGE_DIR
-from digest.records import ComposedEmail, DigestContent
-
-if TYPE_CHECKING:
-    from digest.deliver.alerts import AlertContent
+from digest.models import TemplateVersion
+from digest.records import AlertContent, ComposedEmail, DigestContent
 
 EMAIL_KINDS = ("digest", "confirm", "alert")
 PARTS = ("subject.txt", "body.txt", "body.html")
@@ -59,7 +63,7 @@ class Composer:
         self.env.filters["wordwrap"] = wrap_words
         self._inliner = css_inline.CSSInliner(keep_style_tags=True)
         self._archives: dict[str, Composer] = {}
-        # Template versions this process has seen stored in the archive (``digests.archive_templates``).
+        # Template versions this process has seen stored in the archive (``archive_templates``).
         self.archived: set[str] = set()
 
     @cached_property
@@ -69,7 +73,7 @@ class Composer:
 
     def files(self, kind: str) -> dict[str, str]:
         """The template files of ``kind`` and the shared base, by path under the templates folder: what
-        ``digest.digests`` archives per version so a replay renders with the templates it was sent with."""
+        ``archive_templates`` keeps per version so a replay renders with the templates it was sent with."""
         if self._fixed is not None:
             wanted = (f"email/{kind}/", "email/base.")
             return {name: text for name, text in self._fixed.items() if name.startswith(wanted)}
@@ -231,3 +235,29 @@ def version_of(files: Mapping[str, str]) -> str:
     for name in sorted(files):
         digest.update(name.rpartition("/")[2].encode() + b"\x00" + files[name].encode("utf-8") + b"\x00")
     return digest.hexdigest()[:12]
+
+
+def archive_templates(session: Session, composer: Composer, kind: str, version: str, now: datetime) -> None:
+    """Keep the template files of ``version`` in the database (once), so a replay after a template change
+    still renders the bytes that were sent."""
+    if version in composer.archived:
+        return
+    if version == composer.versions[kind]:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        dialect_insert = postgresql.insert if postgres else sqlite.insert
+        session.execute(
+            dialect_insert(TemplateVersion)
+            .values(kind=kind, version=version, files=composer.files(kind), created_at=now)
+            .on_conflict_do_nothing(index_elements=["kind", "version"])
+        )
+    composer.archived.add(version)
+
+
+def archived_templates(session: Session, kind: str, version: str | None) -> dict[str, str] | None:
+    """The files of an archived template version, if it was archived."""
+    if version is None:
+        return None
+    files = session.scalar(
+        select(TemplateVersion.files).where(TemplateVersion.kind == kind, TemplateVersion.version == version)
+    )
+    return dict(files) if files is not None else None

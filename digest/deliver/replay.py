@@ -12,17 +12,39 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
-from digest.deliver.compose import build_message, message_id
+from digest.deliver.compose import Composer, build_message, message_id
 from digest.deliver.digests import render_delivery
+from digest.deliver.mail import Mailer
+from digest.deliver.outbox import DeliveryConfig
 from digest.deliver.subscribers import normalise_email
 from digest.errors import InvalidInputError, MailError, NotFoundError
 from digest.models import Delivery, Replay, Subscriber, Subscription
 from digest.ops import audit
-from digest.runtime import Runtime
+from digest.records import DeliveryStatus
+
+
+class Means(Protocol):
+    """What a replay needs from the process it runs in. The edges pass their ``Runtime``; this wing
+    does not import it (runtime sits above the wings)."""
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+
+    @property
+    def mailer(self) -> Mailer: ...
+
+    @property
+    def composer(self) -> Composer: ...
+
+    @property
+    def delivery(self) -> DeliveryConfig: ...
+
 
 COPY = "copy"
 RESEND = "resend"
@@ -41,12 +63,12 @@ class ReplayOutcome:
     error: str | None = None
 
 
-def send_copy(rt: Runtime, delivery_id: int, address: str, actor: str, now: datetime) -> ReplayOutcome:
+def send_copy(rt: Means, delivery_id: int, address: str, actor: str, now: datetime) -> ReplayOutcome:
     """Send a copy of a past delivery to ``address`` (an admin answering "what did they get?")."""
     return _replay(rt, delivery_id, COPY, normalise_email(address), actor, now)
 
 
-def resend(rt: Runtime, delivery_id: int, actor: str, now: datetime, *, force: bool = False) -> ReplayOutcome:
+def resend(rt: Means, delivery_id: int, actor: str, now: datetime, *, force: bool = False) -> ReplayOutcome:
     """Send a past delivery to its subscriber again, marked as a replay; once only, unless ``force``."""
     with transaction(rt.sessions) as session:
         address = session.scalar(
@@ -67,7 +89,7 @@ def resend(rt: Runtime, delivery_id: int, actor: str, now: datetime, *, force: b
 
 
 def resend_failed(
-    rt: Runtime,
+    rt: Means,
     since: datetime,
     until: datetime | None,
     actor: str,
@@ -80,14 +102,18 @@ def resend_failed(
     already resent, so running it again after an interruption sends only what is left.
     """
     with transaction(rt.sessions) as session:
-        query = select(Delivery.id).where(Delivery.status == "failed", Delivery.finished_at >= since)
+        query = select(Delivery.id).where(
+            Delivery.status == DeliveryStatus.FAILED, Delivery.finished_at >= since
+        )
         if until is not None:
             query = query.where(Delivery.finished_at < until)
         failed = list(session.scalars(query.order_by(Delivery.id)))
         done = set(
             session.scalars(
                 select(Replay.delivery_id).where(
-                    Replay.delivery_id.in_(failed), Replay.kind == RESEND, Replay.status == "sent"
+                    Replay.delivery_id.in_(failed),
+                    Replay.kind == RESEND,
+                    Replay.status == DeliveryStatus.SENT,
                 )
             )
         )
@@ -96,22 +122,20 @@ def resend_failed(
     return outcomes, len(done)
 
 
-def _resent(rt: Runtime, delivery_id: int) -> Replay | None:
+def _resent(rt: Means, delivery_id: int) -> Replay | None:
     with transaction(rt.sessions) as session:
         return session.scalars(
             select(Replay)
             .where(
                 Replay.delivery_id == delivery_id,
                 Replay.kind == RESEND,
-                Replay.status.in_(("sending", "sent")),
+                Replay.status.in_((DeliveryStatus.SENDING, DeliveryStatus.SENT)),
             )
             .order_by(Replay.id)
         ).first()
 
 
-def _replay(
-    rt: Runtime, delivery_id: int, kind: str, address: str, actor: str, now: datetime
-) -> ReplayOutcome:
+def _replay(rt: Means, delivery_id: int, kind: str, address: str, actor: str, now: datetime) -> ReplayOutcome:
     rendered = render_delivery(rt.sessions, delivery_id, rt.composer, rt.delivery)
     if rendered.hash_stored is None:
         raise InvalidInputError(f"delivery {delivery_id} has no manifest: it was skipped, not sent")
@@ -122,7 +146,7 @@ def _replay(
             kind=kind,
             address=address,
             message_id="",
-            status="sending",
+            status=DeliveryStatus.SENDING,
             actor=actor,
             created_at=now,
         )
@@ -140,11 +164,11 @@ def _replay(
         unsubscribe_url=rendered.content.unsubscribe_url,
         extra_headers=[("X-Digest-Replay-Of", rendered.message["Message-ID"])],
     )
-    status, error = "sent", None
+    status, error = DeliveryStatus.SENT, None
     try:
         rt.mailer.send(message)
     except MailError as exc:
-        status, error = "failed", str(exc)
+        status, error = DeliveryStatus.FAILED, str(exc)
     with transaction(rt.sessions) as session:
         session.execute(update(Replay).where(Replay.id == replay_id).values(status=status, error=error))
     return ReplayOutcome(delivery_id, replay_id, kind, address, msgid, status, error)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from digest.models import Item, Skill, Source, Tag
@@ -36,19 +36,20 @@ KIND_PENALTY = 0.06
 CACHE_SIZE = 1024
 CACHE_TTL = timedelta(seconds=60)
 
-# What an item in a digest shows, after the four columns of its tag (or manifest entry): skill id,
-# matched words, in the title, score. The item's source and the skill's name and slug come along.
+# What an item in a digest shows, beside the four columns of its tag (or manifest entry): skill_id,
+# matched, in_title, score. The item's source and the skill's name and slug come along. Read by label
+# (``item_from_row``).
 ITEM_COLUMNS = (
-    Item.id,
+    Item.id.label("item_id"),
     Item.title,
     Item.url,
     Item.summary,
     Item.published_at,
     Item.ingested_at,
-    Source.name,
-    Source.kind,
-    Skill.name,
-    Skill.slug,
+    Source.name.label("source_name"),
+    Source.kind.label("source_kind"),
+    Skill.name.label("skill_name"),
+    Skill.slug.label("skill_slug"),
 )
 
 
@@ -129,30 +130,28 @@ def read_candidates(
     for row in rows:
         item, skill_name, skill_slug = item_from_row(row)
         worth = item.score + FRESHNESS_WEIGHT * _freshness(item, end, span)
-        candidates.append(Candidate(item, row[-1], skill_name, skill_slug, worth))
+        candidates.append(Candidate(item, row.story_key, skill_name, skill_slug, worth))
     return candidates
 
 
-def item_from_row(row: Sequence[Any]) -> tuple[ItemForDigest, str, str]:
-    """The item of a row of (skill id, matched, in title, score, *ITEM_COLUMNS), with its skill's name
-    and slug."""
-    skill_id, matched, in_title, score, item_id, title, url, summary, published, ingested = row[:10]
-    source_name, source_kind, skill_name, skill_slug = row[10:14]
+def item_from_row(row: Row[Any]) -> tuple[ItemForDigest, str, str]:
+    """The item of a row holding skill_id, matched, in_title, score and ``ITEM_COLUMNS``, with its skill's
+    name and slug."""
     item = ItemForDigest(
-        item_id=item_id,
-        title=title,
-        url=url,
-        summary=summary,
-        source_name=source_name,
-        source_kind=source_kind,
-        published_at=published,
-        ingested_at=ingested,
-        skill_id=skill_id,
-        matched=tuple(matched),
-        in_title=in_title,
-        score=score,
+        item_id=row.item_id,
+        title=row.title,
+        url=row.url,
+        summary=row.summary,
+        source_name=row.source_name,
+        source_kind=row.source_kind,
+        published_at=row.published_at,
+        ingested_at=row.ingested_at,
+        skill_id=row.skill_id,
+        matched=tuple(row.matched),
+        in_title=row.in_title,
+        score=row.score,
     )
-    return item, skill_name, skill_slug
+    return item, row.skill_name, row.skill_slug
 
 
 def select_window(

@@ -30,12 +30,11 @@ from digest.deliver import subscribers
 from digest.deliver.cadence import Schedule
 from digest.deliver.compose import Composer
 from digest.deliver.mail import Mailer
-from digest.deliver.subscribers import SubscriptionInfo
 from digest.errors import DigestError, InvalidInputError
 from digest.ingest.skills import resolve_skill
 from digest.models import Skill, SubscriptionSkill
 from digest.ops.ratelimit import Limiter, retry_after
-from digest.records import ComposedEmail
+from digest.records import ComposedEmail, SubscriptionInfo
 from digest.tokens import CONFIRM, make_token, read_token
 from digest.vocabulary import WEEKDAYS
 

@@ -15,27 +15,12 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from digest.deliver.cadence import Schedule, check_cadence, next_slot, previous_slot
+from digest.deliver.cadence import Schedule, check_cadence, next_slot, previous_slot, window
 from digest.errors import InvalidInputError, NotFoundError
 from digest.ingest.skills import resolve_skill
 from digest.models import Skill, Subscriber, Subscription, SubscriptionSkill
+from digest.records import SubscriptionInfo
 from digest.vocabulary import MAX_SKILLS_PER_SUBSCRIPTION
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionInfo:
-    """A subscription as the CLI and web show it."""
-
-    id: int
-    subscriber_id: int
-    email: str
-    cadence: str
-    hour: int
-    weekday: int
-    timezone: str
-    state: str
-    skills: tuple[str, ...]
-    next_due_at: datetime
 
 
 def normalise_email(address: str) -> str:
@@ -101,6 +86,13 @@ def subscribe(
     return describe(session, subscription.id)
 
 
+def next_window(info: SubscriptionInfo, now: datetime) -> tuple[datetime, datetime]:
+    """The window the subscription's next dispatch opens, as of ``now`` (``cadence.window``): what the
+    manage page and the admin show as its next digest."""
+    schedule = Schedule(info.cadence, info.hour, info.weekday, info.timezone)
+    return window(schedule, info.last_window_end, info.next_due_at, now)
+
+
 def subscriber_id(session: Session, email: str) -> int | None:
     """The id of the subscriber with this (normalised) address, if any."""
     return session.scalar(select(Subscriber.id).where(Subscriber.email == email))
@@ -108,11 +100,8 @@ def subscriber_id(session: Session, email: str) -> int | None:
 
 def find(session: Session, subscriber_id: int, cadence: str) -> Subscription | None:
     """The subscriber's subscription at ``cadence``, if any."""
-    return session.scalars(
-        select(Subscription).where(
-            Subscription.subscriber_id == subscriber_id, Subscription.cadence == cadence
-        )
-    ).first()
+    mine = (Subscription.subscriber_id == subscriber_id) & (Subscription.cadence == cadence)
+    return session.scalars(select(Subscription).where(mine)).first()
 
 
 def subscriptions_of(session: Session, subscriber_id: int) -> list[SubscriptionInfo]:
@@ -386,6 +375,7 @@ def describe(session: Session, subscription_id: int) -> SubscriptionInfo:
         state=subscription.state,
         skills=tuple(names),
         next_due_at=subscription.next_due_at,
+        last_window_end=subscription.last_window_end,
     )
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from digest.ingest.parse import story_key
 from digest.models import Item, Source, Tag
 from digest.records import ParsedEntry, TagMatch
+
+# An item the matcher has not tagged within this time no longer holds readers back (it is stuck, and
+# ``digest taxonomy retag`` will reach it).
+TAG_GRACE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +172,17 @@ def _story_key(entry: ParsedEntry) -> str:
     if entry.external_id:
         return story_key(None, entry.external_id)
     return story_key(entry.url, entry.title)
+
+
+def tag_horizon(session: Session, now: datetime) -> datetime:
+    """How far the matcher has come: when the oldest item not yet tagged was ingested (``now`` if none).
+
+    A digest window closes no later than this, and the skill stream ends before it, so an item ingested
+    just before a slot is not left out by being tagged just after.
+    """
+    oldest = session.scalar(
+        select(func.min(Item.ingested_at)).where(
+            Item.tagged_version.is_(None), Item.ingested_at >= now - TAG_GRACE, Item.ingested_at < now
+        )
+    )
+    return min(now, oldest) if oldest is not None else now

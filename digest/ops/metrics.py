@@ -36,8 +36,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
+from digest.records import FINAL
+
 FETCH_STATUSES = ("ok", "not-modified", "error")
-DIGEST_STATUSES = ("sent", "skipped", "failed")
+DIGEST_STATUSES = FINAL
 # prometheus_client reads this variable itself when it is imported; it is its contract, not a setting.
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # Every kombu Redis queue is a list per priority step; an unprioritised message goes to the plain name.

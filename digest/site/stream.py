@@ -10,7 +10,7 @@ gaps and repeats while items arrive: a position is a row's key, not a count of r
 A keyset only helps if nothing is later inserted *behind* a position already handed out, and rows here do
 arrive late: a crawl stamps ``ingested_at`` before it fetches and commits after, and tags are written by a
 second transaction after the items (``crawl.tag_items``). So the stream ends at a horizon: before the
-oldest item still waiting for the matcher (``digests.tag_horizon``, as digest windows do) and at least
+oldest item still waiting for the matcher (``store.tag_horizon``, as digest windows do) and at least
 ``SETTLE`` in the past. Everything before it is settled; what becomes visible later is always newer than
 anything served, so a client polling "newer than my last position" misses nothing.
 
@@ -34,9 +34,9 @@ from typing import Any, Literal
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from digest.deliver.digests import tag_horizon
 from digest.errors import InvalidInputError
 from digest.ingest.skills import resolve_skill
+from digest.ingest.store import tag_horizon
 from digest.models import Item, Skill, Source, Tag
 
 # How long after its ``ingested_at`` an item may still be committed: the fetch (``DIGEST_HTTP_TIMEOUT``,

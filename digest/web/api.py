@@ -24,6 +24,7 @@ from digest.errors import InvalidInputError
 from digest.ingest.skills import search_skills
 from digest.models import Subscriber
 from digest.ops import schedules
+from digest.records import SubscriptionInfo
 from digest.tokens import MANAGE
 from digest.web import security
 from digest.web.context import Web
@@ -110,7 +111,7 @@ class SubscriptionPatch(BaseModel):
     remove_skills: list[Line] = Field(default_factory=list, max_length=20)
 
 
-def _out(info: subscribers.SubscriptionInfo) -> SubscriptionOut:
+def _out(info: SubscriptionInfo) -> SubscriptionOut:
     return SubscriptionOut(
         id=info.id,
         cadence=info.cadence,
@@ -169,7 +170,7 @@ def router(web: Web) -> APIRouter:
         web.signups.request(signup, now)
         return Accepted(message=f"If {body.email} can receive mail, a confirmation link is on its way.")
 
-    def whole(token: str, act: Callable[[Session, int], list[subscribers.SubscriptionInfo]]) -> SubscriberOut:
+    def whole(token: str, act: Callable[[Session, int], list[SubscriptionInfo]]) -> SubscriberOut:
         """``act`` on every subscription of a manage token's subscriber, and show them all."""
         subscriber_id = subscriber_of(token)
         with transaction(web.rt.sessions) as session:

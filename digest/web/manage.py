@@ -10,6 +10,9 @@ the button. Tokens never expire and name one subscription.
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -19,6 +22,7 @@ from digest.deliver.signup import resolve_skills
 from digest.errors import InvalidInputError, NotFoundError
 from digest.ingest.skills import search_skills
 from digest.models import Subscriber
+from digest.records import SubscriptionInfo
 from digest.tokens import MANAGE, UNSUBSCRIBE, make_token
 from digest.vocabulary import CADENCES, WEEKDAYS, limit_skills
 from digest.web import security
@@ -48,6 +52,8 @@ def router(web: Web) -> APIRouter:
                 raise NotFoundError("this subscriber no longer exists")
             infos = subscribers.subscriptions_of(session, subscriber_id)
             trend_alerts = alerts.of_subscriber(session, subscriber_id)
+        now = web.clock()
+        next_digests = {info.id: next_digest(info, now) for info in infos if info.state == "active"}
         return web.page(
             request,
             "manage.html",
@@ -55,6 +61,7 @@ def router(web: Web) -> APIRouter:
             token=token,
             email=subscriber.email,
             subscriptions=infos,
+            next_digests=next_digests,
             alerts=trend_alerts,
             periods=alerts.PERIODS,
             note=NOTES.get(request.query_params.get("note", ""), ""),
@@ -125,8 +132,15 @@ def router(web: Web) -> APIRouter:
     return routes
 
 
+def next_digest(info: SubscriptionInfo, now: datetime) -> str:
+    """When the next digest goes out, in the subscriber's time: the end of the window its next dispatch
+    opens (``cadence.window``, as the dispatch and ``digest preview`` compute it)."""
+    end = subscribers.next_window(info, now)[1].astimezone(ZoneInfo(info.timezone))
+    return f"{end:%A} {end.day} {end:%B, %H:%M} ({info.timezone})"
+
+
 def _unsubscribe_page(
-    web: Web, request: Request, token: str, info: subscribers.SubscriptionInfo, *, done: bool
+    web: Web, request: Request, token: str, info: SubscriptionInfo, *, done: bool
 ) -> HTMLResponse:
     manage = make_token(web.settings.secret_key, MANAGE, {"u": info.subscriber_id})
     return web.page(request, "unsubscribe.html", info=info, token=token, done=done, manage=manage)

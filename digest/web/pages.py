@@ -1,25 +1,24 @@
 """Public pages: health, the home page (skills of the last 90 days), the skill index and one page per skill.
 
-Skill figures come from the daily tables ``digest.figures`` keeps (issue 8), not from the tags.
+Every page here reads the daily tables ``digest.site.figures`` keeps (issue 8), not the tags: the home page
+and ``/skills`` share one cached ranking (issue 13), so neither runs a ``GROUP BY`` over tags per request.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from digest.db import transaction
 from digest.ingest.skills import resolve_skill
-from digest.models import Skill, Tag
-from digest.site import figures
+from digest.site.figures import ranking, read, records
 from digest.web.context import Web
 from digest.web.forms import whole_number
 
-RECENT = timedelta(days=90)
 # Searches longer than any skill name find nothing anyway.
 MAX_QUERY = 100
 # Past any real index; a larger page number is read as the first page.
@@ -29,7 +28,7 @@ MAX_PAGE = 100_000
 def router(web: Web) -> APIRouter:
     """The routes of this module."""
     routes = APIRouter()
-    ranking = figures.IndexCache()
+    ranked_by_volume = ranking.IndexCache()
 
     @routes.get("/healthz")
     def health() -> JSONResponse:
@@ -39,16 +38,9 @@ def router(web: Web) -> APIRouter:
 
     @routes.get("/", response_class=HTMLResponse)
     def index(request: Request) -> HTMLResponse:
-        since = web.clock() - RECENT
+        today = web.clock().astimezone(UTC).date()
         with transaction(web.rt.sessions) as session:
-            top = session.execute(
-                select(Skill.name, Skill.slug, func.count(Tag.item_id).label("n"))
-                .join(Tag, Tag.skill_id == Skill.id)
-                .where(Tag.ingested_at >= since)
-                .group_by(Skill.id, Skill.name, Skill.slug)
-                .order_by(func.count(Tag.item_id).desc(), Skill.name)
-                .limit(40)
-            ).all()
+            top = ranking.top_skills(ranked_by_volume.ranked(session, today))
         return web.page(request, "index.html", skills=top)
 
     @routes.get("/skills", response_class=HTMLResponse)
@@ -56,8 +48,8 @@ def router(web: Web) -> APIRouter:
         today = web.clock().astimezone(UTC).date()
         number = whole_number(page, 1, MAX_PAGE) or 1
         with transaction(web.rt.sessions) as session:
-            ranked = ranking.ranked(session, today)
-            listing = figures.skill_index(session, ranked, q[:MAX_QUERY], number, figures.INDEX_PAGE_SIZE)
+            ranked = ranked_by_volume.ranked(session, today)
+            listing = ranking.skill_index(session, ranked, q[:MAX_QUERY], number, records.INDEX_PAGE_SIZE)
         return web.page(request, "skills.html", listing=listing)
 
     @routes.get("/skills/{slug}", response_class=HTMLResponse, response_model=None)
@@ -68,8 +60,8 @@ def router(web: Web) -> APIRouter:
             if slug != skill.slug:
                 # A merged skill's old slug, an alias or an id: one canonical address per skill.
                 return RedirectResponse(f"/skills/{quote(skill.slug)}", status_code=301)
-            shown = figures.skill_figures(session, skill.id, today)
-            latest = figures.latest_items(session, skill.id)
+            shown = read.skill_figures(session, skill.id, today)
+            latest = read.latest_items(session, skill.id)
         return web.page(request, "skill.html", figures=shown, latest=latest, description=skill.description)
 
     return routes

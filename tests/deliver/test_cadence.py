@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from digest.deliver.cadence import Schedule, latest_slot, next_slot, previous_slot
+from digest.deliver.cadence import Schedule, latest_slot, next_slot, previous_slot, window
 from digest.errors import InvalidInputError
 
 BERLIN = "Europe/Berlin"
@@ -292,3 +292,44 @@ def test_it_sends_hourly_at_the_top_of_the_local_hour_when_dst_shifts_by_half_an
     schedule = Schedule("hourly", 0, 0, "Australia/Lord_Howe")
 
     assert next_slot(schedule, utc(2026, 4, 4, 14)) == utc(2026, 4, 4, 15, 30)
+
+
+DAILY_7_UTC = Schedule("daily", 7, 0, "UTC")
+
+
+def test_the_window_of_a_new_subscription_missed_for_three_days_starts_a_period_before_its_first_slot() -> (
+    None
+):
+    # Created 11-16 09:30: first due 11-17 07:00, its first window one period before that (issue 13).
+    created = utc(2026, 11, 16, 9, 30)
+    first_due = next_slot(DAILY_7_UTC, created)
+
+    assert window(DAILY_7_UTC, None, first_due, created) == (utc(2026, 11, 16, 7), utc(2026, 11, 17, 7))
+    assert window(DAILY_7_UTC, None, first_due, utc(2026, 11, 19, 9)) == (
+        utc(2026, 11, 16, 7),
+        utc(2026, 11, 19, 7),
+    )
+
+
+def test_the_window_starts_where_the_last_ended_and_ends_at_the_latest_slot_by_the_dispatch() -> None:
+    last = utc(2026, 11, 18, 7)
+
+    assert window(DAILY_7_UTC, last, utc(2026, 11, 19, 7), utc(2026, 11, 18, 12)) == (
+        last,
+        utc(2026, 11, 19, 7),
+    )
+    assert window(DAILY_7_UTC, last, utc(2026, 11, 19, 7), utc(2026, 11, 21, 8)) == (
+        last,
+        utc(2026, 11, 21, 7),
+    )
+
+
+def test_a_last_window_ending_past_the_schedule_s_latest_slot_waits_for_the_slot_after_it() -> None:
+    # A move from hourly to daily at 07:00 right after the 10:00 hourly digest: the next window runs
+    # from 10:00 to the next 07:00, never backwards.
+    last = utc(2026, 11, 18, 10)
+
+    assert window(DAILY_7_UTC, last, utc(2026, 11, 18, 7), utc(2026, 11, 18, 10, 30)) == (
+        last,
+        utc(2026, 11, 19, 7),
+    )

@@ -15,13 +15,16 @@ from sqlalchemy import event, select, text
 from digest.db import transaction
 from digest.deliver import digests
 from digest.deliver.cadence import Schedule
-from digest.deliver.compose import build_message
+from digest.deliver.compose import archive_templates, build_message
+from digest.deliver.digests import dispatch as dispatch_module
 from digest.deliver.mail import MaildirMailer, mailer_for
+from digest.deliver.outbox import REQUEUE_AFTER, SEND_LEASE
 from digest.deliver.subscribers import subscribe, unsubscribe
 from digest.errors import MailError
 from digest.ingest import crawl
+from digest.ingest.store import TAG_GRACE
 from digest.models import Delivery, DeliveryItem, Source, Subscriber
-from digest.records import DigestContent, DigestSection, ItemForDigest
+from digest.records import DeliveryOutcome, DigestContent, DigestSection, ItemForDigest
 from digest.runtime import Runtime
 from tests.support import FeedServer, Route, feed_server, rss, smtp_sink
 
@@ -88,7 +91,7 @@ def dispatch(rt: Runtime, now: datetime) -> list[int]:
 
 def send_all(
     rt: Runtime, now: datetime, mailer: object | None = None, only: list[int] | None = None
-) -> list[digests.DeliveryOutcome]:
+) -> list[DeliveryOutcome]:
     """Dispatch at ``now`` and send what it opened, as the worker would (or send ``only`` these)."""
     return [
         digests.send_delivery(
@@ -401,7 +404,7 @@ def test_a_delivery_abandoned_mid_send_is_taken_up_again(rt: Runtime, ingest: In
         delivery.status, delivery.claimed_at = "sending", now
 
     assert dispatch(rt, now + timedelta(minutes=1)) == []
-    assert send_all(rt, now + digests.SEND_LEASE + timedelta(minutes=1))[0].status == "sent"
+    assert send_all(rt, now + SEND_LEASE + timedelta(minutes=1))[0].status == "sent"
     assert len(outbox(rt)) == 1
 
 
@@ -443,7 +446,7 @@ def test_an_item_the_matcher_never_reaches_holds_no_digest_back_for_long(rt: Run
     ingest(at("2026-11-16T05:59:50"), ("Python stuck", ""), path="/stuck", tag=False)
 
     held = send_all(rt, at("2026-11-16T06:05"))
-    released = send_all(rt, at("2026-11-16T06:00") + digests.TAG_GRACE + timedelta(minutes=1))
+    released = send_all(rt, at("2026-11-16T06:00") + TAG_GRACE + timedelta(minutes=1))
 
     assert held == []
     assert [(o.status, o.items) for o in released] == [("sent", 1)]
@@ -502,7 +505,7 @@ def test_the_sql_statements_of_a_digest_do_not_grow_with_its_items(rt: Runtime, 
     ingest(at("2026-11-16T05:30"), *[(f"Python tip {n}", "") for n in range(15)], path="/python")
     with transaction(rt.sessions) as session:
         # The first digest of a template version archives it, once per process: not part of the measure.
-        digests.archive_templates(
+        archive_templates(
             session, rt.composer, "digest", rt.composer.versions["digest"], at("2026-11-16T06:00")
         )
     statements: list[str] = []
@@ -558,8 +561,8 @@ def test_a_pending_delivery_whose_task_was_lost_is_enqueued_again_later(rt: Runt
     [lost] = dispatch(rt, now)
 
     soon = dispatch(rt, now + timedelta(minutes=5))
-    later = dispatch(rt, now + digests.REQUEUE_AFTER + timedelta(minutes=1))
-    again = dispatch(rt, now + digests.REQUEUE_AFTER + timedelta(minutes=2))
+    later = dispatch(rt, now + REQUEUE_AFTER + timedelta(minutes=1))
+    again = dispatch(rt, now + REQUEUE_AFTER + timedelta(minutes=2))
 
     assert (soon, later, again) == ([], [lost], [])
 
@@ -605,7 +608,7 @@ def test_a_digest_interrupted_anywhere_is_delivered_once_when_taken_up_again(
     # What follows a crash: the task is redelivered at once (acks_late), and a dispatch after the lease
     # enqueues whatever the dead worker held.
     redelivered = send_all(rt, now + timedelta(seconds=1), only=[delivery_id])
-    later = now + digests.SEND_LEASE + timedelta(minutes=1)
+    later = now + SEND_LEASE + timedelta(minutes=1)
     requeued = send_all(rt, later)
 
     assert [o.status for o in redelivered + requeued if o.status != "sending"] == ["sent"]
@@ -621,7 +624,7 @@ def test_a_dispatch_that_outgrows_the_deliveries_table_refreshes_its_statistics(
 ) -> None:
     if rt.engine.dialect.name != "postgresql":
         pytest.skip("planner statistics are PostgreSQL's")
-    monkeypatch.setattr(digests, "ANALYZE_AFTER", 5)
+    monkeypatch.setattr(dispatch_module, "ANALYZE_AFTER", 5)
     for number in range(12):
         follow(rt, f"reader{number}@example.com", HOURLY, at("2026-11-16T05:10"))
     ingest(at("2026-11-16T05:30"), ("Python tips", ""))

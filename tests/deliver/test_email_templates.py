@@ -28,10 +28,17 @@ from typer.testing import CliRunner
 from digest.cli import app
 from digest.config import Settings
 from digest.db import transaction
-from digest.deliver.alerts import AlertContent
 from digest.deliver.compose import EMAIL_KINDS, Composer, build_message
 from digest.models import Delivery, Item, Subscription
-from digest.records import ComposedEmail, DigestContent, DigestSection, ItemForDigest
+from digest.records import (
+    AlertContent,
+    AlertFigures,
+    AlertItem,
+    ComposedEmail,
+    DigestContent,
+    DigestSection,
+    ItemForDigest,
+)
 from digest.runtime import Runtime
 from tests.deliver.test_digests import BERLIN_DAILY, Ingest, at, follow
 from tests.support import FeedServer, feed_server
@@ -162,32 +169,30 @@ def render_confirm(composer: Composer) -> Sample:
 
 def alert_content() -> AlertContent:
     """A rising skill, hostile text wherever a feed or a skill name controls it."""
-    trend = {
-        "skill_id": "ai",
-        "skill_name": f"AI infrastructure {SCRIPT}",
-        "skill_slug": "ai-infrastructure",
-        "period": "24h",
-        "recent": 42,
-        "baseline": 12.5,
-        "change": 236.0,
-        "bars": [10, 12, 14, 11, 13, 12] * 4 + [9, 15, 12, 13, 42],
-        "start": "2026-11-28T12:00:00+00:00",
-        "end": "2026-11-29T12:00:00+00:00",
-        "words": "up 236% vs the prior 4 weeks",
-        "threshold": 50,
-    }
+    trend = AlertFigures(
+        skill_id="ai",
+        skill_name=f"AI infrastructure {SCRIPT}",
+        skill_slug="ai-infrastructure",
+        period="24h",
+        recent=42,
+        baseline=12.5,
+        change=236.0,
+        bars=(10, 12, 14, 11, 13, 12) * 4 + (9, 15, 12, 13, 42),
+        start=datetime(2026, 11, 28, 12, tzinfo=UTC),
+        end=datetime(2026, 11, 29, 12, tzinfo=UTC),
+        words="up 236% vs the prior 4 weeks",
+        threshold=50,
+    )
     return AlertContent(
         delivery_id=3,
         email="reader@example.com",
         trend=trend,
         items=(
-            {
-                "title": f"{SCRIPT} GPU clusters{INJECTION}",
-                "url": "https://news.example.com/gpu",
-                "source": IMG,
-            },
-            {"title": f"{LONG_WORD} at scale", "url": LONG_URL, "source": "Example Wire"},
-            {"title": "Not a link", "url": "javascript:alert(1)", "source": "Wire"},
+            AlertItem(
+                title=f"{SCRIPT} GPU clusters{INJECTION}", url="https://news.example.com/gpu", source=IMG
+            ),
+            AlertItem(title=f"{LONG_WORD} at scale", url=LONG_URL, source="Example Wire"),
+            AlertItem(title="Not a link", url="javascript:alert(1)", source="Wire"),
         ),
         skill_url=f"{BASE}/skills/ai-infrastructure",
         off_url=f"{BASE}/alerts/off/alert-token",
@@ -200,7 +205,7 @@ def render_alert(composer: Composer) -> Sample:
     """The representative trend alert, rendered."""
     content = alert_content()
     links = {"https://news.example.com/gpu", LONG_URL}
-    titles = [" ".join(str(item["title"]).split()) for item in content.items]
+    titles = [" ".join(item.title.split()) for item in content.items]
     return Sample(
         composer.alert(content),
         composer.env.get_template("email/alert/body.html").render(a=content),

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, select, text
 
 from digest import db
 from digest.config import load_settings
-from digest.deliver import digests
+from digest.deliver import outbox
 from digest.models import Delivery
 from digest.runtime import Runtime
 from digest.tasks import create_celery
@@ -72,7 +72,7 @@ def test_tasks_retry_through_dropped_database_connections_and_every_digest_is_se
             cut_off = list(session.scalars(select(Delivery).where(Delivery.status == "sending")))
             for delivery in cut_off:
                 assert delivery.claimed_at is not None
-                delivery.claimed_at -= digests.SEND_LEASE + timedelta(minutes=1)
+                delivery.claimed_at -= outbox.SEND_LEASE + timedelta(minutes=1)
         procs.worker(settings, "worker-c", ("digest", "mail"))
         create_celery(settings).send_task("digest.dispatch_tick", args=[datetime.now(UTC).isoformat()])
         wait_for(lambda: statuses(rt).get("sent", 0) == SUBSCRIBERS, "the cut-off digests to be sent again")

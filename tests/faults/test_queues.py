@@ -10,7 +10,7 @@ from sqlalchemy import create_engine
 
 from digest import tasks
 from digest.config import load_settings
-from digest.deliver import digests
+from digest.deliver import outbox
 from digest.ops import processes
 from digest.ops.beat import AdvisoryBeatLock, FileBeatLock, RedisBeatLock, lock_for
 from tests.faults.conftest import RedisServer
@@ -29,8 +29,8 @@ def test_no_countdown_or_task_outlives_the_redis_visibility_timeout(tmp_path: Pa
     )
     longest_run = timedelta(seconds=tasks.app.conf.task_time_limit)
     # A message waiting for its countdown is held unacknowledged, then runs: both must fit.
-    assert visibility > digests.retry_delay(tasks.MAIL_RETRIES) + longest_run
-    assert visibility > digests.RETRY_MAX + longest_run
+    assert visibility > outbox.retry_delay(tasks.MAIL_RETRIES) + longest_run
+    assert visibility > outbox.RETRY_MAX + longest_run
     for task in (t for name, t in tasks.app.tasks.items() if name.startswith("digest.")):
         if task.autoretry_for:
             assert visibility > timedelta(seconds=task.retry_backoff_max) + longest_run, task.name

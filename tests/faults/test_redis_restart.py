@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from digest import db
 from digest.config import load_settings
-from digest.deliver import digests
+from digest.deliver import outbox
 from digest.models import Delivery
 from digest.runtime import Runtime
 from digest.tasks import create_celery
@@ -50,7 +50,7 @@ def test_a_redis_restart_mid_dispatch_loses_no_digest_and_doubles_none(
         with db.transaction(rt.sessions) as session:
             lost = list(session.scalars(select(Delivery).where(Delivery.status == "pending")))
             for delivery in lost:
-                delivery.requeue_at = due.at - digests.REQUEUE_AFTER
+                delivery.requeue_at = due.at - outbox.REQUEUE_AFTER
         # A new client: the drill's own broker connection died with the server too.
         create_celery(settings).send_task("digest.dispatch_tick", args=[datetime.now(UTC).isoformat()])
         wait_for(lambda: statuses(rt).get("sent", 0) == SUBSCRIBERS, "every digest after the restart")

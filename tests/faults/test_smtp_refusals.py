@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from digest import db
 from digest.config import load_settings
-from digest.deliver import digests, replay
+from digest.deliver import outbox, replay
 from digest.models import Delivery, Subscriber, Subscription
 from digest.runtime import Runtime
 from digest.tasks import create_celery
@@ -90,7 +90,7 @@ def test_temporary_refusals_end_in_one_copy_each_and_permanent_ones_in_replayabl
                     update(Delivery).where(Delivery.status == "pending").values(requeue_at=due.at)
                 )
                 before = dict(session.execute(select(Delivery.id, Delivery.attempts)).tuples().all())
-                again = digests.requeue(session, datetime.now(UTC))
+                again = outbox.requeue(session, outbox.DIGESTS, datetime.now(UTC))
             for delivery_id in again:
                 celery.send_task("digest.send_delivery", args=[delivery_id])
             tried = {i: before[i] for i in again}

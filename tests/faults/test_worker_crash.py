@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from digest import db
 from digest.config import load_settings
-from digest.deliver import digests
+from digest.deliver import outbox
 from digest.models import Delivery
 from digest.runtime import Runtime
 from digest.tasks import create_celery
@@ -81,7 +81,7 @@ def test_a_worker_killed_mid_dispatch_and_restarted_leaves_every_digest_sent_exa
             )
             for delivery in stuck:
                 assert delivery.claimed_at is not None
-                delivery.claimed_at -= digests.SEND_LEASE + timedelta(minutes=1)
+                delivery.claimed_at -= outbox.SEND_LEASE + timedelta(minutes=1)
         celery.send_task("digest.dispatch_tick", args=[datetime.now(UTC).isoformat()])
         wait_for(lambda: statuses(rt).get("sent", 0) == SUBSCRIBERS, "the killed digest to be sent again")
         procs.stop()

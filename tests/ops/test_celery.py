@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from digest import db
 from digest.config import Settings, load_settings
-from digest.deliver import digests
+from digest.deliver import outbox
 from digest.deliver.cadence import Schedule
 from digest.deliver.subscribers import subscribe
 from digest.ingest import crawl, taxonomy
@@ -170,9 +170,9 @@ def test_a_worker_killed_mid_send_neither_loses_nor_doubles_a_digest(
             with db.transaction(rt.sessions) as session:
                 for held in session.scalars(select(Delivery).where(Delivery.status == "sending")):
                     assert held.claimed_at is not None
-                    held.claimed_at -= digests.SEND_LEASE + timedelta(minutes=1)
+                    held.claimed_at -= outbox.SEND_LEASE + timedelta(minutes=1)
                 session.flush()
-                stuck = digests.requeue(session, datetime.now(UTC))
+                stuck = outbox.requeue(session, outbox.DIGESTS, datetime.now(UTC))
             for delivery_id in stuck:
                 create_celery(settings).send_task("digest.send_delivery", args=[delivery_id])
             counts = wait_until_sent(rt, 3)

@@ -20,7 +20,7 @@ from digest.ingest import taxonomy
 from digest.ingest.skills import resolve_skill
 from digest.models import Item, SkillDaily, SkillPairDaily, Tag
 from digest.runtime import Runtime
-from digest.site import figures
+from digest.site.figures import arithmetic, daily, read, records
 from tests.figure_data import Posted, add_sources, corpus, expect, post, skill_ids
 
 
@@ -28,9 +28,9 @@ def first_and_last_day(posted: list[Posted], now: datetime) -> tuple[date, date]
     return min(p.at for p in posted).date(), now.date()
 
 
-def refresh_all(rt: Runtime, posted: list[Posted], now: datetime) -> figures.RefreshResult:
+def refresh_all(rt: Runtime, posted: list[Posted], now: datetime) -> records.RefreshResult:
     with transaction(rt.sessions) as session:
-        return figures.refresh(session, *first_and_last_day(posted, now), now=now)
+        return daily.refresh(session, *first_and_last_day(posted, now), now=now)
 
 
 def daily_rows(rt: Runtime) -> dict[tuple[str, date, int], int]:
@@ -72,7 +72,7 @@ def source_of_items(rt: Runtime) -> dict[int, int]:
 def test_the_change_is_a_rounded_percentage_in_words_at_every_edge(
     last: int, prior: int, percent: int | None, words: str
 ) -> None:
-    change = figures.change_between(last, prior)
+    change = arithmetic.change_between(last, prior)
 
     assert (change.last, change.prior, change.percent, change.words) == (last, prior, percent, words)
 
@@ -80,7 +80,7 @@ def test_the_change_is_a_rounded_percentage_in_words_at_every_edge(
 def test_the_weeks_end_today_and_add_up_to_the_window_with_the_oldest_cut_short() -> None:
     today = date(2026, 11, 16)
 
-    spans = figures.week_spans(today, 90)
+    spans = arithmetic.week_spans(today, 90)
 
     assert len(spans) == 13
     assert spans[-1] == (date(2026, 11, 10), today)
@@ -90,8 +90,9 @@ def test_the_weeks_end_today_and_add_up_to_the_window_with_the_oldest_cut_short(
 
 
 def test_why_an_item_matched_says_where_and_as_what() -> None:
-    assert figures.why_matched(["K8s"], True, 1) == "“K8s” in the title, once in all"
-    assert figures.why_matched(["Python", "python3"], False, 4) == "“Python”, “python3” in the text, 4 times"
+    assert arithmetic.why_matched(["K8s"], True, 1) == "“K8s” in the title, once in all"
+    why = arithmetic.why_matched(["Python", "python3"], False, 4)
+    assert why == "“Python”, “python3” in the text, 4 times"
 
 
 def test_a_refresh_counts_each_skill_per_utc_day_and_source_and_each_pair_both_ways(
@@ -141,7 +142,7 @@ def test_an_item_moved_to_another_day_counts_on_its_new_day_only_and_a_deleted_o
             [(python, ["Python"], True, 1), (rust, ["Rust"], False, 1)],
         )
         gone = post(session, source, "Python guide", monday, [(python, ["Python"], True, 1)])
-        figures.refresh(session, monday.date(), now.date(), now=now)
+        daily.refresh(session, monday.date(), now.date(), now=now)
     assert daily_rows(rt)[(python, monday.date(), source)] == 2
 
     tuesday = monday + timedelta(days=1)
@@ -149,7 +150,7 @@ def test_an_item_moved_to_another_day_counts_on_its_new_day_only_and_a_deleted_o
         session.execute(update(Item).where(Item.id == moved).values(ingested_at=tuesday))
         session.execute(update(Tag).where(Tag.item_id == moved).values(ingested_at=tuesday))
         session.execute(delete(Item).where(Item.id == gone))
-        figures.refresh(session, monday.date(), now.date(), now=now)
+        daily.refresh(session, monday.date(), now.date(), now=now)
 
     assert daily_rows(rt) == {(python, tuesday.date(), source): 1, (rust, tuesday.date(), source): 1}
     assert pair_rows(rt) == {(python, rust, tuesday.date()): 1, (rust, python, tuesday.date()): 1}
@@ -159,15 +160,15 @@ def test_a_refresh_of_old_days_does_not_move_data_as_of_backwards_but_counts_as_
     rt: Runtime, now: datetime
 ) -> None:
     with transaction(rt.sessions) as session:
-        assert figures.data_as_of(session) is None
-        figures.refresh(session, *figures.recent_days(now), now=now)
-        assert figures.data_as_of(session) == now
+        assert daily.data_as_of(session) is None
+        daily.refresh(session, *daily.recent_days(now), now=now)
+        assert daily.data_as_of(session) == now
 
     later = now + timedelta(hours=1)
     with transaction(rt.sessions) as session:
-        figures.refresh(session, date(2026, 1, 1), date(2026, 1, 31), now=later)
-        assert figures.data_as_of(session) == now
-        assert figures.refresh_generation(session) == 2
+        daily.refresh(session, date(2026, 1, 1), date(2026, 1, 31), now=later)
+        assert daily.data_as_of(session) == now
+        assert daily.refresh_generation(session) == 2
 
 
 def test_the_figures_match_what_the_test_counts_from_its_own_items(rt: Runtime, now: datetime) -> None:
@@ -180,11 +181,11 @@ def test_the_figures_match_what_the_test_counts_from_its_own_items(rt: Runtime, 
     for name in ("Python", "Rust"):
         want = expect(posted, ids[name], today)
         with transaction(rt.sessions) as session:
-            got = figures.skill_figures(session, ids[name], today)
+            got = read.skill_figures(session, ids[name], today)
 
         assert got.total == want.total > 0
         assert (got.change.last, got.change.prior) == (want.last, want.prior)
-        assert got.change == figures.change_between(want.last, want.prior)
+        assert got.change == arithmetic.change_between(want.last, want.prior)
         assert [(w.start, w.end, w.items) for w in got.weeks] == want.weeks
         assert {k.kind: k.items for k in got.kinds} == want.kinds
         assert [(s.name, s.items) for s in got.top_sources] == sorted(
@@ -198,7 +199,7 @@ def test_the_figures_match_what_the_test_counts_from_its_own_items(rt: Runtime, 
 
 def test_a_skill_without_items_has_zeros_and_says_so(rt: Runtime, now: datetime) -> None:
     with transaction(rt.sessions) as session:
-        got = figures.skill_figures(session, resolve_skill(session, "Go").id, now.date())
+        got = read.skill_figures(session, resolve_skill(session, "Go").id, now.date())
 
     assert got.total == 0 and got.change.words == "no items in either period"
     assert [w.items for w in got.weeks] == [0] * 13
@@ -211,13 +212,13 @@ def test_a_merged_skill_counts_towards_the_skill_it_was_merged_into(rt: Runtime,
         source = add_sources(session, now)["Build Notes"]
         post(session, source, "Docker notes", now - timedelta(days=1), [(ids["Docker"], ["Docker"], True, 1)])
         post(session, source, "Rust notes", now - timedelta(days=1), [(ids["Rust"], ["Rust"], True, 1)])
-        figures.refresh(session, *figures.recent_days(now), now=now)
+        daily.refresh(session, *daily.recent_days(now), now=now)
         taxonomy.merge(session, resolve_skill(session, "Docker"), resolve_skill(session, "Rust"), now)
 
     with transaction(rt.sessions) as session:
-        before_rebuild = figures.skill_figures(session, ids["Rust"], now.date()).total
-        figures.refresh(session, *figures.recent_days(now), now=now)
-        after_rebuild = figures.skill_figures(session, ids["Rust"], now.date()).total
+        before_rebuild = read.skill_figures(session, ids["Rust"], now.date()).total
+        daily.refresh(session, *daily.recent_days(now), now=now)
+        after_rebuild = read.skill_figures(session, ids["Rust"], now.date()).total
 
     assert before_rebuild == after_rebuild == 2
 
@@ -228,7 +229,7 @@ def test_the_latest_items_are_newest_first_with_why_they_matched(rt: Runtime, no
     newest = sorted((p for p in posted if python in p.skills), key=lambda p: p.at, reverse=True)[:10]
 
     with transaction(rt.sessions) as session:
-        latest = figures.latest_items(session, python)
+        latest = read.latest_items(session, python)
 
     assert [item.title for item in latest] == [p.title for p in newest]
     assert all("“Python”" in item.why for item in latest)

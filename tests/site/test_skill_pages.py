@@ -16,7 +16,7 @@ from digest.db import transaction
 from digest.ingest import taxonomy
 from digest.ingest.skills import resolve_skill
 from digest.runtime import Runtime
-from digest.site import figures
+from digest.site.figures import arithmetic, daily, ranking, records
 from digest.web import create_app
 from tests.figure_data import SOURCES, Posted, add_sources, corpus, expect, post, skill_ids
 from tests.web_support import serve
@@ -34,7 +34,7 @@ def client(rt: Runtime, now: datetime) -> Iterator[httpx.Client]:
 def posted(rt: Runtime, now: datetime) -> list[Posted]:
     items = corpus(rt, now)
     with transaction(rt.sessions) as session:
-        figures.refresh(session, min(p.at for p in items).date(), now.date(), now=now)
+        daily.refresh(session, min(p.at for p in items).date(), now.date(), now=now)
     return items
 
 
@@ -59,9 +59,8 @@ def test_a_skill_page_shows_the_figures_the_test_counts_from_its_items(
     assert page.status_code == 200
     words = text_of(page.text)
     assert f"{want.total:,} items mentioned Python" in words
-    assert (
-        f"In the last 4 weeks: {want.last:,}, {figures.change_between(want.last, want.prior).words}" in words
-    )
+    change = arithmetic.change_between(want.last, want.prior)
+    assert f"In the last 4 weeks: {want.last:,}, {change.words}" in words
     assert f"({want.prior:,} in the 4 weeks before)" in words
     for start, end, items in want.weeks:
         assert f"<tr><td>{start.isoformat()}</td><td>{end.isoformat()}</td><td>{items}</td></tr>" in page.text
@@ -182,7 +181,7 @@ def test_the_index_shows_new_totals_once_a_refresh_has_counted_them(
         post(session, source, "Rust lessons", now - timedelta(hours=1), [(rust, ["Rust"], True, 1)])
     not_yet = dict(index_rows(client.get("/skills").text))["Rust"]
     with transaction(rt.sessions) as session:
-        figures.refresh(session, *figures.recent_days(now), now=now)
+        daily.refresh(session, *daily.recent_days(now), now=now)
 
     after = dict(index_rows(client.get("/skills").text))["Rust"]
 
@@ -199,7 +198,7 @@ def test_the_index_follows_a_merge_at_once(
     after = dict(index_rows(client.get("/skills").text))
 
     assert "Docker" in before and "Docker" not in after
-    # Until the days are rebuilt, an item tagged with both counts twice (figures.skill_volumes).
+    # Until the days are rebuilt, an item tagged with both counts twice (ranking.skill_volumes).
     assert after["Kubernetes"] == before["Kubernetes"] + before["Docker"]
 
 
@@ -215,10 +214,10 @@ def test_the_index_search_matches_names_and_aliases(client: httpx.Client, posted
 
 def test_the_index_pages_do_not_overlap_and_a_page_past_the_end_is_the_last(rt: Runtime) -> None:
     with transaction(rt.sessions) as session:
-        ranked = figures.ranked_skills(session, {})
-        everything = figures.skill_index(session, ranked, page_size=5)
-        second = figures.skill_index(session, ranked, page=2, page_size=5)
-        past_the_end = figures.skill_index(session, ranked, page=99, page_size=5)
+        ranked = ranking.ranked_skills(session, {})
+        everything = ranking.skill_index(session, ranked, page_size=5)
+        second = ranking.skill_index(session, ranked, page=2, page_size=5)
+        past_the_end = ranking.skill_index(session, ranked, page=99, page_size=5)
 
     assert everything.pages == second.pages == -(-everything.matches // 5) > 1
     assert not {s.slug for s in everything.skills} & {s.slug for s in second.skills}
@@ -228,7 +227,7 @@ def test_the_index_pages_do_not_overlap_and_a_page_past_the_end_is_the_last(rt: 
 def test_the_index_links_between_pages_and_keeps_the_search(
     client: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(figures, "INDEX_PAGE_SIZE", 3)
+    monkeypatch.setattr(records, "INDEX_PAGE_SIZE", 3)
     matches = len(index_rows(client.get("/skills", params={"q": "a", "page": "1"}).text))
 
     first = client.get("/skills", params={"q": "a"}).text

@@ -2,7 +2,7 @@
 
     /admin/login, /admin/logout        the token in a form → a signed session cookie; logout drops it
     /admin                             overview: deliveries by status, failing feeds, latest audit entries
-    /admin/deliveries                  filters (status, subscriber, skill, period), 50 a page
+    /admin/deliveries                  filters (status, subscriber, skill, period), 50 a page, older by id
     /admin/deliveries/{id}             subscriber, window, history, items and why, replays, the digest
     /admin/deliveries/{id}/copy        POST: send a copy to an address
     /admin/deliveries/{id}/resend      POST: send it again to its subscriber
@@ -33,7 +33,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, or_, select
 
 from digest.db import transaction
-from digest.deliver import digests, replay, subscribers
+from digest.deliver import digests, history, replay, subscribers
 from digest.deliver.signup import TooManyRequestsError
 from digest.errors import DigestError, InvalidInputError
 from digest.ingest import catalog
@@ -183,11 +183,11 @@ def router(web: Web) -> APIRouter:
 
     @private.get("/admin/deliveries", response_class=HTMLResponse)
     def deliveries(request: Request) -> HTMLResponse:
-        wanted, rows, error = DeliveryFilter(), [], ""
+        wanted, listing, error = DeliveryFilter(), history.DeliveryPage((), None), ""
         try:
             wanted = DeliveryFilter.read(request.query_params)
             with transaction(web.rt.sessions) as session:
-                rows = views.deliveries(session, wanted)
+                listing = views.deliveries(session, wanted)
         except DigestError as exc:
             error = str(exc)
         return page(
@@ -195,25 +195,26 @@ def router(web: Web) -> APIRouter:
             "deliveries.html",
             400 if error else 200,
             f=wanted,
-            rows=rows[:PAGE_SIZE],
-            more=len(rows) > PAGE_SIZE,
+            listing=listing,
             statuses=STATUSES,
             error=error,
         )
 
     def show(request: Request, delivery_id: int, status: int = 200, error: str = "") -> HTMLResponse:
         with transaction(web.rt.sessions) as session:
-            facts = views.delivery(session, delivery_id)
+            found = history.view(session, delivery_id)
         rendered: dict[str, Any] = {}
-        if facts["delivery"].body_hash is not None:
+        if found.body_hash is not None:
             try:
                 done = digests.render_delivery(web.rt.sessions, delivery_id, web.rt.composer, web.rt.delivery)
                 rendered = {"html": done.email.html, "stored": done.hash_stored, "now": done.email.body_hash}
             except DigestError as exc:
                 rendered = {"error": str(exc)}
         replayed = request.query_params.get("replayed", "")
-        note = next((r for r in facts["replays"] if str(r.id) == replayed), None)
-        return page(request, "delivery.html", status, rendered=rendered, note=note, error=error, **facts)
+        note = next((r for r in found.replays if str(r.id) == replayed), None)
+        return page(
+            request, "delivery.html", status, delivery=found, rendered=rendered, note=note, error=error
+        )
 
     @private.get("/admin/deliveries/{delivery_id}", response_class=HTMLResponse)
     def delivery(request: Request, delivery_id: RowId) -> HTMLResponse:
@@ -296,7 +297,12 @@ def router(web: Web) -> APIRouter:
                 query = query.where(Subscriber.email.contains(text, autoescape=True))
             found = session.execute(query.order_by(Subscriber.email).limit(PAGE_SIZE + 1)).all()
             rows = [(who, subscribers.subscriptions_of(session, who.id)) for who in found[:PAGE_SIZE]]
-        return page(request, "subscribers.html", q=q, rows=rows, more=len(found) > PAGE_SIZE)
+        now = web.clock()
+        # The next digest is the end of the window its next dispatch opens (``cadence.window``).
+        next_digest = {s.id: subscribers.next_window(s, now)[1] for _, infos in rows for s in infos}
+        return page(
+            request, "subscribers.html", q=q, rows=rows, next_digest=next_digest, more=len(found) > PAGE_SIZE
+        )
 
     routes.include_router(private)
     return routes

@@ -1,5 +1,6 @@
-"""What the admin pages show, read in one transaction each and handed to templates as rows, never ORM
-objects: the deliveries filter, one delivery with its history, feeds in words."""
+"""What the admin pages show, read in one transaction each and handed to templates as records or rows, never
+ORM objects: the deliveries filter over ``digest.deliver.history`` (which also gives one delivery with its
+history), feeds in words."""
 
 from __future__ import annotations
 
@@ -9,28 +10,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest.errors import InvalidInputError, NotFoundError
+from digest.deliver import history
+from digest.errors import InvalidInputError
 from digest.ingest import catalog
 from digest.ingest.skills import resolve_skill
-from digest.models import (
-    Delivery,
-    DeliveryEvent,
-    DeliveryItem,
-    Item,
-    Replay,
-    Skill,
-    Source,
-    Subscriber,
-    Subscription,
-    SubscriptionSkill,
-)
+from digest.records import DeliveryStatus
 from digest.web.forms import MAX_ID, whole_number
 
 PAGE_SIZE = 50
-STATUSES = ("pending", "sending", "sent", "skipped", "failed")
+STATUSES = tuple(DeliveryStatus)
 # What an HTTP status means for a feed, said the way an admin would say it.
 HTTP_WORDS = {
     401: "the feed asks for a login",
@@ -47,14 +38,16 @@ HTTP_WORDS = {
 
 @dataclass(frozen=True, slots=True)
 class DeliveryFilter:
-    """The filters of the deliveries page, as read from its query string."""
+    """The filters of the deliveries page, as read from its query string, and the page: deliveries older
+    than ``before`` (an id), newest first.
+    """
 
     status: str = ""
     email: str = ""
     skill: str = ""
     since: date | None = None
     until: date | None = None
-    page: int = 1
+    before: int | None = None
 
     @classmethod
     def read(cls, query: Mapping[str, str]) -> DeliveryFilter:
@@ -62,23 +55,35 @@ class DeliveryFilter:
         status = query.get("status", "").strip()
         if status and status not in STATUSES:
             raise InvalidInputError(f"status: choose one of {', '.join(STATUSES)}")
-        page = query.get("page", "1").strip() or "1"
-        if whole_number(page, 1, MAX_ID) is None:
-            raise InvalidInputError("page: a number from 1")
+        before = query.get("before", "").strip()
+        if before and whole_number(before, 1, MAX_ID) is None:
+            raise InvalidInputError("before: a delivery id")
         return cls(
             status,
             query.get("email", "").strip().lower(),
             query.get("skill", "").strip(),
             _day(query.get("from", ""), "from"),
             _day(query.get("to", ""), "to"),
-            int(page),
+            int(before) if before else None,
         )
 
-    def link(self, page: int) -> str:
-        """The deliveries page with these filters at ``page``."""
+    def link(self, before: int | None) -> str:
+        """The deliveries page with these filters, from the newest or from before the id ``before``."""
         fields = {"status": self.status, "email": self.email, "skill": self.skill}
-        fields |= {"from": str(self.since or ""), "to": str(self.until or ""), "page": str(page)}
+        fields |= {"from": str(self.since or ""), "to": str(self.until or ""), "before": str(before or "")}
         return "/admin/deliveries?" + urlencode({k: v for k, v in fields.items() if v})
+
+    def query(self, skill_id: str) -> history.DeliveryQuery:
+        """The read model's query for these filters, ``skill`` resolved to ``skill_id``."""
+        return history.DeliveryQuery(
+            statuses=(self.status,) if self.status else (),
+            address_contains=self.email,
+            skill_id=skill_id,
+            ends_from=datetime.combine(self.since, time(), UTC) if self.since else None,
+            ends_before=datetime.combine(self.until + timedelta(1), time(), UTC) if self.until else None,
+            before=self.before,
+            limit=PAGE_SIZE,
+        )
 
 
 def _day(text: str, field: str) -> date | None:
@@ -105,102 +110,10 @@ def audit_row(entry: Any) -> dict[str, Any]:
     return {name: getattr(entry, name) for name in ("id", "at", "actor", "action", "arguments", "result")}
 
 
-def deliveries(session: Session, wanted: DeliveryFilter) -> list[Any]:
-    """One page of deliveries (and one more row, to know whether there is a next page), newest first."""
-    query = (
-        select(
-            Delivery.id,
-            Delivery.status,
-            Delivery.window_start,
-            Delivery.window_end,
-            Delivery.attempts,
-            Delivery.subject,
-            Delivery.error,
-            Subscriber.email,
-            Subscription.cadence,
-        )
-        .join(Subscription, Subscription.id == Delivery.subscription_id)
-        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-        .order_by(Delivery.id.desc())
-        .offset((wanted.page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE + 1)
-    )
-    if wanted.status:
-        query = query.where(Delivery.status == wanted.status)
-    if wanted.email:
-        query = query.where(Subscriber.email.contains(wanted.email, autoescape=True))
-    if wanted.skill:
-        skill_id = resolve_skill(session, wanted.skill).id
-        # Carried in the manifest, or followed by the subscription: skipped and failed digests have no items.
-        query = query.where(
-            or_(
-                exists().where(DeliveryItem.delivery_id == Delivery.id, DeliveryItem.skill_id == skill_id),
-                exists().where(
-                    SubscriptionSkill.subscription_id == Delivery.subscription_id,
-                    SubscriptionSkill.skill_id == skill_id,
-                ),
-            )
-        )
-    if wanted.since:
-        query = query.where(Delivery.window_end >= datetime.combine(wanted.since, time(), UTC))
-    if wanted.until:
-        query = query.where(Delivery.window_end < datetime.combine(wanted.until + timedelta(1), time(), UTC))
-    return list(session.execute(query).all())
-
-
-def delivery(session: Session, delivery_id: int) -> dict[str, Any]:
-    """Everything the delivery page shows, as rows (never ORM objects)."""
-    delivery = session.execute(
-        select(
-            *Delivery.__table__.columns,
-            Subscriber.email,
-            Subscription.subscriber_id,
-            Subscription.cadence,
-            Subscription.timezone,
-        )
-        .join(Subscription, Subscription.id == Delivery.subscription_id)
-        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-        .where(Delivery.id == delivery_id)
-    ).one_or_none()
-    if delivery is None:
-        raise NotFoundError(f"no delivery with id {delivery_id}")
-    events = session.execute(
-        select(DeliveryEvent.at, DeliveryEvent.event, DeliveryEvent.detail)
-        .where(DeliveryEvent.delivery_id == delivery_id)
-        .order_by(DeliveryEvent.at, DeliveryEvent.id)
-    ).all()
-    items = session.execute(
-        select(
-            DeliveryItem.position,
-            Skill.name.label("skill"),
-            DeliveryItem.matched,
-            DeliveryItem.in_title,
-            DeliveryItem.score,
-            Item.title,
-            Item.url,
-            Source.name.label("source"),
-        )
-        .join(Skill, Skill.id == DeliveryItem.skill_id)
-        .join(Item, Item.id == DeliveryItem.item_id)
-        .join(Source, Source.id == Item.source_id)
-        .where(DeliveryItem.delivery_id == delivery_id)
-        .order_by(DeliveryItem.position)
-    ).all()
-    replays = session.execute(
-        select(
-            Replay.id,
-            Replay.created_at,
-            Replay.kind,
-            Replay.address,
-            Replay.message_id,
-            Replay.status,
-            Replay.error,
-            Replay.actor,
-        )
-        .where(Replay.delivery_id == delivery_id)
-        .order_by(Replay.id.desc())
-    ).all()
-    return {"delivery": delivery, "events": events, "items": items, "replays": replays}
+def deliveries(session: Session, wanted: DeliveryFilter) -> history.DeliveryPage:
+    """One page of the deliveries the filters select, newest first (``digest.deliver.history``)."""
+    skill_id = resolve_skill(session, wanted.skill).id if wanted.skill else ""
+    return history.page(session, wanted.query(skill_id))
 
 
 def failing(info: catalog.FeedInfo) -> bool:

@@ -1,0 +1,124 @@
+"""Subscribers: subscribe an address, list subscriptions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from digest.cli.app import app, subscribers_app
+from digest.cli.common import JsonOption, clock, iso, out, print_json, runtime
+from digest.config import load_settings
+from digest.db import transaction
+from digest.deliver import subscribers
+from digest.deliver.cadence import Schedule, check_cadence
+from digest.deliver.signup import SignupRequest, resolve_skills
+from digest.deliver.subscribers import normalise_email, subscribe
+from digest.errors import InvalidInputError
+from digest.ops import schedules
+from digest.records import SubscriptionInfo
+from digest.vocabulary import WEEKDAYS, limit_skills
+
+
+@app.command("subscribe")
+def subscribe_command(
+    email: Annotated[str, typer.Argument(help="The subscriber's email address.")],
+    skill: Annotated[list[str], typer.Option("--skill", "-s", help="A skill to follow (repeatable).")],
+    cadence: Annotated[str, typer.Option(help="hourly, daily or weekly.")] = "daily",
+    timezone: Annotated[
+        str | None, typer.Option(help="IANA timezone (default DIGEST_DEFAULT_TIMEZONE).")
+    ] = None,
+    hour: Annotated[
+        int | None, typer.Option(help="Local hour of daily and weekly digests (default: ops' default-hour).")
+    ] = None,
+    weekday: Annotated[
+        str | None, typer.Option(help="Day of weekly digests (default: ops' default-weekday).")
+    ] = None,
+    confirmed: Annotated[
+        bool, typer.Option(help="The owner already agreed: skip the confirmation email and start at once.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Subscribe an address: send it a confirmation link, or with --confirmed start at once."""
+    check_cadence(cadence)
+    limit_skills(skill)
+    if weekday is not None and weekday.lower() not in WEEKDAYS:
+        raise InvalidInputError(f"unknown weekday {weekday!r}: use monday … sunday")
+    settings = load_settings()
+    with runtime() as rt:
+        with transaction(rt.sessions) as session:
+            default_hour, default_weekday = schedules.subscription_defaults(session)
+        day = default_weekday if weekday is None else WEEKDAYS.index(weekday.lower())
+        schedule = Schedule(
+            cadence, default_hour if hour is None else hour, day, timezone or settings.default_timezone
+        )
+        if confirmed:
+            with transaction(rt.sessions) as session:
+                info = subscribe(session, email, skill, schedule, clock(), confirmed=True)
+        else:
+            with transaction(rt.sessions) as session:
+                skills, unknown = resolve_skills(session, skill)
+            if unknown:
+                raise InvalidInputError(f"unknown skill(s): {', '.join(unknown)}")
+            address = normalise_email(email)
+            request = SignupRequest(address, tuple(s.id for s in skills), schedule)
+            if not rt.signups.request(request, clock()):
+                raise InvalidInputError(f"{address} was sent 3 confirmation emails today already")
+            with transaction(rt.sessions) as session:
+                info = subscribers.pending_for(session, address, cadence)
+    row = _subscription_json(info)
+    if as_json:
+        print_json(row)
+    elif info.state == "active":
+        out.print(
+            f"{info.email}: {info.cadence} digest of {', '.join(info.skills)}, next at {row['next_due_at']}"
+        )
+    else:
+        out.print(f"{info.email}: confirmation email sent; nothing is delivered until the link is used")
+
+
+def _subscription_json(info: SubscriptionInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "email": info.email,
+        "cadence": info.cadence,
+        "timezone": info.timezone,
+        "hour": info.hour,
+        "weekday": WEEKDAYS[info.weekday],
+        "skills": list(info.skills),
+        "state": info.state,
+        "next_due_at": iso(info.next_due_at),
+    }
+
+
+@subscribers_app.command("list")
+def subscribers_list(
+    state: Annotated[
+        str | None, typer.Option(help="Only subscriptions in this state (active, pending, ...).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every subscription with its address, cadence, skills, state and next send time."""
+    with runtime() as rt, transaction(rt.sessions) as session:
+        infos = [info for info in subscribers.list_all(session) if state is None or info.state == state]
+    rows = [_subscription_json(info) for info in infos]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table()
+    for column in ("id", "email", "cadence", "when", "skills", "state", "next"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        when = f"{row['weekday'][:3]} " if row["cadence"] == "weekly" else ""
+        when += f"{row['hour']:02d}:00 {row['timezone']}" if row["cadence"] != "hourly" else row["timezone"]
+        table.add_row(
+            str(row["id"]),
+            row["email"],
+            row["cadence"],
+            when,
+            ", ".join(row["skills"]),
+            row["state"],
+            row["next_due_at"] or "-",
+        )
+    out.print(table)

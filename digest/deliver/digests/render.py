@@ -1,0 +1,215 @@
+"""What a digest says and the message it goes as: from a fresh selection, a stored manifest, or a preview.
+
+content (the window, its sections, the signed links) -> compose -> MIME message (stable Message-ID)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.db import transaction
+from digest.deliver.cadence import Schedule, window
+from digest.deliver.compose import Composer, archived_templates, build_message, message_id
+from digest.deliver.outbox import DeliveryConfig
+from digest.deliver.selection import ITEM_COLUMNS, item_from_row, select_window
+from digest.errors import InvalidInputError, NotFoundError
+from digest.models import (
+    Delivery,
+    DeliveryItem,
+    Item,
+    Skill,
+    Source,
+    Subscriber,
+    Subscription,
+    SubscriptionSkill,
+)
+from digest.records import ComposedEmail, DigestContent, DigestSection, ItemForDigest
+from digest.tokens import MANAGE, UNSUBSCRIBE, make_token
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A digest rendered without sending: a past delivery from its manifest (with the hash stored when it
+    was sent), or a preview of the next one (no stored hash)."""
+
+    content: DigestContent
+    email: ComposedEmail
+    message: EmailMessage
+    hash_stored: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Who a digest goes to and under which subscription: what its links and headings need."""
+
+    subscription_id: int
+    subscriber_id: int
+    email: str
+    cadence: str
+    timezone: str
+
+
+def schedule_of(subscription: Subscription) -> Schedule:
+    """The cadence record of a subscription row."""
+    return Schedule(subscription.cadence, subscription.hour, subscription.weekday, subscription.timezone)
+
+
+def content(
+    config: DeliveryConfig,
+    delivery_id: int,
+    reader: Reader,
+    start: datetime,
+    end: datetime,
+    sections: tuple[DigestSection, ...],
+    more: int,
+) -> DigestContent:
+    """Everything the digest of ``[start, end)`` says to ``reader``, with its signed links."""
+    unsubscribe_token = make_token(config.secret, UNSUBSCRIBE, {"s": reader.subscription_id})
+    manage_token = make_token(config.secret, MANAGE, {"u": reader.subscriber_id})
+    return DigestContent(
+        delivery_id=delivery_id,
+        email=reader.email,
+        cadence=reader.cadence,
+        timezone=reader.timezone,
+        window_start=start,
+        window_end=end,
+        sections=sections,
+        more=more,
+        unsubscribe_url=f"{config.base_url}/u/{unsubscribe_token}",
+        manage_url=f"{config.base_url}/manage/{manage_token}",
+        base_url=config.base_url,
+    )
+
+
+def manifest_sections(
+    session: Session, delivery_id: int, more_by_skill: Mapping[str, int]
+) -> tuple[DigestSection, ...]:
+    """The sections a delivery carried, from its stored manifest, in the order they were sent."""
+    rows = session.execute(
+        select(
+            DeliveryItem.skill_id,
+            DeliveryItem.matched,
+            DeliveryItem.in_title,
+            DeliveryItem.score,
+            *ITEM_COLUMNS,
+        )
+        .join(Item, Item.id == DeliveryItem.item_id)
+        .join(Source, Source.id == Item.source_id)
+        .join(Skill, Skill.id == DeliveryItem.skill_id)
+        .where(DeliveryItem.delivery_id == delivery_id)
+        .order_by(DeliveryItem.position)
+    ).all()
+    sections: dict[str, tuple[str, str, list[ItemForDigest]]] = {}
+    for row in rows:
+        item, skill_name, skill_slug = item_from_row(row)
+        sections.setdefault(item.skill_id, (skill_name, skill_slug, []))[2].append(item)
+    return tuple(
+        DigestSection(sid, name, slug, tuple(items), int(more_by_skill.get(sid, 0)))
+        for sid, (name, slug, items) in sections.items()
+    )
+
+
+def message(
+    digest: DigestContent, email: ComposedEmail, config: DeliveryConfig, date: datetime
+) -> EmailMessage:
+    """The MIME message of a delivery, with its stable Message-ID."""
+    return build_message(
+        email,
+        sender=config.sender,
+        recipient=digest.email,
+        message_id_value=message_id(digest.delivery_id, config.sender),
+        date=date,
+        unsubscribe_url=digest.unsubscribe_url,
+    )
+
+
+def render_delivery(
+    sessions: sessionmaker[Session], delivery_id: int, composer: Composer, config: DeliveryConfig
+) -> Rendered:
+    """Re-render a delivery from its stored manifest, as the message it was sent as."""
+    with transaction(sessions) as session:
+        row = session.execute(
+            select(Delivery, Subscription, Subscriber.email)
+            .join(Subscription, Subscription.id == Delivery.subscription_id)
+            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+            .where(Delivery.id == delivery_id)
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no delivery with id {delivery_id}")
+        delivery, subscription = row.Delivery, row.Subscription
+        reader = Reader(
+            subscription.id,
+            subscription.subscriber_id,
+            row.email,
+            subscription.cadence,
+            subscription.timezone,
+        )
+        sections = manifest_sections(session, delivery_id, delivery.more_by_skill or {})
+        said = content(
+            config, delivery_id, reader, delivery.window_start, delivery.window_end, sections, delivery.more
+        )
+        sent_at, stored = delivery.finished_at or delivery.created_at, delivery.body_hash
+        files = archived_templates(session, "digest", delivery.template_version)
+    composed = composer.digest(said, archived=files)
+    return Rendered(said, composed, message(said, composed, config, sent_at), stored)
+
+
+def preview(
+    sessions: sessionmaker[Session],
+    email: str,
+    cadence: str | None,
+    now: datetime,
+    composer: Composer,
+    config: DeliveryConfig,
+) -> Rendered:
+    """The digest the next dispatch would send ``email`` for ``cadence``, rendered as of ``now``, not sent.
+
+    The window is ``cadence.window``, the one the dispatch opens; its items are those stored by ``now``.
+    Nothing is stored.
+    """
+    address = email.strip().lower()
+    cadence = cadence.strip().lower() if cadence else None
+    with transaction(sessions) as session:
+        query = (
+            select(Subscription, Subscriber)
+            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+            .where(Subscriber.email == address, Subscription.state != "unsubscribed")
+        )
+        found = session.execute(query).all()
+        if not found:
+            raise NotFoundError(f"{address} has no subscription")
+        chosen = [row for row in found if cadence is None or row.Subscription.cadence == cadence]
+        if len(chosen) != 1:
+            offered = ", ".join(sorted(row.Subscription.cadence for row in found))
+            need = f"no {cadence} subscription" if cadence else "several subscriptions"
+            raise InvalidInputError(f"{address} has {need}; choose --cadence from: {offered}")
+        subscription, subscriber = chosen[0].Subscription, chosen[0].Subscriber
+        start, end = window(
+            schedule_of(subscription), subscription.last_window_end, subscription.next_due_at, now
+        )
+        skill_ids = session.scalars(
+            select(SubscriptionSkill.skill_id).where(SubscriptionSkill.subscription_id == subscription.id)
+        ).all()
+        selection = select_window(session, skill_ids, start, end, config.max_items)
+        reader = Reader(
+            subscription.id, subscriber.id, subscriber.email, subscription.cadence, subscription.timezone
+        )
+        said = content(config, 0, reader, start, end, selection.sections, selection.more)
+    composed = composer.digest(said)
+    domain = config.sender.rpartition("@")[2] or "localhost"
+    msgid = f"<digest.preview.{subscription.id}.{int(end.timestamp())}@{domain}>"
+    built = build_message(
+        composed,
+        sender=config.sender,
+        recipient=said.email,
+        message_id_value=msgid,
+        date=now,
+        unsubscribe_url=said.unsubscribe_url,
+    )
+    return Rendered(said, composed, built, None)

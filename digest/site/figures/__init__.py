@@ -1,0 +1,22 @@
+"""Skill figures: daily counts pre-aggregated from tags, and what the pages say about them.
+
+    items ⋈ item_skills ──daily.refresh(days)──> skill_daily (skill, UTC day, source)  one row per combination
+                                            └──> skill_pair_daily (skill, other, day) both directions stored
+    skill_daily, skill_pair_daily ──read.skill_figures(today)──> SkillFigures     ~100 rows read, not 1M tags
+                                                                 (arithmetic.summarise: pure)
+    skill_daily ──ranking.skill_volumes──> ranking.IndexCache ──> /skills (skill_index) and / (top_skills)
+
+Modules: ``records`` (the frozen records and window constants), ``daily`` (rebuilding the daily tables and
+how far they reach), ``arithmetic`` (pure sums, changes and words), ``read`` (one skill's figures and latest
+items), ``ranking`` (skills by volume, cached per process). Import the module you need; this package
+re-exports nothing.
+
+A page reads the daily tables, never the tag table (except for a skill's ten latest items, which the index
+on ``item_skills (skill_id, ingested_at)`` answers directly), so it costs the same at a million items as at
+a hundred. ``daily.refresh`` rebuilds whole UTC days with ``INSERT … SELECT … GROUP BY`` after deleting
+them, so running it twice, or over a day whose items moved, leaves the same rows. Beat runs
+``digest.refresh_figures`` over yesterday and today every few minutes; a retag or merge changes older days,
+which ``digest skills refresh-figures --since DATE`` rebuilds.
+
+Days are UTC days of ``items.ingested_at`` (when we first stored an item, as digest windows use it).
+"""

@@ -1,0 +1,142 @@
+"""Rebuilding the daily tables from tags, and how far they reach.
+
+``refresh`` rebuilds whole UTC days with ``INSERT … SELECT … GROUP BY`` after deleting them, in the caller's
+transaction; a setting row records the latest moment covered and a generation that caches key on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, func, insert, literal, select, text
+from sqlalchemy.orm import Session, aliased
+
+from digest.models import Item, Setting, SkillDaily, SkillPairDaily, Tag
+from digest.site.figures.records import RefreshResult, iso
+
+RECENT_DAYS = 2
+REFRESHED_KEY = "figures-refreshed"
+# Any constant: it only has to differ from other advisory locks taken in the same database.
+_REFRESH_LOCK = 0x5F16_0008
+# SQLAlchemy only promises a row count for UPDATE and DELETE; psycopg's INSERT … SELECT reports -1 without it.
+_COUNTED = {"preserve_rowcount": True}
+
+
+def recent_days(now: datetime) -> tuple[date, date]:
+    """The days the periodic refresh rebuilds: yesterday and today (UTC), so items stored just before
+    midnight are counted once the day is over.
+    """
+    today = now.astimezone(UTC).date()
+    return today - timedelta(days=RECENT_DAYS - 1), today
+
+
+def refresh(
+    session: Session,
+    since_day: date,
+    until_day: date,
+    *,
+    now: datetime,
+    on_day: Callable[[date], None] | None = None,
+) -> RefreshResult:
+    """Rebuild ``skill_daily`` and ``skill_pair_daily`` for the UTC days ``since_day`` to ``until_day``
+    inclusive, in the caller's transaction, and record how far the figures now reach. Idempotent.
+
+    ``on_day`` is called after each day (a progress bar). Readers keep seeing the previous rows until the
+    transaction commits.
+    """
+    if until_day < since_day:
+        raise ValueError(f"refresh from {since_day} to {until_day}: the end is before the start")
+    if session.get_bind().dialect.name == "postgresql":
+        # Two refreshes of the same day at once would both delete, then both insert the same keys; the
+        # second waits here instead (SQLite already lets one writer in at a time).
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REFRESH_LOCK})
+    # One delete per table for the whole range: neither table has an index that starts with the day.
+    session.execute(delete(SkillDaily).where(SkillDaily.day.between(since_day, until_day)))
+    session.execute(delete(SkillPairDaily).where(SkillPairDaily.day.between(since_day, until_day)))
+    daily_rows = pair_rows = 0
+    day = since_day
+    while day <= until_day:
+        daily_rows += _insert_daily(session, day)
+        pair_rows += _insert_pairs(session, day)
+        if on_day is not None:
+            on_day(day)
+        day += timedelta(days=1)
+    _record_refresh(session, min(now, _start_of(until_day + timedelta(days=1))), now)
+    days = (until_day - since_day).days + 1
+    return RefreshResult(since_day, until_day, days, daily_rows, pair_rows)
+
+
+def _insert_daily(session: Session, day: date) -> int:
+    start, end = _start_of(day), _start_of(day + timedelta(days=1))
+    # The day is a bound literal rather than a date function of ingested_at, which SQLite and PostgreSQL
+    # spell differently; the range on items.ingested_at reads its index.
+    rows = (
+        select(Tag.skill_id, literal(day, SkillDaily.day.type), Item.source_id, func.count())
+        .select_from(Item)
+        .join(Tag, Tag.item_id == Item.id)
+        .where(Item.ingested_at >= start, Item.ingested_at < end)
+        .group_by(Tag.skill_id, Item.source_id)
+    )
+    inserted = session.execute(
+        insert(SkillDaily).from_select(["skill_id", "day", "source_id", "items"], rows),
+        execution_options=_COUNTED,
+    )
+    return int(cast(CursorResult[Any], inserted).rowcount)
+
+
+def _insert_pairs(session: Session, day: date) -> int:
+    start, end = _start_of(day), _start_of(day + timedelta(days=1))
+    one, other = aliased(Tag), aliased(Tag)
+    rows = (
+        select(one.skill_id, other.skill_id, literal(day, SkillPairDaily.day.type), func.count())
+        .select_from(Item)
+        .join(one, one.item_id == Item.id)
+        .join(other, (other.item_id == Item.id) & (other.skill_id != one.skill_id))
+        .where(Item.ingested_at >= start, Item.ingested_at < end)
+        .group_by(one.skill_id, other.skill_id)
+    )
+    inserted = session.execute(
+        insert(SkillPairDaily).from_select(["skill_id", "other_id", "day", "items"], rows),
+        execution_options=_COUNTED,
+    )
+    return int(cast(CursorResult[Any], inserted).rowcount)
+
+
+def _record_refresh(session: Session, as_of: datetime, now: datetime) -> None:
+    row = session.get(Setting, REFRESHED_KEY)
+    if row is None:
+        session.add(Setting(key=REFRESHED_KEY, value={"as_of": iso(as_of), "generation": 1}, updated_at=now))
+        return
+    previous = _parse_iso(row.value["as_of"])
+    # A rebuild of old days must not move "data as of" backwards, but it did change the tables: the
+    # generation tells caches (``ranking.IndexCache``) that every refresh makes their copy old.
+    row.value = {"as_of": iso(max(previous, as_of)), "generation": int(row.value.get("generation", 0)) + 1}
+    row.updated_at = now
+
+
+def data_as_of(session: Session) -> datetime | None:
+    """The latest moment the daily tables cover, or None before the first refresh."""
+    row = session.get(Setting, REFRESHED_KEY)
+    return _parse_iso(row.value["as_of"]) if row else None
+
+
+def refresh_generation(session: Session) -> int:
+    """How many refreshes have changed the daily tables (0 before the first): a cache key."""
+    row = session.get(Setting, REFRESHED_KEY)
+    return int(row.value.get("generation", 0)) if row else 0
+
+
+def first_day(session: Session) -> date | None:
+    """The UTC day of the first item stored, where a full rebuild starts; None without items."""
+    first = session.scalar(select(func.min(Item.ingested_at)))
+    return first.astimezone(UTC).date() if first else None
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
