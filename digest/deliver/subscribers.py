@@ -326,11 +326,8 @@ def _add_skills(session: Session, subscription_id: int, skill_ids: Sequence[str]
             select(SubscriptionSkill.skill_id).where(SubscriptionSkill.subscription_id == subscription_id)
         )
     )
-    if len(have | set(skill_ids)) > MAX_SKILLS_PER_SUBSCRIPTION:
-        raise InvalidInputError(
-            f"a digest follows at most {MAX_SKILLS_PER_SUBSCRIPTION} skills; it has {len(have)}: "
-            "remove some first, or start a digest with another cadence"
-        )
+    if len(have | set(skill_ids)) > (limit := MAX_SKILLS_PER_SUBSCRIPTION):
+        raise InvalidInputError(f"a digest follows at most {limit} skills; it has {len(have)}: remove some")
     for skill_id in skill_ids:
         if skill_id not in have:
             session.add(SubscriptionSkill(subscription_id=subscription_id, skill_id=skill_id))
