@@ -209,10 +209,11 @@ def send_delivery(self: Task, delivery_id: int) -> str:
 
 @app.task(name="digest.refresh_figures", max_retries=DB_RETRIES, **RETRY_ON_DB)
 def refresh_figures() -> int:
-    """Rebuild the daily skill figures (yesterday and today, UTC) that skill pages read; the rows written."""
+    """Rebuild the daily skill figures that skill pages read (yesterday, today and the publication days of
+    the items stored since the last refresh); the rows written."""
     now = _now()
     with transaction(runtime().sessions) as session:
-        result = daily.refresh(session, *daily.recent_days(now), now=now)
+        result = daily.refresh_days(session, daily.periodic_days(session, now), now=now)
     return result.daily_rows + result.pair_rows
 
 

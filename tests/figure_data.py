@@ -64,8 +64,10 @@ def post(
     title: str,
     at: datetime,
     skills: list[tuple[str, list[str], bool, int]],
+    published: datetime | None = None,
 ) -> int:
-    """Store one item tagged with (skill id, matched forms, in title, mentions) and return its id."""
+    """Store one item first seen ``at`` and tagged with (skill id, matched forms, in title, mentions) and
+    return its id; it was published ``published`` (default: when it was first seen)."""
     key = hashlib.sha256(f"{source_id}-{title}-{at.isoformat()}".encode()).hexdigest()
     item = Item(
         source_id=source_id,
@@ -73,7 +75,7 @@ def post(
         story_key=key,
         url=f"https://site.example/{key[:16]}",
         title=title,
-        published_at=at,
+        published_at=published or at,
         ingested_at=at,
         updated_at=at,
         content_hash=key,

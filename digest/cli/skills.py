@@ -203,7 +203,7 @@ def skills_stats(
     )
     for item in latest:
         out.print(
-            f"  {item.ingested_at:%Y-%m-%d %H:%M} {item.title} ({item.source}; {item.why})", highlight=False
+            f"  {item.published_at:%Y-%m-%d %H:%M} {item.title} ({item.source}; {item.why})", highlight=False
         )
     out.print(f"data as of {as_of}", highlight=False)
 
@@ -211,7 +211,8 @@ def skills_stats(
 @skills_app.command("refresh-figures")
 def skills_refresh_figures(
     since: Annotated[
-        str | None, typer.Option(help="First UTC day to rebuild, YYYY-MM-DD (default: the first item's).")
+        str | None,
+        typer.Option(help="First UTC day to rebuild, YYYY-MM-DD (default: the first one figures reach)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     as_json: JsonOption = False,
@@ -222,7 +223,7 @@ def skills_refresh_figures(
     now, started = clock(), time.perf_counter()
     today = now.astimezone(UTC).date()
     with runtime() as rt, transaction(rt.sessions) as session:
-        first = _day(since) if since else daily.first_day(session) or today
+        first = _day(since) if since else daily.first_day(session, today) or today
         if first > today:
             raise InvalidInputError(f"--since {first} is after today ({today})")
         days = (today - first).days + 1

@@ -87,27 +87,30 @@ def fires(trend: Trend, threshold: int, min_count: int) -> bool:
 
 
 def measure(session: Session, skill: Skill, period: str, now: datetime) -> Trend:
-    """The trend of ``skill`` over ``period`` ending at ``now``: two counting queries."""
+    """The trend of ``skill`` over ``period`` ending at ``now``, by publication date (issue 16)."""
     span = PERIODS[period]
     end, start = now, now - span
     base_start = start - BASELINE
     bar = timedelta(days=1) if period == "24h" else timedelta(days=7)
     bars = CHART_BARS[period]
     first = end - bar * bars
-    rows = session.execute(
-        select(Tag.ingested_at).where(
-            Tag.skill_id == skill.id, Tag.ingested_at >= min(first, base_start), Tag.ingested_at < end
-        )
-    ).scalars()
+    lower = min(first, base_start)
+    # Nothing is published after it is first stored, so the storage time bounds the tag index's range.
+    rows = session.scalars(
+        select(Item.published_at)
+        .join(Tag, Tag.item_id == Item.id)
+        .where(Tag.skill_id == skill.id, Tag.ingested_at >= lower)
+        .where(Item.published_at >= lower, Item.published_at < end)
+    )
     recent = baseline_total = 0
     counts = [0] * bars
-    for ingested in rows:
-        if ingested >= start:
+    for published in rows:
+        if published >= start:
             recent += 1
-        elif ingested >= base_start:
+        elif published >= base_start:
             baseline_total += 1
-        if ingested >= first:
-            counts[min(bars - 1, int((ingested - first) / bar))] += 1
+        if published >= first:
+            counts[min(bars - 1, int((published - first) / bar))] += 1
     baseline = baseline_total * (span / BASELINE)
     change = (recent - baseline) / baseline * 100 if baseline else None
     return Trend(
@@ -245,8 +248,10 @@ def _behind(session: Session, skill_id: str, trend: Trend) -> list[int]:
     return list(
         session.scalars(
             select(Tag.item_id)
-            .where(Tag.skill_id == skill_id, Tag.ingested_at >= trend.start, Tag.ingested_at < trend.end)
-            .order_by(Tag.score.desc(), Tag.ingested_at.desc())
+            .join(Item, Item.id == Tag.item_id)
+            .where(Tag.skill_id == skill_id, Tag.ingested_at >= trend.start)
+            .where(Item.published_at >= trend.start, Item.published_at < trend.end)
+            .order_by(Tag.score.desc(), Item.published_at.desc())
             .limit(ITEMS_SHOWN)
         )
     )

@@ -66,8 +66,10 @@ def test_a_trend_says_its_change_in_words() -> None:
     assert trend(3, 0.0).words.startswith("new")
 
 
-def mention(rt: Runtime, skill: str, when: datetime, title: str = "Python news") -> None:
-    """An item tagged with ``skill`` and ingested at ``when``."""
+def mention(
+    rt: Runtime, skill: str, when: datetime, title: str = "Python news", published: datetime | None = None
+) -> None:
+    """An item tagged with ``skill`` and ingested at ``when``, published ``published`` (default: ``when``)."""
     with transaction(rt.sessions) as session:
         source = session.scalars(select(Source)).first()
         if source is None:
@@ -84,7 +86,7 @@ def mention(rt: Runtime, skill: str, when: datetime, title: str = "Python news")
             url=f"https://news.example/{number}",
             title=f"{title} {number}",
             summary="",
-            published_at=when,
+            published_at=published or when,
             ingested_at=when,
             updated_at=when,
             content_hash=f"{number}",
@@ -200,6 +202,38 @@ def test_an_alert_is_replayed_byte_identically(rt: Runtime, tmp_path: Path) -> N
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["identical"] is True
+
+
+def test_old_posts_found_today_are_no_mentions_of_today_and_raise_no_alert(rt: Runtime) -> None:
+    for day in range(0, 29):
+        mention(rt, "Python", NOW - timedelta(days=day, hours=2))
+    # Issue 16: a feed's backlog stored in the last hour, published in 2019.
+    for n in range(10):
+        mention(
+            rt, "Python", NOW - timedelta(minutes=n + 1), "Python in 2019", datetime(2019, 5, 1, tzinfo=UTC)
+        )
+    reader(rt, minimum=1)
+
+    with transaction(rt.sessions) as session:
+        measured = alerts.measure(session, resolve_skill(session, "Python"), "24h", NOW)
+
+    assert (measured.recent, measured.baseline) == (1, 1.0)
+    assert measured.bars[-1] == 1 and sum(measured.bars) == 29
+    assert send_all(rt, NOW) == []
+
+
+def test_an_alert_shows_the_items_published_in_its_span_not_those_only_stored_in_it(rt: Runtime) -> None:
+    surge(rt)
+    mention(rt, "Python", NOW - timedelta(minutes=1), "Python in 2019", datetime(2019, 5, 1, tzinfo=UTC))
+    reader(rt)
+
+    [sent] = send_all(rt, NOW)
+
+    assert sent.status == "sent"
+    [message] = outbox(rt)
+    text = message.get_body(("plain",))
+    assert text is not None
+    assert "Python surge" in text.get_content() and "Python in 2019" not in text.get_content()
 
 
 def test_a_steady_skill_alerts_nobody(rt: Runtime) -> None:

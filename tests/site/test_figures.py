@@ -147,7 +147,10 @@ def test_an_item_moved_to_another_day_counts_on_its_new_day_only_and_a_deleted_o
 
     tuesday = monday + timedelta(days=1)
     with transaction(rt.sessions) as session:
-        session.execute(update(Item).where(Item.id == moved).values(ingested_at=tuesday))
+        # Issue 16: an item counts on the day it was published (re-dated by its feed here).
+        session.execute(
+            update(Item).where(Item.id == moved).values(published_at=tuesday, ingested_at=tuesday)
+        )
         session.execute(update(Tag).where(Tag.item_id == moved).values(ingested_at=tuesday))
         session.execute(delete(Item).where(Item.id == gone))
         daily.refresh(session, monday.date(), now.date(), now=now)
@@ -243,7 +246,11 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("cli_env")
-def test_the_stats_command_prints_the_same_figures_as_json_with_iso_dates(rt: Runtime, now: datetime) -> None:
+def test_the_stats_command_prints_the_same_figures_as_json_with_iso_dates(
+    rt: Runtime, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The full rebuild starts at the first publication the figures reach from today: the test's today.
+    monkeypatch.setattr("digest.cli.skills.clock", lambda: now)
     posted = corpus(rt, now, count=120, days=100)
     today = now.date()
     refreshed = CliRunner().invoke(app, ["skills", "refresh-figures", "--json"])
@@ -260,6 +267,8 @@ def test_the_stats_command_prints_the_same_figures_as_json_with_iso_dates(rt: Ru
     ]
     assert data["change"]["last"] == want.last and data["change"]["prior"] == want.prior
     assert len(data["latest"]) == 10 and data["latest"][0]["ingested_at"].endswith("Z")
+    newest = max(p.at for p in posted if skill_ids(rt)["Python"] in p.skills)
+    assert data["latest"][0]["published_at"] == records.iso(newest)
     assert json.loads(refreshed.output)["since"] == min(p.at for p in posted).date().isoformat()
 
 

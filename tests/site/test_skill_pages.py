@@ -7,14 +7,16 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
 from digest.db import transaction
 from digest.ingest import taxonomy
 from digest.ingest.skills import resolve_skill
+from digest.models import Skill
 from digest.runtime import Runtime
 from digest.site.figures import arithmetic, daily, ranking, records
 from digest.web import create_app
@@ -84,6 +86,30 @@ def test_the_latest_items_are_listed_newest_first_with_why_they_matched(
     positions = [words.index(p.title) for p in newest]
     assert positions == sorted(positions)
     assert f"matched “Rust” in the {'title' if newest[0].title.startswith('Rust') else 'text'}" in words
+
+
+def test_the_latest_items_show_and_follow_their_publication_date_not_when_we_stored_them(
+    client: httpx.Client, rt: Runtime, now: datetime
+) -> None:
+    python = skill_ids(rt)["Python"]
+    tags = [(python, ["Python"], True, 1)]
+    with transaction(rt.sessions) as session:
+        source = add_sources(session, now)["Morning Wire"]
+        post(session, source, "Python this morning", now - timedelta(hours=3), tags)
+        post(
+            session,
+            source,
+            "Python from 2019",
+            now - timedelta(hours=1),
+            tags,
+            datetime(2019, 5, 1, tzinfo=UTC),
+        )
+
+    words = text_of(client.get("/skills/python").text)
+
+    assert words.index("Python this morning") < words.index("Python from 2019")
+    assert "Python from 2019 Morning Wire (news), published 2019-05-01" in words
+    assert "Python this morning Morning Wire (news), published 2026-11-16" in words
 
 
 def test_the_weekly_chart_is_inline_svg_with_a_title_a_label_and_no_scripts(
@@ -169,6 +195,26 @@ def test_the_index_lists_skills_by_their_items_in_90_days(
 
     assert rows[: len(want)] == sorted(want.items(), key=lambda pair: (-pair[1], pair[0].casefold()))
     assert all(count == 0 for _, count in rows[len(want) :])
+
+
+def test_the_index_breaks_ties_in_items_by_popularity_then_name(client: httpx.Client, rt: Runtime) -> None:
+    ids = skill_ids(rt)
+    with transaction(rt.sessions) as session:
+        session.execute(update(Skill).values(popularity=0.0))
+        session.execute(update(Skill).where(Skill.id == ids["Rust"]).values(popularity=0.9))
+        session.execute(update(Skill).where(Skill.id == ids["Docker"]).values(popularity=0.5))
+        names = sorted(
+            session.scalars(select(Skill.name).where(Skill.merged_into.is_(None))), key=str.casefold
+        )
+
+    rows = index_rows(client.get("/skills").text)
+
+    assert [name for name, _ in rows] == [
+        "Rust",
+        "Docker",
+        *(n for n in names if n not in {"Rust", "Docker"}),
+    ]
+    assert all(count == 0 for _, count in rows)
 
 
 def test_the_index_shows_new_totals_once_a_refresh_has_counted_them(

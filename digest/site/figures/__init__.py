@@ -11,12 +11,14 @@ how far they reach), ``arithmetic`` (pure sums, changes and words), ``read`` (on
 items), ``ranking`` (skills by volume, cached per process). Import the module you need; this package
 re-exports nothing.
 
-A page reads the daily tables, never the tag table (except for a skill's ten latest items, which the index
-on ``item_skills (skill_id, ingested_at)`` answers directly), so it costs the same at a million items as at
-a hundred. ``daily.refresh`` rebuilds whole UTC days with ``INSERT … SELECT … GROUP BY`` after deleting
-them, so running it twice, or over a day whose items moved, leaves the same rows. Beat runs
-``digest.refresh_figures`` over yesterday and today every few minutes; a retag or merge changes older days,
-which ``digest skills refresh-figures --since DATE`` rebuilds.
+A page reads the daily tables, never the tag table (except for a skill's ten latest items by publication
+date, read from the skill's tags through the index on ``item_skills (skill_id, …)``), so its figures cost the
+same at a million items as at a hundred. ``daily.refresh`` rebuilds whole UTC days with ``INSERT … SELECT …
+GROUP BY`` after deleting them, so running it twice, or over a day whose items moved, leaves the same rows.
+Beat runs ``digest.refresh_figures`` every few minutes over ``daily.periodic_days``: yesterday, today and
+the publication days of the items stored since its last run; a retag or merge changes older days, which
+``digest skills refresh-figures --since DATE`` rebuilds.
 
-Days are UTC days of ``items.ingested_at`` (when we first stored an item, as digest windows use it).
+Days are UTC days of ``items.published_at`` (issue 16: a 2019 post found today is not a mention of this
+quarter), unlike digest windows, which are over when we first stored an item.
 """

@@ -1,22 +1,27 @@
 """Rebuilding the daily tables from tags, and how far they reach.
 
 ``refresh`` rebuilds whole UTC days with ``INSERT … SELECT … GROUP BY`` after deleting them, in the caller's
-transaction; a setting row records the latest moment covered and a generation that caches key on.
+transaction; a setting row records the latest moment covered and a generation that caches key on. Items count
+on the UTC day they were published (issue 16: a 2019 post found today is not a mention of this quarter).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, insert, literal, select, text
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, CursorResult, delete, func, insert, literal, select, text
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from digest.models import Item, Setting, SkillDaily, SkillPairDaily, Tag
-from digest.site.figures.records import RefreshResult, iso
+from digest.site.figures.records import PERIOD_DAYS, WINDOW_DAYS, RefreshResult, iso
 
 RECENT_DAYS = 2
+# How far back a publication date can still move a figure: the window plus the 4 weeks its change compares.
+REACH_DAYS = WINDOW_DAYS + PERIOD_DAYS
+# Items stored a little before the last "as of" may commit after it (a long crawl transaction).
+GRACE = timedelta(hours=1)
 REFRESHED_KEY = "figures-refreshed"
 # Any constant: it only has to differ from other advisory locks taken in the same database.
 _REFRESH_LOCK = 0x5F16_0008
@@ -25,11 +30,27 @@ _COUNTED = {"preserve_rowcount": True}
 
 
 def recent_days(now: datetime) -> tuple[date, date]:
-    """The days the periodic refresh rebuilds: yesterday and today (UTC), so items stored just before
+    """Yesterday and today (UTC), which the periodic refresh always rebuilds, so items stored just before
     midnight are counted once the day is over.
     """
     today = now.astimezone(UTC).date()
     return today - timedelta(days=RECENT_DAYS - 1), today
+
+
+def periodic_days(session: Session, now: datetime) -> list[date]:
+    """The days the periodic refresh rebuilds: yesterday, today, and the UTC days of the publication dates
+    of the items stored since the last "as of" (less ``GRACE``) within ``REACH_DAYS``, in order.
+
+    A feed's backlog found today is dated in the past: its days change although nothing was stored on them.
+    """
+    yesterday, today = recent_days(now)
+    reach = _start_of(today - timedelta(days=REACH_DAYS - 1))
+    published = select(Item.published_at).where(Item.published_at >= reach).distinct()
+    as_of = data_as_of(session)
+    if as_of is not None:
+        published = published.where(Item.ingested_at >= as_of - GRACE)
+    days = {at.astimezone(UTC).date() for at in session.scalars(published)}
+    return sorted(days | {yesterday, today})
 
 
 def refresh(
@@ -48,35 +69,61 @@ def refresh(
     """
     if until_day < since_day:
         raise ValueError(f"refresh from {since_day} to {until_day}: the end is before the start")
+    days = [since_day + timedelta(days=n) for n in range((until_day - since_day).days + 1)]
+    return _rebuild(session, days, now, on_day, contiguous=True)
+
+
+def refresh_days(session: Session, days: Collection[date], *, now: datetime) -> RefreshResult:
+    """Rebuild the daily tables for ``days`` (not necessarily contiguous, e.g. ``periodic_days``) as
+    ``refresh`` does.
+    """
+    if not days:
+        raise ValueError("refresh of no days")
+    return _rebuild(session, sorted(set(days)), now, None, contiguous=False)
+
+
+def _rebuild(
+    session: Session,
+    days: list[date],
+    now: datetime,
+    on_day: Callable[[date], None] | None,
+    *,
+    contiguous: bool,
+) -> RefreshResult:
+    first, last = days[0], days[-1]
     if session.get_bind().dialect.name == "postgresql":
         # Two refreshes of the same day at once would both delete, then both insert the same keys; the
         # second waits here instead (SQLite already lets one writer in at a time).
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REFRESH_LOCK})
-    # One delete per table for the whole range: neither table has an index that starts with the day.
-    session.execute(delete(SkillDaily).where(SkillDaily.day.between(since_day, until_day)))
-    session.execute(delete(SkillPairDaily).where(SkillPairDaily.day.between(since_day, until_day)))
+    # One delete per table: neither table has an index that starts with the day, and a long rebuild's
+    # range is cheaper to say as BETWEEN than as a list of thousands of days.
+    session.execute(delete(SkillDaily).where(_on_days(SkillDaily.day, days, contiguous=contiguous)))
+    session.execute(delete(SkillPairDaily).where(_on_days(SkillPairDaily.day, days, contiguous=contiguous)))
     daily_rows = pair_rows = 0
-    day = since_day
-    while day <= until_day:
+    for day in days:
         daily_rows += _insert_daily(session, day)
         pair_rows += _insert_pairs(session, day)
         if on_day is not None:
             on_day(day)
-        day += timedelta(days=1)
-    _record_refresh(session, min(now, _start_of(until_day + timedelta(days=1))), now)
-    days = (until_day - since_day).days + 1
-    return RefreshResult(since_day, until_day, days, daily_rows, pair_rows)
+    _record_refresh(session, min(now, _start_of(last + timedelta(days=1))), now)
+    return RefreshResult(first, last, len(days), daily_rows, pair_rows)
+
+
+def _on_days(
+    column: InstrumentedAttribute[date], days: list[date], *, contiguous: bool
+) -> ColumnElement[bool]:
+    return column.between(days[0], days[-1]) if contiguous else column.in_(days)
 
 
 def _insert_daily(session: Session, day: date) -> int:
     start, end = _start_of(day), _start_of(day + timedelta(days=1))
-    # The day is a bound literal rather than a date function of ingested_at, which SQLite and PostgreSQL
-    # spell differently; the range on items.ingested_at reads its index.
+    # The day is a bound literal rather than a date function of published_at, which SQLite and PostgreSQL
+    # spell differently; the range on items.published_at reads its index (migration 0010).
     rows = (
         select(Tag.skill_id, literal(day, SkillDaily.day.type), Item.source_id, func.count())
         .select_from(Item)
         .join(Tag, Tag.item_id == Item.id)
-        .where(Item.ingested_at >= start, Item.ingested_at < end)
+        .where(Item.published_at >= start, Item.published_at < end)
         .group_by(Tag.skill_id, Item.source_id)
     )
     inserted = session.execute(
@@ -94,7 +141,7 @@ def _insert_pairs(session: Session, day: date) -> int:
         .select_from(Item)
         .join(one, one.item_id == Item.id)
         .join(other, (other.item_id == Item.id) & (other.skill_id != one.skill_id))
-        .where(Item.ingested_at >= start, Item.ingested_at < end)
+        .where(Item.published_at >= start, Item.published_at < end)
         .group_by(one.skill_id, other.skill_id)
     )
     inserted = session.execute(
@@ -128,9 +175,12 @@ def refresh_generation(session: Session) -> int:
     return int(row.value.get("generation", 0)) if row else 0
 
 
-def first_day(session: Session) -> date | None:
-    """The UTC day of the first item stored, where a full rebuild starts; None without items."""
-    first = session.scalar(select(func.min(Item.ingested_at)))
+def first_day(session: Session, today: date) -> date | None:
+    """The UTC day of the first publication within ``REACH_DAYS`` of ``today``, where a full rebuild starts;
+    None without such items. Older days move no figure.
+    """
+    reach = _start_of(today - timedelta(days=REACH_DAYS - 1))
+    first = session.scalar(select(func.min(Item.published_at)).where(Item.published_at >= reach))
     return first.astimezone(UTC).date() if first else None
 
 

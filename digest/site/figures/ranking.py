@@ -64,14 +64,19 @@ class IndexCache:
 
 
 def ranked_skills(session: Session, volumes: Mapping[str, int]) -> tuple[SkillVolume, ...]:
-    """Every skill not merged away, by ``volumes`` (items in the window, most first), then name."""
-    rows = session.execute(select(Skill.id, Skill.name, Skill.slug).where(Skill.merged_into.is_(None)))
-    return tuple(
-        sorted(
-            (SkillVolume(skill_id, name, slug, volumes.get(skill_id, 0)) for skill_id, name, slug in rows),
-            key=lambda skill: (-skill.items, skill.name.casefold(), skill.slug),
-        )
+    """Every skill not merged away, by ``volumes`` (items in the window, most first), then popularity
+    (most first: among skills without items, the ones people know lead), then name."""
+    rows = session.execute(
+        select(Skill.id, Skill.name, Skill.slug, Skill.popularity).where(Skill.merged_into.is_(None))
+    ).tuples()
+    ranked = sorted(
+        (
+            (SkillVolume(skill_id, name, slug, volumes.get(skill_id, 0)), popularity)
+            for skill_id, name, slug, popularity in rows
+        ),
+        key=lambda row: (-row[0].items, -row[1], row[0].name.casefold(), row[0].slug),
     )
+    return tuple(skill for skill, _ in ranked)
 
 
 def skill_index(

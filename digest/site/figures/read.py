@@ -89,13 +89,14 @@ def skill_figures(
 
 
 def latest_items(session: Session, skill_id: str, limit: int = LATEST_ITEMS) -> list[LatestItem]:
-    """The skill's latest items by the time we stored them, each with why it matched."""
+    """The skill's latest items by publication date (issue 16), each with why it matched."""
     rows = session.execute(
         select(
             Item.title,
             Item.url,
             Source.name,
             Source.kind,
+            Item.published_at,
             Tag.ingested_at,
             Tag.matched,
             Tag.in_title,
@@ -105,10 +106,12 @@ def latest_items(session: Session, skill_id: str, limit: int = LATEST_ITEMS) -> 
         .join(Item, Item.id == Tag.item_id)
         .join(Source, Source.id == Item.source_id)
         .where(Tag.skill_id == skill_id)
-        .order_by(Tag.ingested_at.desc(), Tag.item_id.desc())
+        .order_by(Item.published_at.desc(), Tag.item_id.desc())
         .limit(limit)
     ).tuples()
     return [
-        LatestItem(title, url, source, kind, ingested_at, why_matched(list(matched), in_title, count))
-        for title, url, source, kind, ingested_at, matched, in_title, count in rows
+        LatestItem(
+            title, url, source, kind, published_at, ingested_at, why_matched(list(matched), in_title, count)
+        )
+        for title, url, source, kind, published_at, ingested_at, matched, in_title, count in rows
     ]

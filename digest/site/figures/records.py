@@ -116,12 +116,17 @@ class LatestItem:
     url: str | None
     source: str
     kind: str
+    published_at: datetime
     ingested_at: datetime
     why: str
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {**asdict(self), "ingested_at": iso(self.ingested_at)}
+        return {
+            **asdict(self),
+            "published_at": iso(self.published_at),
+            "ingested_at": iso(self.ingested_at),
+        }
 
 
 @dataclass(frozen=True, slots=True)
