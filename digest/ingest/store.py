@@ -188,12 +188,20 @@ def _row(entry: ParsedEntry, digest: str, now: datetime, published: datetime | N
         "external_id": entry.external_id,
         "category": entry.category,
         "discussion_url": entry.discussion_url,
-        # A missing date, or one in the future (feeds' clocks and typos), becomes the time the item was first
-        # seen (issue 16), and an update without a usable date keeps it: an edit is not a new publication.
-        "published_at": (
-            entry.published_at if entry.published_at and entry.published_at <= now else published or now
-        ),
+        "published_at": _published(entry, now, published),
     }
+
+
+def _published(entry: ParsedEntry, now: datetime, before: datetime | None) -> datetime:
+    """The publication date to store. A missing date, or one in the future (feeds' clocks and typos), is
+    the time the item was first seen (issue 16). An update may move the date back, never forward: an edit
+    is not a new publication, and a date never later than first-seen lets counts by publication date be
+    bounded by the indexed storage time.
+    """
+    date = entry.published_at if entry.published_at and entry.published_at <= now else None
+    if before is None:
+        return date or now
+    return min(date, before) if date else before
 
 
 def _story_key(entry: ParsedEntry) -> str:

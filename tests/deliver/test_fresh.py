@@ -142,3 +142,20 @@ def test_the_age_limit_reads_durations_and_refuses_nonsense(tmp_path: object) ->
     assert load_settings(home=tmp_path, max_item_age="36h").max_item_age == 36 * 3600
     with pytest.raises(ConfigError, match="DIGEST_MAX_ITEM_AGE"):
         load_settings(home=tmp_path, max_item_age="a week")
+
+
+def test_an_edited_post_never_moves_its_publication_date_past_first_seen(
+    rt: Runtime, server: FeedServer
+) -> None:
+    first_seen = at("2026-11-16T09:00")
+    crawl_feed(rt, server, [("post", "Python post", at("2026-11-16T08:00"))], first_seen)
+    # The feed re-dates the post three days later (an edit, or a re-publication of the same entry), then
+    # corrects an earlier date: forward is ignored, back is kept.
+    crawl_feed(rt, server, [("post", "Python post, edited", at("2026-11-19T08:00"))], at("2026-11-19T10:00"))
+    with transaction(rt.sessions) as session:
+        item = session.scalars(select(Item)).one()
+        assert (item.title, item.published_at) == ("Python post, edited", at("2026-11-16T08:00"))
+    crawl_feed(rt, server, [("post", "Python post", at("2026-11-15T08:00"))], at("2026-11-20T10:00"))
+    with transaction(rt.sessions) as session:
+        item = session.scalars(select(Item)).one()
+        assert item.published_at == at("2026-11-15T08:00") and item.published_at <= item.ingested_at
