@@ -249,6 +249,6 @@ def test_subscribe_refuses_an_unknown_skill_and_a_hostile_address_in_one_line(ho
     unknown = digest(home, "subscribe", "a@example.com", "--skill", "no-such-skill-xyz")
     hostile = digest(home, "subscribe", "a@example.com\r\nBcc: x@example.org", "--skill", "rust")
 
-    assert unknown.returncode == 1 and "unknown skill" in unknown.stderr
+    assert unknown.returncode == 1 and "no skill called" in unknown.stderr
     assert hostile.returncode == 1 and "line breaks" in hostile.stderr
     assert "Traceback" not in unknown.stderr + hostile.stderr

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 
-from rich.markup import escape
 from sqlalchemy.exc import OperationalError
 
 from digest.cli import (
@@ -27,7 +26,7 @@ from digest.cli import (
     taxonomy,
 )
 from digest.cli.app import app
-from digest.cli.common import err
+from digest.cli.common import alarm, err
 from digest.errors import ConfigError, DigestError
 
 # Importing the command modules registers their commands on ``app``.
@@ -56,23 +55,21 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err.print(alarm("configuration error:", f" {exc}"), highlight=False, soft_wrap=True)
         sys.exit(2)
     except DigestError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err.print(alarm("error:", f" {exc}"), highlight=False, soft_wrap=True)
         sys.exit(1)
     except OperationalError as exc:
         # The database is down, unreachable or cannot be created: one line, not a traceback (issue 14).
         reason = _first_line(exc.orig if exc.orig is not None else exc)
-        err.print(
-            f"[red]error:[/red] cannot use the database: {escape(reason)}", highlight=False, soft_wrap=True
-        )
+        err.print(alarm("error:", f" cannot use the database: {reason}"), highlight=False, soft_wrap=True)
         sys.exit(1)
     except OSError as exc:
         # An unwritable DIGEST_HOME, a full disk: the operating system's words and the path.
         where = f"{exc.filename}: " if exc.filename else ""
         reason = f"{where}{exc.strerror or _first_line(exc)}"
-        err.print(f"[red]error:[/red] {escape(reason)}", highlight=False, soft_wrap=True)
+        err.print(alarm("error:", f" {reason}"), highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

@@ -14,13 +14,16 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from digest.config import Settings, load_settings
 from digest.errors import InvalidInputError
 from digest.runtime import Runtime
 
-out = Console()
-err = Console(stderr=True)
+# Everything printed is data (skill ids like "[c3f…]", titles with ":smile:"): Rich reads no markup or emoji
+# codes in it, so nothing is swallowed (issue 17, FIELD-NOTES). Colour goes through ``Text`` styles.
+out = Console(markup=False, emoji=False)
+err = Console(stderr=True, markup=False, emoji=False)
 T = TypeVar("T")
 R = TypeVar("R")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
@@ -61,6 +64,11 @@ def read_input(path: Path, limit: int = MAX_INPUT_FILE) -> bytes:
     if len(data) > limit:
         raise InvalidInputError(f"{path} is larger than {limit // (1024 * 1024)} MiB")
     return data
+
+
+def alarm(label: str, rest: str = "") -> Text:
+    """``label`` in red followed by ``rest`` as it is: the one styled line the consoles print."""
+    return Text.assemble((label, "red"), rest)
 
 
 def print_json(data: Any) -> None:

@@ -14,8 +14,11 @@ from digest.cli.app import app, deliveries_app
 from digest.cli.common import JsonOption, clock, each, iso, out, parse_time, print_json, runtime
 from digest.db import transaction
 from digest.deliver import digests, history
-from digest.errors import InvalidInputError
+from digest.errors import InvalidInputError, MailError
+from digest.records import DeliveryOutcome, DeliveryStatus
 
+# What send-due counts; "pending" is a temporary refusal the next run retries.
+SEND_COUNTS = ("sent", "skipped", "pending", "failed")
 # What --status takes; "pending" includes deliveries being sent right now ("sending" as stored).
 LISTED_STATUSES = {
     "pending": ("pending", "sending"),
@@ -37,29 +40,56 @@ def send_due(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run one dispatch and send its digests in the foreground (what beat and the worker do)."""
+    """Run one dispatch and send its digests in the foreground (what beat and the worker do).
+
+    Prints what became of every delivery; a temporary refusal leaves it pending for the next run. Exits 1
+    only when a delivery failed for good.
+    """
     at = parse_time(now) if now else clock()
     with runtime() as rt:
         delivery_ids = [did for batch in digests.dispatch_due(rt.sessions, at) for did in batch]
-        outcomes = each(
-            delivery_ids,
-            "sending",
-            as_json,
-            lambda did: digests.send_delivery(
-                rt.sessions,
-                did,
-                mailer=rt.mailer,
-                composer=rt.composer,
-                config=rt.delivery,
-                now=clock(),
-                cache=rt.windows,
-            ),
-        )
-    counts = {status: sum(o.status == status for o in outcomes) for status in ("sent", "skipped", "failed")}
+
+        def send(delivery_id: int) -> DeliveryOutcome:
+            try:
+                return digests.send_delivery(
+                    rt.sessions,
+                    delivery_id,
+                    mailer=rt.mailer,
+                    composer=rt.composer,
+                    config=rt.delivery,
+                    now=clock(),
+                    cache=rt.windows,
+                )
+            except MailError as exc:
+                # Temporary (SMTP 4xx, a dropped connection): the outbox put it back to pending with a
+                # retry time; the others are still sent (issue 17).
+                return DeliveryOutcome(delivery_id, DeliveryStatus.PENDING, 0, None, str(exc))
+
+        outcomes = sorted(each(delivery_ids, "sending", as_json, send), key=lambda o: o.delivery_id)
+    counts = {status: sum(o.status == status for o in outcomes) for status in SEND_COUNTS}
+    unsent = {
+        status: [{"id": o.delivery_id, "reason": o.error} for o in outcomes if o.status == status]
+        for status in ("pending", "failed")
+    }
     if as_json:
-        print_json({**counts, "deliveries": [o.delivery_id for o in outcomes]})
+        print_json(
+            {
+                **counts,
+                "deliveries": [o.delivery_id for o in outcomes],
+                "pending_deliveries": unsent["pending"],
+                "failed_deliveries": unsent["failed"],
+            }
+        )
     else:
-        out.print(f"{counts['sent']} sent, {counts['skipped']} skipped, {counts['failed']} failed")
+        out.print(
+            f"{counts['sent']} sent, {counts['skipped']} skipped, {counts['pending']} pending for a retry, "
+            f"{counts['failed']} failed"
+        )
+        for status, rows in unsent.items():
+            for row in rows:
+                out.print(f"  delivery {row['id']} {status}: {row['reason']}", highlight=False)
+    if counts["failed"]:
+        raise typer.Exit(1)
 
 
 @deliveries_app.command("list")

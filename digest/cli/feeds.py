@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from digest.cli.app import app, feeds_app
 from digest.cli.common import JsonOption, clock, each, iso, out, print_json, read_input, runtime
@@ -194,7 +195,10 @@ def crawl_command(
     everything: Annotated[bool, typer.Option("--all", help="Fetch every active feed, due or not.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Fetch every due feed now, in the foreground, through the same code the tasks use, and wait."""
+    """Fetch every due feed now, in the foreground, through the same code the tasks use, and wait.
+
+    Exits 1 when any feed failed.
+    """
     now = clock()
     with runtime() as rt, ExitStack() as stack:
         claimed = crawl.claim_due_sources(rt.sessions, now, everything=everything)
@@ -218,11 +222,18 @@ def crawl_command(
     }
     if as_json:
         print_json({"feeds": rows, "totals": totals})
-        return
+    else:
+        _print_crawl(rows, totals)
+    if totals["errors"]:
+        raise typer.Exit(1)
+
+
+def _print_crawl(rows: list[dict[str, Any]], totals: dict[str, int]) -> None:
     for row in rows:
         code = row["http_status"] or "-"
         line = f"{row['id']:>4} {row['status']:<12} {code:>4} +{row['new']} ~{row['updated']} {row['url']}"
-        out.print(line + (f"  [red]{row['error']}[/red]" if row["error"] else ""), highlight=False)
+        error = ("  " + row["error"], "red") if row["error"] else ""
+        out.print(Text.assemble(line, error), highlight=False)
     out.print(
         f"{totals['feeds']} feeds: {totals['ok']} ok, {totals['not_modified']} not modified, "
         f"{totals['errors']} errors; {totals['new']} new, {totals['updated']} updated items"

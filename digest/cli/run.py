@@ -14,6 +14,7 @@ from digest.cli import bootstrap as setup
 from digest.cli.app import app, db_app
 from digest.cli.common import (
     JsonOption,
+    alarm,
     checked_settings,
     clock,
     err,
@@ -100,7 +101,7 @@ def up(
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
-        err.print("[red]a process exited; stopping the others[/red]")
+        err.print(alarm("a process exited; stopping the others"))
     except KeyboardInterrupt:
         interrupted = True
         err.print("stopping…")

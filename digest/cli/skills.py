@@ -25,7 +25,7 @@ from digest.cli.common import (
 from digest.db import transaction
 from digest.errors import DigestError, InvalidInputError, NotFoundError
 from digest.ingest.match import Matcher
-from digest.ingest.skills import resolve_skill, search_skills
+from digest.ingest.skills import resolve_skill, search_skills, unknown_skill
 from digest.ingest.taxonomy import json_objects
 from digest.models import (
     SkillAlias,
@@ -140,8 +140,9 @@ def skills_show(
     else:
         for row in rows:
             if row["id"] is None:
-                hint = ", ".join(row["suggestions"]) or "nothing close"
-                out.print(f"{row['query']}: unknown; did you mean {hint}?")
+                close = ", ".join(row["suggestions"])
+                hint = f"did you mean {close}?" if close else "no skill has a close name"
+                out.print(f"{row['query']}: unknown; {hint}", highlight=False)
             else:
                 out.print(
                     f"{row['query']}: {row['name']} [{row['id']}] {row['category']}, {row['items']} items; "
@@ -175,8 +176,7 @@ def skills_stats(
         try:
             skill = resolve_skill(session, name)
         except NotFoundError:
-            close = ", ".join(hit.name for hit in search_skills(session, name, 3)) or "nothing close"
-            raise NotFoundError(f"no skill called {name!r}; did you mean {close}?") from None
+            raise NotFoundError(unknown_skill(session, name)) from None
         shown = read.skill_figures(session, skill.id, last_day, window)
         latest = read.latest_items(session, skill.id)
     if as_json:

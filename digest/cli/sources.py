@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from digest.cli.app import skills_app
@@ -36,9 +35,9 @@ def skills_sources(
         print_json([source.as_json() for source in sources])
         return
     verb = "watching" if add else "would watch"
-    out.print(f"{escape(found.name)}: {verb} {len(sources)} feeds")
+    out.print(f"{found.name}: {verb} {len(sources)} feeds")
     for source in sources:
-        out.print(f"  [{source.kind}] {escape(source.url)}\n      {escape(source.reason)}", highlight=False)
+        out.print(f"  [{source.kind}] {source.url}\n      {source.reason}", highlight=False)
 
 
 @skills_app.command("coverage")
@@ -62,7 +61,7 @@ def skills_coverage(as_json: JsonOption = False) -> None:
         table.add_column(column)
     for row in rows:
         table.add_row(
-            escape(row.name),
+            row.name,
             str(row.subscribers),
             str(row.sources_30d),
             str(row.items_7d),

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import typer
 from redis.exceptions import RedisError
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -30,8 +32,6 @@ from digest.records import FINAL, DeliveryStatus
 PING_TIMEOUT = 1.0
 FAILING_FEEDS = 10
 RECENT = timedelta(hours=1)
-# Beat touches its file at every re-read of the schedules table (every 30 s); three missed is a dead beat.
-BEAT_STALE = timedelta(seconds=90)
 # Brokers whose workers answer a broadcast ping; kombu's filesystem transport has no reply channel.
 PINGABLE = ("redis", "rediss")
 FINISHED = FINAL
@@ -67,28 +67,50 @@ class Status:
     deliveries_last_hour: dict[str, int]
     deliveries_waiting: dict[str, int]
 
+    @property
+    def problems(self) -> list[str]:
+        """Why ops must look now; none when healthy. Parts that cannot be read here are not problems."""
+        found = []
+        if not self.beat_alive:
+            found.append("beat: no tick in two periods")
+        waiting = [name for name, depth in (self.queues or {}).items() if depth]
+        if self.workers == [] and waiting:
+            found.append(f"no worker for the waiting messages in {', '.join(waiting)}")
+        if self.sending_paused:
+            found.append("sending is paused")
+        return found
+
     def as_json(self) -> dict[str, Any]:
         """Plain JSON types, times in UTC ISO 8601."""
         data = asdict(self)
         data["at"] = iso(self.at)
         data["beat_last_tick"] = iso(self.beat_last_tick)
+        data["problems"] = self.problems
+        data["healthy"] = not self.problems
         return data
 
 
 @app.command()
 def status(as_json: JsonOption = False) -> None:
-    """Queue depths, workers alive, beat's last tick, failing feeds and the last hour's deliveries."""
+    """Queue depths, workers alive, beat's last tick, failing feeds and the last hour's deliveries.
+
+    Exits 1 when unhealthy (no beat tick in two periods, no worker for waiting messages, sending paused),
+    so it serves as a health check.
+    """
     now = clock()
     with runtime() as rt, transaction(rt.sessions) as session:
         report = gather(rt.settings, session, now)
     if as_json:
         print_json(report.as_json())
-        return
-    _print(report)
+    else:
+        _print(report)
+    if report.problems:
+        raise typer.Exit(1)
 
 
 def gather(settings: Settings, session: Session, now: datetime) -> Status:
     """Read every part of the status at ``now``."""
+    from digest.ops.beat import REFRESH
     from digest.tasks import QUEUES, broker_options, create_celery
 
     broker, options = broker_options(settings)
@@ -119,7 +141,9 @@ def gather(settings: Settings, session: Session, now: datetime) -> Status:
         workers=workers,
         workers_note=workers_note,
         beat_last_tick=tick,
-        beat_alive=tick is not None and now - tick < BEAT_STALE,
+        # Beat touches its file at every re-read of the schedules table (REFRESH); two periods without a
+        # tick is a dead beat (issue 17).
+        beat_alive=tick is not None and now - tick < 2 * REFRESH,
         sending_paused=sending.paused(session),
         failing_feeds=failing_feeds(session),
         deliveries_last_hour=_counts(session, FINISHED, Delivery.finished_at >= now - RECENT),
@@ -192,9 +216,9 @@ def _print(report: Status) -> None:
         out.print("beat: no tick seen (no schedule file in DIGEST_HOME)")
     else:
         ago = int((report.at - report.beat_last_tick).total_seconds())
-        state = "alive" if report.beat_alive else "[red]stale[/red]"
-        out.print(f"beat: last tick {iso(report.beat_last_tick)} ({ago}s ago, {state})")
-    out.print("sending: [red]paused[/red]" if report.sending_paused else "sending: on")
+        tick = f"beat: last tick {iso(report.beat_last_tick)} ({ago}s ago, "
+        out.print(f"{tick}alive)" if report.beat_alive else Text.assemble(tick, ("stale", "red"), ")"))
+    out.print(Text.assemble("sending: ", ("paused", "red")) if report.sending_paused else "sending: on")
     feeds = Table(title=f"Failing feeds (top {FAILING_FEEDS})")
     for column in ("id", "name", "failures", "error"):
         feeds.add_column(column, overflow="fold")
@@ -209,3 +233,5 @@ def _print(report: Status) -> None:
     for name, waiting in report.deliveries_waiting.items():
         deliveries.add_row(name, "", str(waiting))
     out.print(deliveries)
+    for problem in report.problems:
+        out.print(Text.assemble(("unhealthy: ", "red"), problem))

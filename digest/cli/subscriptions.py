@@ -17,6 +17,7 @@ from digest.deliver.signup import SignupRequest, resolve_skills
 from digest.deliver.subscribers import normalise_email, subscribe
 from digest.errors import InvalidInputError
 from digest.ingest import queries
+from digest.ingest.skills import unknown_skill
 from digest.ops import schedules
 from digest.records import SubscriptionInfo
 from digest.vocabulary import WEEKDAYS, limit_skills
@@ -54,6 +55,11 @@ def subscribe_command(
         schedule = Schedule(
             cadence, default_hour if hour is None else hour, day, timezone or settings.default_timezone
         )
+        with transaction(rt.sessions) as session:
+            skills, unknown = resolve_skills(session, skill)
+            if unknown:
+                # Every unknown skill with its suggestions, as `skills stats` words it (issue 17).
+                raise InvalidInputError("; ".join(unknown_skill(session, query) for query in unknown))
         if confirmed:
             with transaction(rt.sessions) as session:
                 info = subscribe(session, email, skill, schedule, clock(), confirmed=True)
@@ -64,10 +70,6 @@ def subscribe_command(
                         session, clock(), queries.bundled_templates(), queries.bundled_repositories()
                     )
         else:
-            with transaction(rt.sessions) as session:
-                skills, unknown = resolve_skills(session, skill)
-            if unknown:
-                raise InvalidInputError(f"unknown skill(s): {', '.join(unknown)}")
             address = normalise_email(email)
             request = SignupRequest(address, tuple(s.id for s in skills), schedule)
             if not rt.signups.request(request, clock()):

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from digest.cli.app import taxonomy_app
 from digest.cli.common import JsonOption, clock, err, out, parse_time, print_json, progress, runtime
@@ -93,8 +92,7 @@ def taxonomy_audit(
         for row in report.one_source_examples
     ]
     for line in lines:
-        # Names and ids are data, not Rich markup: "[e3b0...]" would be swallowed as a style (FIELD-NOTES).
-        out.print(escape(line), highlight=False)
+        out.print(line, highlight=False)
 
 
 @taxonomy_app.command("alias")

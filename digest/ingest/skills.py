@@ -12,6 +12,8 @@ from digest.errors import NotFoundError
 from digest.models import Skill, SkillAlias
 
 SEARCH_LIMIT = 10
+# Suggestions after an unknown skill: enough to catch a typo, few enough to read in one line.
+SUGGESTIONS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +107,13 @@ def _close_spellings(session: Session, query: str, room: int, seen: set[str]) ->
     close = difflib.get_close_matches(query, list(skills), n=room + len(seen), cutoff=0.75)
     found = [skills[name] for name in close if skills[name].id not in seen][:room]
     return [SkillHit(skill.id, skill.name, skill.slug, skill.category, skill.name) for skill in found]
+
+
+def unknown_skill(session: Session, query: str, limit: int = SUGGESTIONS) -> str:
+    """What to say about a skill nobody could resolve: the closest skills, or that there is none (issue 17).
+
+    The one wording for every command where a skill is typed.
+    """
+    close = [hit.name for hit in search_skills(session, query, limit)]
+    hint = f"did you mean {', '.join(close)}?" if close else "no skill has a close name"
+    return f"no skill called {query.strip()!r}; {hint}"
