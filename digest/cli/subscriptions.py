@@ -85,7 +85,7 @@ def subscribe_command(
         out.print(f"{info.email}: confirmation email sent; nothing is delivered until the link is used")
 
 
-def _subscription_json(info: SubscriptionInfo) -> dict[str, Any]:
+def _subscription_json(info: SubscriptionInfo, person: str | None = None) -> dict[str, Any]:
     return {
         "id": info.id,
         "email": info.email,
@@ -96,7 +96,7 @@ def _subscription_json(info: SubscriptionInfo) -> dict[str, Any]:
         "skills": list(info.skills),
         "state": info.state,
         "next_due_at": iso(info.next_due_at),
-    }
+    } | ({} if person is None else {"subscriber_state": person})
 
 
 @subscribers_app.command("list")
@@ -109,12 +109,14 @@ def subscribers_list(
     """Every subscription with its address, cadence, skills, state and next send time."""
     with runtime() as rt, transaction(rt.sessions) as session:
         infos = [info for info in subscribers.list_all(session) if state is None or info.state == state]
-    rows = [_subscription_json(info) for info in infos]
+        people = subscribers.states(session)
+    # The person's own state (issue 14): active, pending, bouncing or unsubscribed from everything.
+    rows = [_subscription_json(info, people[info.subscriber_id]) for info in infos]
     if as_json:
         print_json(rows)
         return
     table = Table()
-    for column in ("id", "email", "cadence", "when", "skills", "state", "next"):
+    for column in ("id", "email", "person", "cadence", "when", "skills", "state", "next"):
         table.add_column(column, overflow="fold")
     for row in rows:
         when = f"{row['weekday'][:3]} " if row["cadence"] == "weekly" else ""
@@ -122,6 +124,7 @@ def subscribers_list(
         table.add_row(
             str(row["id"]),
             row["email"],
+            row["subscriber_state"],
             row["cadence"],
             when,
             ", ".join(row["skills"]),
