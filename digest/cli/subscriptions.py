@@ -74,7 +74,9 @@ def subscribe_command(
                 raise InvalidInputError(f"{address} was sent 3 confirmation emails today already")
             with transaction(rt.sessions) as session:
                 info = subscribers.pending_for(session, address, cadence)
-    row = _subscription_json(info)
+        with transaction(rt.sessions) as session:
+            person = subscribers.states(session, [info.subscriber_id])[info.subscriber_id]
+    row = _subscription_json(info, person)
     if as_json:
         print_json(row)
     elif info.state == "active":
@@ -85,7 +87,7 @@ def subscribe_command(
         out.print(f"{info.email}: confirmation email sent; nothing is delivered until the link is used")
 
 
-def _subscription_json(info: SubscriptionInfo, person: str | None = None) -> dict[str, Any]:
+def _subscription_json(info: SubscriptionInfo, person: str) -> dict[str, Any]:
     return {
         "id": info.id,
         "email": info.email,
@@ -96,7 +98,8 @@ def _subscription_json(info: SubscriptionInfo, person: str | None = None) -> dic
         "skills": list(info.skills),
         "state": info.state,
         "next_due_at": iso(info.next_due_at),
-    } | ({} if person is None else {"subscriber_state": person})
+        "subscriber_state": person,
+    }
 
 
 @subscribers_app.command("list")

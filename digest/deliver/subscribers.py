@@ -369,9 +369,12 @@ def describe(session: Session, subscription_id: int) -> SubscriptionInfo:
     )
 
 
-def states(session: Session) -> dict[int, str]:
-    """Each subscriber's own state (pending, active, bouncing, unsubscribed), by id."""
-    return {row.id: row.state for row in session.execute(select(Subscriber.id, Subscriber.state))}
+def states(session: Session, ids: Sequence[int] | None = None) -> dict[int, str]:
+    """Each subscriber's own state (pending, active, bouncing, unsubscribed), by id; all, or ``ids``."""
+    query = select(Subscriber.id, Subscriber.state)
+    if ids is not None:
+        query = query.where(Subscriber.id.in_(ids))
+    return {row.id: row.state for row in session.execute(query)}
 
 
 def list_all(session: Session) -> list[SubscriptionInfo]:
