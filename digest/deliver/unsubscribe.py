@@ -54,7 +54,9 @@ def unsubscribe_all(session: Session, subscriber_id: int, now: datetime) -> list
         AlertDelivery.alert_id.in_(alert_ids), AlertDelivery.status == waiting
     )
     for box, query in ((outbox.DIGESTS, digests), (outbox.ALERTS, alert_mails)):
-        for delivery_id in list(session.scalars(query)):
+        # Locked until commit, so a sender's claim (an update of pending rows) waits and then finds them
+        # skipped; SQLite has one writer at a time anyway.
+        for delivery_id in list(session.scalars(query.with_for_update())):
             outbox.finish(session, box, delivery_id, DeliveryStatus.SKIPPED, now, REASON)
     subscriber.state = "unsubscribed"
     session.flush()
