@@ -76,7 +76,9 @@ def subscribe_command(
                 raise InvalidInputError(f"{address} was sent 3 confirmation emails today already")
             with transaction(rt.sessions) as session:
                 info = subscribers.pending_for(session, address, cadence)
-    row = _subscription_json(info)
+        with transaction(rt.sessions) as session:
+            person = subscribers.states(session, [info.subscriber_id])[info.subscriber_id]
+    row = _subscription_json(info, person)
     if as_json:
         print_json(row)
     elif info.state == "active":
@@ -87,7 +89,7 @@ def subscribe_command(
         out.print(f"{info.email}: confirmation email sent; nothing is delivered until the link is used")
 
 
-def _subscription_json(info: SubscriptionInfo) -> dict[str, Any]:
+def _subscription_json(info: SubscriptionInfo, person: str) -> dict[str, Any]:
     return {
         "id": info.id,
         "email": info.email,
@@ -98,6 +100,7 @@ def _subscription_json(info: SubscriptionInfo) -> dict[str, Any]:
         "skills": list(info.skills),
         "state": info.state,
         "next_due_at": iso(info.next_due_at),
+        "subscriber_state": person,
     }
 
 
@@ -111,12 +114,14 @@ def subscribers_list(
     """Every subscription with its address, cadence, skills, state and next send time."""
     with runtime() as rt, transaction(rt.sessions) as session:
         infos = [info for info in subscribers.list_all(session) if state is None or info.state == state]
-    rows = [_subscription_json(info) for info in infos]
+        people = subscribers.states(session)
+    # The person's own state (issue 14): active, pending, bouncing or unsubscribed from everything.
+    rows = [_subscription_json(info, people[info.subscriber_id]) for info in infos]
     if as_json:
         print_json(rows)
         return
     table = Table()
-    for column in ("id", "email", "cadence", "when", "skills", "state", "next"):
+    for column in ("id", "email", "person", "cadence", "when", "skills", "state", "next"):
         table.add_column(column, overflow="fold")
     for row in rows:
         when = f"{row['weekday'][:3]} " if row["cadence"] == "weekly" else ""
@@ -124,6 +129,7 @@ def subscribers_list(
         table.add_row(
             str(row["id"]),
             row["email"],
+            row["subscriber_state"],
             row["cadence"],
             when,
             ", ".join(row["skills"]),

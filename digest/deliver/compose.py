@@ -33,7 +33,7 @@ from digest import PACKAGE_DIR
 from digest.models import TemplateVersion
 from digest.records import AlertContent, ComposedEmail, DigestContent
 
-EMAIL_KINDS = ("digest", "confirm", "alert")
+EMAIL_KINDS = ("digest", "confirm", "alert", "manage")
 PARTS = ("subject.txt", "body.txt", "body.html")
 
 
@@ -127,6 +127,11 @@ class Composer:
             }
         }
         return self._render("confirm", context)
+
+    def manage_link(self, *, email: str, manage_url: str, base_url: str) -> ComposedEmail:
+        """The manage link, mailed to the address on file when someone asks for it on the unsubscribe
+        page (issue 14: an unsubscribe link never shows it)."""
+        return self._render("manage", {"m": {"email": email, "manage_url": manage_url, "base_url": base_url}})
 
     def _render(self, kind: str, context: dict[str, Any]) -> ComposedEmail:
         """Subject, text and inlined HTML of ``templates/email/<kind>/``, with the hash a replay checks."""

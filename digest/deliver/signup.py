@@ -32,10 +32,10 @@ from digest.deliver.compose import Composer
 from digest.deliver.mail import Mailer
 from digest.errors import DigestError, InvalidInputError
 from digest.ingest.skills import resolve_skill
-from digest.models import Skill, SubscriptionSkill
+from digest.models import Skill, Subscriber, SubscriptionSkill
 from digest.ops.ratelimit import Limiter, retry_after
 from digest.records import ComposedEmail, SubscriptionInfo
-from digest.tokens import CONFIRM, make_token, read_token
+from digest.tokens import CONFIRM, MANAGE, make_token, read_token
 from digest.vocabulary import WEEKDAYS
 
 CONFIRM_DAYS = 7
@@ -140,9 +140,7 @@ class Signups:
                 session, request.email, request.skill_ids, request.schedule, now, confirmed=False
             )
             names = _names(session, request.skill_ids)
-        # The address is hashed so the counters (possibly in Redis) hold no addresses.
-        address_key = "address:" + hashlib.sha256(request.email.encode()).hexdigest()[:32]
-        if self.limiter.hit(address_key, ADDRESS_WINDOW, now) > ADDRESS_LIMIT:
+        if self._over_address_limit(request.email, now):
             return False
         token = make_token(self.config.secret, CONFIRM, _payload(request))
         email = self.composer.confirmation(
@@ -158,6 +156,29 @@ class Signups:
         with self._send_lock:
             self.mailer.send(message)
         return True
+
+    def mail_manage_link(self, subscriber_id: int, now: datetime) -> bool:
+        """Mail the subscriber's manage link to the address on file; False if there is no such subscriber
+        or the address is over its limit. Callers answer the same either way (as for ``request``)."""
+        with transaction(self.sessions) as session:
+            subscriber = session.get(Subscriber, subscriber_id)
+            address = None if subscriber is None else subscriber.email
+        if address is None or self._over_address_limit(address, now):
+            return False
+        token = make_token(self.config.secret, MANAGE, {"u": subscriber_id})
+        email = self.composer.manage_link(
+            email=address, manage_url=f"{self.config.base_url}/manage/{token}", base_url=self.config.base_url
+        )
+        message = confirmation_message(email, sender=self.config.sender, recipient=address, date=now)
+        with self._send_lock:
+            self.mailer.send(message)
+        return True
+
+    def _over_address_limit(self, address: str, now: datetime) -> bool:
+        """Count a mail to ``address``; True past its daily limit (shared by signups and manage links)."""
+        # The address is hashed so the counters (possibly in Redis) hold no addresses.
+        address_key = "address:" + hashlib.sha256(address.encode()).hexdigest()[:32]
+        return self.limiter.hit(address_key, ADDRESS_WINDOW, now) > ADDRESS_LIMIT
 
     def read(self, token: str) -> tuple[SignupRequest, list[str]]:
         """The request a confirmation link carries, and its skill names; ``InvalidInputError`` if bad."""

@@ -78,9 +78,15 @@ def subscribe(
         session.flush()
     elif not confirmed and subscription.state != "pending":
         return describe(session, subscription.id)
-    if confirmed and subscription.state in ("unsubscribed", "pending"):
-        if subscription.state == "pending":
-            _set_schedule(subscription, schedule)
+    # Issue 14: a pending (or given up) subscription takes exactly what this request carries, so a
+    # second, unconfirmed request replaces the first instead of adding to it, and a confirmation link
+    # activates only the skills it names. A live subscription only gains the confirmed skills.
+    fresh = subscription.state in ("pending", "unsubscribed")
+    if fresh:
+        session.execute(delete(SubscriptionSkill).where(SubscriptionSkill.subscription_id == subscription.id))
+    if subscription.state == "pending":
+        _set_schedule(subscription, schedule)
+    if confirmed and fresh:
         _activate(subscription, now)
     _add_skills(session, subscription.id, [skill.id for skill in skills])
     return describe(session, subscription.id)
@@ -213,6 +219,10 @@ def resume(session: Session, subscriber_id: int, subscription_id: int, now: date
     subscription = owned(session, subscriber_id, subscription_id)
     if subscription.state in ("paused", "unsubscribed"):
         _activate(subscription, now)
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is not None and subscriber.state == "unsubscribed":
+            # The signed link is the owner's consent to mail again after "unsubscribe from everything".
+            subscriber.state = "active"
         session.flush()
     return describe(session, subscription_id)
 
@@ -243,16 +253,6 @@ def remove_skill(
             )
         )
     return describe(session, subscription_id)
-
-
-def unsubscribe_all(session: Session, subscriber_id: int) -> list[SubscriptionInfo]:
-    """Stop every subscription of a subscriber."""
-    for subscription in session.scalars(
-        select(Subscription).where(Subscription.subscriber_id == subscriber_id)
-    ):
-        subscription.state = "unsubscribed"
-    session.flush()
-    return subscriptions_of(session, subscriber_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,16 +335,6 @@ def _add_skills(session: Session, subscription_id: int, skill_ids: Sequence[str]
     session.flush()
 
 
-def unsubscribe(session: Session, subscription_id: int) -> SubscriptionInfo:
-    """Stop a subscription at once. Saying it twice is not an error."""
-    subscription = session.get(Subscription, subscription_id)
-    if subscription is None:
-        raise NotFoundError(f"no subscription with id {subscription_id}")
-    subscription.state = "unsubscribed"
-    session.flush()
-    return describe(session, subscription_id)
-
-
 def describe(session: Session, subscription_id: int) -> SubscriptionInfo:
     """The subscription with its subscriber's address and skill names."""
     row = session.execute(
@@ -374,6 +364,14 @@ def describe(session: Session, subscription_id: int) -> SubscriptionInfo:
         next_due_at=subscription.next_due_at,
         last_window_end=subscription.last_window_end,
     )
+
+
+def states(session: Session, ids: Sequence[int] | None = None) -> dict[int, str]:
+    """Each subscriber's own state (pending, active, bouncing, unsubscribed), by id; all, or ``ids``."""
+    query = select(Subscriber.id, Subscriber.state)
+    if ids is not None:
+        query = query.where(Subscriber.id.in_(ids))
+    return {row.id: row.state for row in session.execute(query)}
 
 
 def list_all(session: Session) -> list[SubscriptionInfo]:

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
 from digest.db import transaction
-from digest.deliver import subscribers
+from digest.deliver import subscribers, unsubscribe
 from digest.deliver.cadence import Schedule, zone
 from digest.deliver.signup import SignupRequest, resolve_skills
 from digest.errors import InvalidInputError
@@ -208,11 +208,12 @@ def router(web: Web) -> APIRouter:
         subscriber_id = subscriber_of(token)
         with transaction(web.rt.sessions) as session:
             subscribers.owned(session, subscriber_id, subscription_id)
-            return _out(subscribers.unsubscribe(session, subscription_id))
+            return _out(unsubscribe.unsubscribe(session, subscription_id))
 
     @routes.delete("/manage/{token}")
     def delete_all(token: str) -> SubscriberOut:
-        """Unsubscribe from everything."""
-        return whole(token, subscribers.unsubscribe_all)
+        """Unsubscribe from everything: digests, trend alerts and the emails not yet sent (issue 14)."""
+        now = web.clock()
+        return whole(token, lambda session, sid: unsubscribe.unsubscribe_all(session, sid, now))
 
     return routes

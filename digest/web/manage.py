@@ -5,7 +5,9 @@ link) followed by a redirect back (POST/redirect/GET), so reloading never repeat
 owner's consent, so skills added here need no second confirmation.
 
 ``/u/{token}``: RFC 8058 — a POST unsubscribes at once with no page or field needed; a GET only shows
-the button. Tokens never expire and name one subscription.
+the button. Tokens never expire and name one subscription. Mail providers and anyone a message was
+forwarded to can call them, so their pages never show a manage link (issue 14): they offer to mail it
+to the address on file instead, rate-limited like signups, with the same answer whatever happens.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from digest.db import transaction
-from digest.deliver import alerts, subscribers
-from digest.deliver.signup import resolve_skills
+from digest.deliver import alerts, subscribers, unsubscribe
+from digest.deliver.signup import TooManyRequestsError, resolve_skills
 from digest.errors import InvalidInputError, NotFoundError
 from digest.ingest.skills import search_skills
 from digest.models import Subscriber
 from digest.records import SubscriptionInfo
-from digest.tokens import MANAGE, UNSUBSCRIBE, make_token
+from digest.tokens import MANAGE, UNSUBSCRIBE
 from digest.vocabulary import CADENCES, WEEKDAYS, limit_skills
 from digest.web import security
 from digest.web.context import Web
@@ -83,7 +85,7 @@ def router(web: Web) -> APIRouter:
         try:
             with transaction(web.rt.sessions) as session:
                 if action == "unsubscribe_all":
-                    subscribers.unsubscribe_all(session, subscriber_id)
+                    unsubscribe.unsubscribe_all(session, subscriber_id, now)
                     return _back(token, "unsubscribed")
                 sid = whole_number(get("subscription"), 1, MAX_ID) or 0
                 if action == "add":
@@ -102,7 +104,7 @@ def router(web: Web) -> APIRouter:
                     changes, note = subscribers.Changes(state=state), f"{action}d"
                 elif action == "unsubscribe":
                     subscribers.owned(session, subscriber_id, sid)
-                    subscribers.unsubscribe(session, sid)
+                    unsubscribe.unsubscribe(session, sid)
                     return _back(token, "unsubscribed")
                 elif action == "schedule":
                     changes, note = _schedule_changes(fields), "saved"
@@ -119,15 +121,32 @@ def router(web: Web) -> APIRouter:
         subscription_id = security.token_id(secret, UNSUBSCRIBE, token, "s")
         with transaction(web.rt.sessions) as session:
             info = subscribers.describe(session, subscription_id)
-        return _unsubscribe_page(web, request, token, info, done=info.state == "unsubscribed")
+        return web.page(
+            request, "unsubscribe.html", info=info, token=token, done=info.state == "unsubscribed"
+        )
 
     @routes.post("/u/{token}", response_class=HTMLResponse)
-    def unsubscribe(request: Request, token: str) -> HTMLResponse:
+    def one_click(request: Request, token: str) -> HTMLResponse:
         # RFC 8058: the body is "List-Unsubscribe=One-Click" from a mail client, or empty from our button.
         subscription_id = security.token_id(secret, UNSUBSCRIBE, token, "s")
         with transaction(web.rt.sessions) as session:
-            info = subscribers.unsubscribe(session, subscription_id)
-        return _unsubscribe_page(web, request, token, info, done=True)
+            info = unsubscribe.unsubscribe(session, subscription_id)
+        return web.page(request, "unsubscribe.html", info=info, token=token, done=True)
+
+    @routes.post("/u/{token}/manage-link", response_class=HTMLResponse)
+    def mail_manage_link(request: Request, token: str) -> HTMLResponse:
+        subscription_id = security.token_id(secret, UNSUBSCRIBE, token, "s")
+        with transaction(web.rt.sessions) as session:
+            subscriber_id = subscribers.describe(session, subscription_id).subscriber_id
+        now = web.clock()
+        try:
+            web.signups.check_ip(security.client_ip(request), now)
+            web.signups.mail_manage_link(subscriber_id, now)
+        except TooManyRequestsError:
+            # Not sent; the answer stays the same, so the page tells nothing about the address or limits.
+            pass
+        message = "If this address still takes mail, a link to manage your digests is on its way."
+        return web.page(request, "message.html", title="Check your email", message=message)
 
     return routes
 
@@ -137,13 +156,6 @@ def next_digest(info: SubscriptionInfo, now: datetime) -> str:
     opens (``cadence.window``, as the dispatch and ``digest preview`` compute it)."""
     end = subscribers.next_window(info, now)[1].astimezone(ZoneInfo(info.timezone))
     return f"{end:%A} {end.day} {end:%B, %H:%M} ({info.timezone})"
-
-
-def _unsubscribe_page(
-    web: Web, request: Request, token: str, info: SubscriptionInfo, *, done: bool
-) -> HTMLResponse:
-    manage = make_token(web.settings.secret_key, MANAGE, {"u": info.subscriber_id})
-    return web.page(request, "unsubscribe.html", info=info, token=token, done=done, manage=manage)
 
 
 def _schedule_changes(fields: Fields) -> subscribers.Changes:

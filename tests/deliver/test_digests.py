@@ -19,7 +19,8 @@ from digest.deliver.compose import archive_templates, build_message
 from digest.deliver.digests import dispatch as dispatch_module
 from digest.deliver.mail import MaildirMailer, mailer_for
 from digest.deliver.outbox import REQUEUE_AFTER, SEND_LEASE
-from digest.deliver.subscribers import subscribe, unsubscribe
+from digest.deliver.subscribers import subscribe
+from digest.deliver.unsubscribe import unsubscribe
 from digest.errors import MailError
 from digest.ingest import crawl
 from digest.ingest.store import TAG_GRACE

@@ -216,10 +216,24 @@ def render_alert(composer: Composer) -> Sample:
     )
 
 
+def render_manage(composer: Composer) -> Sample:
+    """The manage link asked for on an unsubscribe page (issue 14), with markup in the address."""
+    fields = {"email": f"{SCRIPT}@example.com", "manage_url": f"{BASE}/manage/" + "m" * 120, "base_url": BASE}
+    return Sample(
+        composer.manage_link(**fields),
+        composer.env.get_template("email/manage/body.html").render(m=fields),
+        {fields["manage_url"]},
+        "Your link to change, pause or stop your digests",
+        [fields["manage_url"]],
+        "",
+    )
+
+
 SAMPLES: dict[str, Callable[[Composer], Sample]] = {
     "digest": render_digest,
     "confirm": render_confirm,
     "alert": render_alert,
+    "manage": render_manage,
 }
 
 

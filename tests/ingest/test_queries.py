@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from digest.db import transaction
 from digest.deliver.cadence import Schedule
 from digest.deliver.selection import select_window
-from digest.deliver.subscribers import subscribe, unsubscribe
+from digest.deliver.subscribers import subscribe
+from digest.deliver.unsubscribe import unsubscribe
 from digest.errors import InvalidInputError
 from digest.ingest import coverage, crawl, queries
 from digest.ingest.skills import resolve_skill

@@ -24,7 +24,8 @@ from digest.db import transaction
 from digest.deliver import digests
 from digest.deliver.cadence import Schedule
 from digest.deliver.mail import MaildirMailer
-from digest.deliver.subscribers import set_cadence, subscribe, unsubscribe
+from digest.deliver.subscribers import set_cadence, subscribe
+from digest.deliver.unsubscribe import unsubscribe
 from digest.errors import InvalidInputError
 from digest.ingest import crawl
 from digest.models import AuditEntry, Setting, Source, Subscription
