@@ -19,7 +19,7 @@ from digest.deliver.cadence import Schedule
 from digest.deliver.subscribers import subscribe
 from digest.ingest import crawl
 from digest.models import Skill, Source
-from digest.ops import schedules
+from digest.ops import sending
 from digest.runtime import Runtime
 from tests.support import FeedServer, Route, feed_server, rss, smtp_sink
 
@@ -91,7 +91,7 @@ def test_status_exits_1_without_a_beat_tick_or_while_sending_is_paused(rt: Runti
     (rt.settings.home / "celerybeat-schedule").touch()
     healthy = digest(rt, "status")
     with transaction(rt.sessions) as session:
-        schedules.set_sending(session, paused=True, actor="test", now=datetime.now(UTC))
+        sending.set_paused(session, paused=True, actor="test", now=datetime.now(UTC))
     paused = digest(rt, "status")
 
     assert no_beat.returncode == 1, no_beat.stderr
