@@ -45,6 +45,20 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT) ->
     pytest.fail(f"timed out waiting for {what}")
 
 
+def wait_for_count(count: Callable[[], int], target: int, what: str, stall: float = WAIT) -> None:
+    """Poll ``count`` until it reaches ``target``; fail naming ``what`` only once it has not grown for
+    ``stall`` seconds. Thousands of digests take as long as a loaded machine needs: progress is the sign
+    of life, not a fixed deadline."""
+    best, moved = count(), time.monotonic()
+    while best < target:
+        if time.monotonic() - moved > stall:
+            pytest.fail(f"timed out waiting for {what}: {best} of {target}, none more in {stall:g} s")
+        time.sleep(0.1)
+        now = count()
+        if now > best:
+            best, moved = now, time.monotonic()
+
+
 @dataclass
 class RedisServer:
     """A redis-server of this drill's own on 127.0.0.1, without persistence: a restart loses every message."""
