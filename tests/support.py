@@ -7,6 +7,7 @@ import email
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
@@ -138,6 +140,10 @@ class SmtpSink:
         """The DIGEST_MAIL_URL of this sink."""
         return f"{self.scheme}://{self.host}:{self.port}"
 
+    def saw_a_client_go(self) -> bool:
+        """Whether a client connection has been closed (or is closing), as after its client was killed."""
+        return any(server.transport is None or server.transport.is_closing() for server in self.connections)
+
     def drop_connections(self) -> None:
         """Close every open client connection from the server side, as an idle timeout would."""
         assert self.loop is not None
@@ -198,6 +204,20 @@ class _SinkHandler:
             return AuthResult(success=False, handled=False)
         self.sink.logins.append((mechanism, login))
         return AuthResult(success=True)
+
+
+# How long a wait for something a test set going may take on a loaded machine before the test fails.
+WAIT = 60.0
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
 
 
 def free_port() -> int:

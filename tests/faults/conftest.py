@@ -30,19 +30,7 @@ from digest.models import Delivery, Source
 from digest.ops import processes
 from digest.runtime import Runtime
 from tests.conftest import SMALL_TAXONOMY, need
-from tests.support import Route, feed_server, free_port, rss
-
-WAIT = 60.0
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    """Poll ``condition`` until it holds; fail naming ``what`` if it never does."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
+from tests.support import WAIT, Route, feed_server, free_port, rss, wait_for
 
 
 def wait_for_count(count: Callable[[], int], target: int, what: str, stall: float = WAIT) -> None:
