@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -103,6 +105,24 @@ def _postgres_pool() -> Iterator[PostgresPool]:
 def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite database that tests with ``rt`` start from a copy of."""
     return migrated_sqlite(tmp_path_factory.mktemp("template") / "migrated.sqlite3")
+
+
+@pytest.fixture(scope="session")
+def upgraded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DIGEST_HOME after `digest db upgrade` in a child process (schema, bundled taxonomy, default
+    schedules and settings, secret key), made once a run: tests of the command line copy it
+    (``shutil.copytree``) rather than pay the command's seconds each."""
+    home = tmp_path_factory.mktemp("upgraded") / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")} | {"DIGEST_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "digest.cli", "db", "upgrade", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return home
 
 
 @pytest.fixture
