@@ -6,20 +6,31 @@ CI), where they fail instead.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from digest import db
 from digest.config import Settings, load_settings
 from digest.ingest import taxonomy
 from digest.runtime import Runtime
+from tests.databases import (
+    PostgresPool,
+    copy_sqlite,
+    create_database,
+    drop_database,
+    migrated_sqlite,
+    url_of,
+)
 
 DATA = Path(__file__).parent / "data"
 SMALL_TAXONOMY = DATA / "taxonomy-small.jsonl"
@@ -56,25 +67,62 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+def _require_postgres() -> None:
+    if not _listening("127.0.0.1", 5432):
+        need("PostgreSQL", "nothing listens on 127.0.0.1:5432")
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped afterwards."""
-    if not _listening("127.0.0.1", 5432):
-        need("PostgreSQL", "nothing listens on 127.0.0.1:5432")
+    _require_postgres()
     name = f"digest_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        create_database(admin, name)
     except Exception as exc:
         admin.dispose()
         need("PostgreSQL", str(exc).splitlines()[0])
     try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        yield url_of(PG_ADMIN_URL, name)
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(admin, name)
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _postgres_pool() -> Iterator[PostgresPool]:
+    """The migrated PostgreSQL databases this run reuses (tests/databases.py), dropped at its end."""
+    _require_postgres()
+    pool = PostgresPool(PG_ADMIN_URL)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database that tests with ``rt`` start from a copy of."""
+    return migrated_sqlite(tmp_path_factory.mktemp("template") / "migrated.sqlite3")
+
+
+@pytest.fixture(scope="session")
+def upgraded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DIGEST_HOME after `digest db upgrade` in a child process (schema, bundled taxonomy, default
+    schedules and settings, secret key), made once a run: tests of the command line copy it
+    (``shutil.copytree``) rather than pay the command's seconds each."""
+    home = tmp_path_factory.mktemp("upgraded") / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")} | {"DIGEST_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "digest.cli", "db", "upgrade", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return home
 
 
 @pytest.fixture
@@ -91,11 +139,29 @@ def redis_url() -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each storage test runs once on SQLite and once on PostgreSQL."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each storage test runs once on SQLite and once on PostgreSQL.
+
+    A test that uses ``rt`` (and not ``postgres_url`` itself) gets the database already migrated, as ``rt``
+    would leave it: a copy of a migrated SQLite file, or a PostgreSQL database of this run's pool, emptied
+    afterwards for the next test. Any other test gets an empty database of its own.
+    """
+    migrated = "rt" in request.fixturenames and "postgres_url" not in request.fixturenames
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'test.sqlite3'}"
-    return str(request.getfixturevalue("postgres_url"))
+        path = tmp_path / "test.sqlite3"
+        if migrated:
+            yield copy_sqlite(request.getfixturevalue("_sqlite_template"), path)
+        else:
+            yield f"sqlite:///{path}"
+    elif migrated:
+        pool: PostgresPool = request.getfixturevalue("_postgres_pool")
+        url = pool.take()
+        try:
+            yield url
+        finally:
+            pool.give_back(url)
+    else:
+        yield str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture
@@ -122,8 +188,14 @@ def now() -> datetime:
 def rt(settings: Settings, now: datetime) -> Iterator[Runtime]:
     """A runtime on a migrated database holding the small test taxonomy."""
     runtime = Runtime(settings)
-    db.upgrade(runtime.engine)
+    if db.current_revision(runtime.engine) != _head_revision():
+        db.upgrade(runtime.engine)
     with db.transaction(runtime.sessions) as session:
         taxonomy.load(session, taxonomy.read_taxonomy(SMALL_TAXONOMY), now)
     yield runtime
     runtime.close()
+
+
+@functools.cache
+def _head_revision() -> str:
+    return db.head_revision()

@@ -6,7 +6,6 @@ Every title and name is made up here; none comes from the feed fixtures.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -16,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from digest.db import transaction
 from digest.ingest.skills import resolve_skill
-from digest.models import Item, Source, Tag
 from digest.runtime import Runtime
+from tests.factories import NewItem, NewTag, add_items, add_source
 
 SKILLS = ("Python", "Kubernetes", "Rust", "Docker", "PostgreSQL")
 SOURCES = (
@@ -43,19 +42,10 @@ class Posted:
 
 def add_sources(session: Session, now: datetime) -> dict[str, int]:
     """The test's sources, by name."""
-    ids = {}
-    for number, (name, kind) in enumerate(SOURCES):
-        source = Source(
-            url=f"https://feeds{number}.example/rss",
-            name=name,
-            kind=kind,
-            next_fetch_at=now,
-            created_at=now - timedelta(days=400),
-        )
-        session.add(source)
-        session.flush()
-        ids[name] = source.id
-    return ids
+    return {
+        name: add_source(session, name, now, kind=kind, url=f"https://feeds{number}.example/rss")
+        for number, (name, kind) in enumerate(SOURCES)
+    }
 
 
 def post(
@@ -68,35 +58,19 @@ def post(
 ) -> int:
     """Store one item first seen ``at`` and tagged with (skill id, matched forms, in title, mentions) and
     return its id; it was published ``published`` (default: when it was first seen)."""
-    key = hashlib.sha256(f"{source_id}-{title}-{at.isoformat()}".encode()).hexdigest()
-    item = Item(
-        source_id=source_id,
-        entry_key=key,
-        story_key=key,
-        url=f"https://site.example/{key[:16]}",
-        title=title,
-        published_at=published or at,
-        ingested_at=at,
-        updated_at=at,
-        content_hash=key,
-        tagged_version="test",
-    )
-    session.add(item)
-    session.flush()
-    for skill_id, matched, in_title, count in skills:
-        session.add(
-            Tag(
-                item_id=item.id,
-                skill_id=skill_id,
-                ingested_at=at,
-                matched=matched,
-                count=count,
-                in_title=in_title,
-                score=0.5,
-            )
-        )
-    session.flush()
-    return item.id
+    [item_id] = add_items(session, [_item(source_id, title, at, skills, published)])
+    return item_id
+
+
+def _item(
+    source_id: int,
+    title: str,
+    at: datetime,
+    skills: list[tuple[str, list[str], bool, int]],
+    published: datetime | None = None,
+) -> NewItem:
+    tags = tuple(NewTag(skill_id, matched, in_title, count) for skill_id, matched, in_title, count in skills)
+    return NewItem(source_id, title, at, tags, published)
 
 
 def skill_ids(rt: Runtime) -> dict[str, str]:
@@ -109,7 +83,7 @@ def corpus(rt: Runtime, now: datetime, count: int = 400, days: int = 120, seed: 
     """``count`` items spread over the ``days`` days before ``now``, each with one to three skills."""
     rng = random.Random(seed)
     ids = skill_ids(rt)
-    posted = []
+    drawn = []
     with transaction(rt.sessions) as session:
         sources = add_sources(session, now)
         for number in range(count):
@@ -123,9 +97,12 @@ def corpus(rt: Runtime, now: datetime, count: int = 400, days: int = 120, seed: 
             tags = [
                 (ids[name], [name], position == 0, rng.randint(1, 3)) for position, name in enumerate(names)
             ]
-            item_id = post(session, sources[source], title, at, tags)
-            posted.append(Posted(item_id, title, source, kind, at, tuple(ids[name] for name in names)))
-    return posted
+            drawn.append((_item(sources[source], title, at, tags), source, kind, names))
+        item_ids = add_items(session, [item for item, _, _, _ in drawn])
+    return [
+        Posted(item_id, item.title, source, kind, item.at, tuple(ids[name] for name in names))
+        for item_id, (item, source, kind, names) in zip(item_ids, drawn, strict=True)
+    ]
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -65,10 +66,8 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    assert digest(path, "db", "upgrade", "--json").returncode == 0
-    return path
+def home(tmp_path: Path, upgraded_home: Path) -> Path:
+    return Path(shutil.copytree(upgraded_home, tmp_path / "home"))
 
 
 @pytest.fixture

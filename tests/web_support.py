@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from digest.config import Settings
 from digest.web.edge import UVICORN_OPTIONS
-from tests.support import free_port
+from tests.support import WAIT, free_port
 
 
 @contextmanager
@@ -34,7 +34,8 @@ def serve(app: FastAPI) -> Iterator[httpx.Client]:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+        # httpx's default 5 s timeout is not enough for a page on a loaded machine (issue 13).
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=WAIT) as http:
             yield http
     finally:
         server.should_exit = True

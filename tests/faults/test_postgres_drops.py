@@ -17,7 +17,15 @@ from digest.deliver import outbox
 from digest.models import Delivery
 from digest.runtime import Runtime
 from digest.tasks import create_celery
-from tests.faults.conftest import Processes, RedisServer, message_ids, prepare_due, statuses, wait_for
+from tests.faults.conftest import (
+    Processes,
+    RedisServer,
+    message_ids,
+    prepare_due,
+    statuses,
+    wait_for,
+    wait_for_count,
+)
 from tests.support import smtp_sink
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -75,7 +83,9 @@ def test_tasks_retry_through_dropped_database_connections_and_every_digest_is_se
                 delivery.claimed_at -= outbox.SEND_LEASE + timedelta(minutes=1)
         procs.worker(settings, "worker-c", ("digest", "mail"))
         create_celery(settings).send_task("digest.dispatch_tick", args=[datetime.now(UTC).isoformat()])
-        wait_for(lambda: statuses(rt).get("sent", 0) == SUBSCRIBERS, "the cut-off digests to be sent again")
+        wait_for_count(
+            lambda: statuses(rt).get("sent", 0), SUBSCRIBERS, "the cut-off digests to be sent again"
+        )
         procs.stop()
         final, sent = statuses(rt), message_ids(rt)
         rt.close()

@@ -14,7 +14,15 @@ from digest.deliver import outbox
 from digest.models import Delivery
 from digest.runtime import Runtime
 from digest.tasks import create_celery
-from tests.faults.conftest import Processes, RedisServer, message_ids, prepare_due, statuses, wait_for
+from tests.faults.conftest import (
+    Processes,
+    RedisServer,
+    message_ids,
+    prepare_due,
+    statuses,
+    wait_for,
+    wait_for_count,
+)
 from tests.support import smtp_sink
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -43,7 +51,7 @@ def test_a_redis_restart_mid_dispatch_loses_no_digest_and_doubles_none(
         workers = [procs.worker(settings, name, ("digest", "mail")) for name in ("worker-a", "worker-b")]
         create_celery(settings).send_task("digest.dispatch_tick", args=[due.at.isoformat()])
 
-        wait_for(lambda: len(sink.messages) >= SUBSCRIBERS // 3, "a third of the digests at the sink")
+        wait_for_count(lambda: len(sink.messages), SUBSCRIBERS // 3, "a third of the digests at the sink")
         private_redis.kill()
         private_redis.start()
         wait_for(lambda: not _sending(rt), "the sends in flight at the restart to finish")
@@ -53,7 +61,7 @@ def test_a_redis_restart_mid_dispatch_loses_no_digest_and_doubles_none(
                 delivery.requeue_at = due.at - outbox.REQUEUE_AFTER
         # A new client: the drill's own broker connection died with the server too.
         create_celery(settings).send_task("digest.dispatch_tick", args=[datetime.now(UTC).isoformat()])
-        wait_for(lambda: statuses(rt).get("sent", 0) == SUBSCRIBERS, "every digest after the restart")
+        wait_for_count(lambda: statuses(rt).get("sent", 0), SUBSCRIBERS, "every digest after the restart")
         alive = [worker.poll() is None for worker in workers]
         procs.stop()
         final, sent = statuses(rt), message_ids(rt)

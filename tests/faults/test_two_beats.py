@@ -17,7 +17,7 @@ from digest.models import Source
 from digest.ops import processes
 from digest.ops.beat import LOCK_NAME
 from digest.runtime import Runtime
-from tests.faults.conftest import Processes, RedisServer, prepare_due, statuses, wait_for
+from tests.faults.conftest import Processes, RedisServer, prepare_due, statuses, wait_for, wait_for_count
 from tests.support import Route, feed_server, rss, smtp_sink
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -71,7 +71,7 @@ def test_a_second_beat_sends_nothing_until_the_first_dies_and_no_crawl_or_digest
 
         processes.stop([second])
         procs.worker(settings, "worker", processes.ALL_QUEUES)
-        wait_for(lambda: statuses(rt).get("sent", 0) == SUBSCRIBERS, "every digest")
+        wait_for_count(lambda: statuses(rt).get("sent", 0), SUBSCRIBERS, "every digest")
         wait_for(lambda: not any(_queued(private_redis).values()), "every tick both beats sent to be run")
         procs.stop()
         final = statuses(rt)

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiosmtpd.smtp import SMTP
 from sqlalchemy import select
 
 from digest import db
@@ -16,7 +15,15 @@ from digest.deliver import outbox
 from digest.models import Delivery
 from digest.runtime import Runtime
 from digest.tasks import create_celery
-from tests.faults.conftest import Processes, RedisServer, message_ids, prepare_due, statuses, wait_for
+from tests.faults.conftest import (
+    Processes,
+    RedisServer,
+    message_ids,
+    prepare_due,
+    statuses,
+    wait_for,
+    wait_for_count,
+)
 from tests.support import smtp_sink
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -59,18 +66,20 @@ def test_a_worker_killed_mid_dispatch_and_restarted_leaves_every_digest_sent_exa
         celery = create_celery(settings)
         celery.send_task("digest.dispatch_tick", args=[due.at.isoformat()])
 
-        wait_for(lambda: len(sink.messages) >= SUBSCRIBERS // 4, "a quarter of the digests at the sink")
+        wait_for_count(lambda: len(sink.messages), SUBSCRIBERS // 4, "a quarter of the digests at the sink")
         hold = CountingHold()
         sink.hold = hold
         wait_for(lambda: hold.waiting >= 2, "both workers in SMTP DATA")
         procs.kill(doomed)
         killed_at = datetime.now(UTC)
-        wait_for(lambda: any(_closed(server) for server in sink.connections), "the sink to see the kill")
+        wait_for(sink.saw_a_client_go, "the sink to see the kill")
         hold.set()
         sink.hold = None
         procs.worker(settings, "worker-a-restarted", ("digest", "mail"))
 
-        wait_for(lambda: statuses(rt).get("sent", 0) >= SUBSCRIBERS - 1, "every digest but the killed one")
+        wait_for_count(
+            lambda: statuses(rt).get("sent", 0), SUBSCRIBERS - 1, "every digest but the killed one"
+        )
         # With prefetch 1 the killed worker held one message, whose delivery it had claimed: the claim
         # stays "sending" until its lease ends. The lease is moved on by dating the claim back.
         with db.transaction(rt.sessions) as session:
@@ -83,7 +92,7 @@ def test_a_worker_killed_mid_dispatch_and_restarted_leaves_every_digest_sent_exa
                 assert delivery.claimed_at is not None
                 delivery.claimed_at -= outbox.SEND_LEASE + timedelta(minutes=1)
         celery.send_task("digest.dispatch_tick", args=[datetime.now(UTC).isoformat()])
-        wait_for(lambda: statuses(rt).get("sent", 0) == SUBSCRIBERS, "the killed digest to be sent again")
+        wait_for_count(lambda: statuses(rt).get("sent", 0), SUBSCRIBERS, "the killed digest to be sent again")
         procs.stop()
         final, sent = statuses(rt), message_ids(rt)
         rt.close()
@@ -94,7 +103,3 @@ def test_a_worker_killed_mid_dispatch_and_restarted_leaves_every_digest_sent_exa
     assert len(arrived) == SUBSCRIBERS
     assert set(arrived) == sent
     assert len({str(message["To"]) for message in sink.messages}) == SUBSCRIBERS
-
-
-def _closed(server: SMTP) -> bool:
-    return server.transport is None or server.transport.is_closing()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -36,10 +37,8 @@ def run_json(home: Path, *args: str) -> object:
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    assert digest(path, "db", "upgrade").returncode == 0
-    return path
+def home(tmp_path: Path, upgraded_home: Path) -> Path:
+    return Path(shutil.copytree(upgraded_home, tmp_path / "home"))
 
 
 @pytest.fixture

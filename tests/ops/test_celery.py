@@ -25,7 +25,7 @@ from digest.ops import processes
 from digest.runtime import Runtime
 from digest.tasks import create_celery
 from tests.conftest import SMALL_TAXONOMY
-from tests.support import Route, feed_server, rss, smtp_sink
+from tests.support import Route, feed_server, rss, smtp_sink, wait_for
 
 pytestmark = pytest.mark.slow
 SUBSCRIBED = datetime(2026, 11, 15, 10, 0, tzinfo=UTC)
@@ -161,7 +161,7 @@ def test_a_worker_killed_mid_send_neither_loses_nor_doubles_a_digest(
             # The pool child is in the middle of SMTP DATA, its claim and manifest committed: kill -9.
             [child] = _children(started.pid)
             os.kill(child, signal.SIGKILL)
-            time.sleep(0.5)
+            wait_for(sink.saw_a_client_go, "the sink to see the kill")
             sink.hold.set()
             sink.hold = None
             counts = wait_until_sent(rt, 2)
