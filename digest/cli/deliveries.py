@@ -17,20 +17,21 @@ from digest.deliver import digests, history
 from digest.errors import InvalidInputError, MailError
 from digest.records import DeliveryOutcome, DeliveryStatus
 
+Status = DeliveryStatus
 # What send-due counts; "pending" is a temporary refusal the next run retries.
-SEND_COUNTS = ("sent", "skipped", "pending", "failed")
+SEND_COUNTS = (Status.SENT, Status.SKIPPED, Status.PENDING, Status.FAILED)
 # What --status takes; "pending" includes deliveries being sent right now ("sending" as stored).
 LISTED_STATUSES = {
-    "pending": ("pending", "sending"),
-    "sent": ("sent",),
-    "skipped": ("skipped",),
-    "failed": ("failed",),
+    Status.PENDING: (Status.PENDING, Status.SENDING),
+    Status.SENT: (Status.SENT,),
+    Status.SKIPPED: (Status.SKIPPED,),
+    Status.FAILED: (Status.FAILED,),
 }
 
 
 def shown_status(status: str) -> str:
     """A stored status as the commands print it: a delivery being sent is still pending."""
-    return "pending" if status == "sending" else status
+    return Status.PENDING if status == Status.SENDING else status
 
 
 @app.command("send-due")
@@ -69,26 +70,26 @@ def send_due(
     counts = {status: sum(o.status == status for o in outcomes) for status in SEND_COUNTS}
     unsent = {
         status: [{"id": o.delivery_id, "reason": o.error} for o in outcomes if o.status == status]
-        for status in ("pending", "failed")
+        for status in (Status.PENDING, Status.FAILED)
     }
     if as_json:
         print_json(
             {
                 **counts,
                 "deliveries": [o.delivery_id for o in outcomes],
-                "pending_deliveries": unsent["pending"],
-                "failed_deliveries": unsent["failed"],
+                "pending_deliveries": unsent[Status.PENDING],
+                "failed_deliveries": unsent[Status.FAILED],
             }
         )
     else:
         out.print(
-            f"{counts['sent']} sent, {counts['skipped']} skipped, {counts['pending']} pending for a retry, "
-            f"{counts['failed']} failed"
+            f"{counts[Status.SENT]} sent, {counts[Status.SKIPPED]} skipped, "
+            f"{counts[Status.PENDING]} pending for a retry, {counts[Status.FAILED]} failed"
         )
         for status, rows in unsent.items():
             for row in rows:
                 out.print(f"  delivery {row['id']} {status}: {row['reason']}", highlight=False)
-    if counts["failed"]:
+    if counts[Status.FAILED]:
         raise typer.Exit(1)
 
 
@@ -111,7 +112,7 @@ def deliveries_list(
     if not 1 <= limit <= history.MAX_LIMIT:
         raise InvalidInputError(f"--limit takes a number from 1 to {history.MAX_LIMIT}, not {limit}")
     query = history.DeliveryQuery(
-        statuses=LISTED_STATUSES[status] if status else (),
+        statuses=LISTED_STATUSES[Status(status)] if status else (),
         address=subscriber.strip().lower() if subscriber else "",
         before=before,
         limit=limit,

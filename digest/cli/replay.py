@@ -12,6 +12,7 @@ from digest.cli.common import JsonOption, clock, each, out, parse_time, print_js
 from digest.deliver import digests, replay
 from digest.errors import InvalidInputError
 from digest.ops import audit
+from digest.records import DeliveryStatus
 
 
 @app.command("replay")
@@ -58,9 +59,9 @@ def replay_command(
     if as_json:
         print_json(row)
     else:
-        verb = "sent" if outcome.status == "sent" else f"FAILED ({outcome.error})"
+        verb = "sent" if outcome.status == DeliveryStatus.SENT else f"FAILED ({outcome.error})"
         out.print(f"delivery {delivery_id}: {outcome.kind} to {outcome.address} {verb}, {outcome.message_id}")
-    if outcome.status != "sent":
+    if outcome.status != DeliveryStatus.SENT:
         raise typer.Exit(1)
 
 
@@ -89,7 +90,7 @@ def _replay_preview(delivery_id: int, preview: Path, as_json: bool) -> None:
 
 
 def _replay_bulk(status: str, since: str | None, until: str | None, as_json: bool) -> None:
-    if status != "failed":
+    if status != DeliveryStatus.FAILED:
         raise InvalidInputError("--status takes failed: only failed deliveries are resent in bulk")
     if since is None:
         raise InvalidInputError("--status failed needs --since T (the start of the outage)")
@@ -102,7 +103,7 @@ def _replay_bulk(status: str, since: str | None, until: str | None, as_json: boo
             clock(),
             lambda todo, work: each(todo, "resending", as_json, work),
         )
-    sent = sum(outcome.status == "sent" for outcome in outcomes)
+    sent = sum(outcome.status == DeliveryStatus.SENT for outcome in outcomes)
     if as_json:
         print_json(
             {

@@ -34,6 +34,7 @@ from digest.models import (
     Subscription,
     SubscriptionSkill,
 )
+from digest.records import DeliveryStatus
 
 DEFAULT_LIMIT = 50
 # A page's ids go into one IN (...) list; SQLite allows 32,766 parameters, this stays far below.
@@ -181,7 +182,7 @@ def page(session: Session, query: DeliveryQuery) -> DeliveryPage:
             error=row.error,
             subject=row.subject,
             message_id=row.message_id,
-            sent_at=row.finished_at if row.status == "sent" else None,
+            sent_at=row.finished_at if row.status == DeliveryStatus.SENT else None,
             skills=tuple(sorted({skill for _, skill in manifests[row.id]})),
             item_ids=tuple(item_id for item_id, _ in manifests[row.id]),
         )
