@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import Session
 
+from digest.deliver.selection import manifest_select
 from digest.errors import InvalidInputError, NotFoundError
 from digest.models import (
     Delivery,
@@ -273,7 +274,8 @@ def view(session: Session, delivery_id: int) -> DeliveryView:
         raise NotFoundError(f"no delivery with id {delivery_id}")
     delivery = found.Delivery
     items = session.execute(
-        select(
+        manifest_select(
+            delivery_id,
             DeliveryItem.position,
             DeliveryItem.item_id,
             Item.title,
@@ -284,11 +286,6 @@ def view(session: Session, delivery_id: int) -> DeliveryView:
             DeliveryItem.in_title,
             DeliveryItem.score,
         )
-        .join(Item, Item.id == DeliveryItem.item_id)
-        .join(Source, Source.id == Item.source_id)
-        .join(Skill, Skill.id == DeliveryItem.skill_id)
-        .where(DeliveryItem.delivery_id == delivery_id)
-        .order_by(DeliveryItem.position)
     ).tuples()
     events = session.execute(
         select(DeliveryEvent.at, DeliveryEvent.event, DeliveryEvent.detail)

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
 from digest.ingest.dedupe import Fingerprint, clusters, fingerprint
-from digest.models import Item, Skill, Source, Tag
+from digest.models import DeliveryItem, Item, Skill, Source, Tag
 from digest.records import DigestSection, ItemForDigest
 
 # How much freshness weighs against match strength (both 0..1): a title mention from the start of the
@@ -183,6 +183,20 @@ def item_from_row(row: Row[Any]) -> tuple[ItemForDigest, str, str]:
         discussion_url=row.discussion_url,
     )
     return item, row.skill_name, row.skill_slug
+
+
+def manifest_select(delivery_id: int, *columns: Any) -> Select[Any]:
+    """``columns`` of the items a delivery carried (its manifest, with each item's source and skill joined),
+    in the order they were sent: what a replay re-renders and what the history shows."""
+    return (
+        select(*columns)
+        .select_from(DeliveryItem)
+        .join(Item, Item.id == DeliveryItem.item_id)
+        .join(Source, Source.id == Item.source_id)
+        .join(Skill, Skill.id == DeliveryItem.skill_id)
+        .where(DeliveryItem.delivery_id == delivery_id)
+        .order_by(DeliveryItem.position)
+    )
 
 
 def select_window(

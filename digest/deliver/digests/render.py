@@ -17,14 +17,11 @@ from digest.db import transaction
 from digest.deliver.cadence import Schedule, window
 from digest.deliver.compose import Composer, archived_templates, build_message, message_id
 from digest.deliver.outbox import DeliveryConfig
-from digest.deliver.selection import ITEM_COLUMNS, item_from_row, select_window
+from digest.deliver.selection import ITEM_COLUMNS, item_from_row, manifest_select, select_window
 from digest.errors import InvalidInputError, NotFoundError
 from digest.models import (
     Delivery,
     DeliveryItem,
-    Item,
-    Skill,
-    Source,
     Subscriber,
     Subscription,
     SubscriptionSkill,
@@ -92,18 +89,14 @@ def manifest_sections(
 ) -> tuple[DigestSection, ...]:
     """The sections a delivery carried, from its stored manifest, in the order they were sent."""
     rows = session.execute(
-        select(
+        manifest_select(
+            delivery_id,
             DeliveryItem.skill_id,
             DeliveryItem.matched,
             DeliveryItem.in_title,
             DeliveryItem.score,
             *ITEM_COLUMNS,
         )
-        .join(Item, Item.id == DeliveryItem.item_id)
-        .join(Source, Source.id == Item.source_id)
-        .join(Skill, Skill.id == DeliveryItem.skill_id)
-        .where(DeliveryItem.delivery_id == delivery_id)
-        .order_by(DeliveryItem.position)
     ).all()
     sections: dict[str, tuple[str, str, list[ItemForDigest]]] = {}
     for row in rows:
