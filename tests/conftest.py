@@ -38,7 +38,10 @@ PG_ADMIN_URL = os.environ.get("DIGEST_TEST_POSTGRES", "postgresql+psycopg://post
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 # Two checkouts testing at once on one machine each take their own database.
 KEPT_VARIABLES = ("DIGEST_REQUIRE_SERVICES", "DIGEST_TEST_POSTGRES", "DIGEST_TEST_REDIS_DB")
-REDIS_DB = int(os.environ.get("DIGEST_TEST_REDIS_DB", "9"))
+# pytest-xdist's workers (gw0, gw1, ...) each take the next database, so two never flush each other's.
+REDIS_DB = int(os.environ.get("DIGEST_TEST_REDIS_DB", "9")) + int(
+    os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0
+)
 REQUIRE = os.environ.get("DIGEST_REQUIRE_SERVICES") == "1"
 
 
@@ -127,7 +130,8 @@ def upgraded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def redis_url() -> str:
-    """A Redis database for this test (db 9, or DIGEST_TEST_REDIS_DB, flushed first)."""
+    """A Redis database for this test (db 9, or DIGEST_TEST_REDIS_DB, plus the xdist worker's number;
+    flushed first)."""
     if not _listening(REDIS_HOST, REDIS_PORT):
         need("Redis", f"nothing listens on {REDIS_HOST}:{REDIS_PORT}")
     import redis
