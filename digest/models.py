@@ -318,6 +318,10 @@ class DeliveryItem(Base):
     matched: Mapped[list[Any]] = mapped_column(default=list)
     in_title: Mapped[bool] = mapped_column(Boolean, default=False)
     score: Mapped[float] = mapped_column(default=0.0)
+    # The story's copies in other sources the entry listed ("also in N sources", issue 16), as shown:
+    # [{"item_id", "source", "url"}]. Kept as sent, so a replay shows them even after more copies arrive
+    # or a copy's source is renamed or removed.
+    copies: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class Setting(Base):

@@ -99,6 +99,15 @@ class CrawlOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class OtherCopy:
+    """Another feed's copy of a story a digest shows once ("also in N sources", issue 16)."""
+
+    item_id: int
+    source_name: str
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ItemForDigest:
     """An item selected into a digest, with why it is there."""
 
@@ -116,6 +125,8 @@ class ItemForDigest:
     score: float
     # A discussion of it elsewhere (a Hacker News thread folded into the article, issue 16).
     discussion_url: str | None = None
+    # The story's copies in other sources, folded into this entry (issue 16), one per source.
+    also: tuple[OtherCopy, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,28 @@ from sqlalchemy.exc import IntegrityError
 
 from digest import db
 from digest.errors import SchemaMissingError
-from digest.models import Base, Item, Schedule
+from digest.models import Base, DeliveryItem, Item, Schedule
 
 TABLES = set(Base.metadata.tables)
+# One sent delivery carrying one item, as rows of the schema from 0006 on.
+ONE_DELIVERY = [
+    "INSERT INTO sources (id, url, name, kind, state, consecutive_failures, next_fetch_at, created_at)"
+    " VALUES (1, 'http://127.0.0.1/f', 'f', 'news', 'active', 0, :at, :at)",
+    "INSERT INTO items (id, source_id, entry_key, story_key, title, summary, summary_html, authors,"
+    " published_at, ingested_at, updated_at, content_hash) VALUES (1, 1, 'k', 'k', 't', '', '', '[]',"
+    " :at, :at, :at, 'h')",
+    "INSERT INTO skills (id, key, name, slug, category, description, related, parents, taxonomy_version)"
+    " VALUES ('s', 'python', 'Python', 'python', 'language', '', '[]', '[]', 'v')",
+    "INSERT INTO subscribers (id, email, timezone, state, created_at, bounces)"
+    " VALUES (1, 'a@example.com', 'UTC', 'active', :at, 0)",
+    "INSERT INTO subscriptions (id, subscriber_id, cadence, hour, weekday, timezone, state, next_due_at,"
+    " created_at) VALUES (1, 1, 'daily', 8, 0, 'UTC', 'active', :at, :at)",
+    "INSERT INTO deliveries (id, subscription_id, window_start, window_end, status, attempts, more,"
+    " more_by_skill, created_at) VALUES (1, 1, :at, :at, 'sent', 1, 0, '{}', :at)",
+    "INSERT INTO delivery_items (delivery_id, position, item_id, skill_id, matched, in_title, score)"
+    " VALUES (1, 0, 1, 's', '[]', true, 1.0)",
+    "INSERT INTO delivery_events (delivery_id, at, event) VALUES (1, :at, 'sent')",
+]
 
 
 def test_upgrade_creates_every_table_and_the_default_schedules(database_url: str) -> None:
@@ -106,26 +125,8 @@ def test_0007_keeps_every_delivery_with_its_manifest_and_events_and_checks_statu
     engine = db.make_engine(database_url)
     db.upgrade(engine, "0006")
     at = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
-    rows = [
-        "INSERT INTO sources (id, url, name, kind, state, consecutive_failures, next_fetch_at, created_at)"
-        " VALUES (1, 'http://127.0.0.1/f', 'f', 'news', 'active', 0, :at, :at)",
-        "INSERT INTO items (id, source_id, entry_key, story_key, title, summary, summary_html, authors,"
-        " published_at, ingested_at, updated_at, content_hash) VALUES (1, 1, 'k', 'k', 't', '', '', '[]',"
-        " :at, :at, :at, 'h')",
-        "INSERT INTO skills (id, key, name, slug, category, description, related, parents, taxonomy_version)"
-        " VALUES ('s', 'python', 'Python', 'python', 'language', '', '[]', '[]', 'v')",
-        "INSERT INTO subscribers (id, email, timezone, state, created_at, bounces)"
-        " VALUES (1, 'a@example.com', 'UTC', 'active', :at, 0)",
-        "INSERT INTO subscriptions (id, subscriber_id, cadence, hour, weekday, timezone, state, next_due_at,"
-        " created_at) VALUES (1, 1, 'daily', 8, 0, 'UTC', 'active', :at, :at)",
-        "INSERT INTO deliveries (id, subscription_id, window_start, window_end, status, attempts, more,"
-        " more_by_skill, created_at) VALUES (1, 1, :at, :at, 'sent', 1, 0, '{}', :at)",
-        "INSERT INTO delivery_items (delivery_id, position, item_id, skill_id, matched, in_title, score)"
-        " VALUES (1, 0, 1, 's', '[]', true, 1.0)",
-        "INSERT INTO delivery_events (delivery_id, at, event) VALUES (1, :at, 'sent')",
-    ]
     with engine.begin() as connection:
-        for row in rows:
+        for row in ONE_DELIVERY:
             connection.execute(text(row), {"at": at})
 
     db.upgrade(engine)
@@ -138,4 +139,22 @@ def test_0007_keeps_every_delivery_with_its_manifest_and_events_and_checks_statu
         assert kept == [1, 1, 1]
     with pytest.raises(IntegrityError), engine.begin() as connection:
         connection.execute(text("UPDATE deliveries SET status = 'lost'"))
+    engine.dispose()
+
+
+def test_0012_gives_earlier_manifest_rows_no_copies_and_drops_the_column_on_the_way_down(
+    database_url: str,
+) -> None:
+    engine = db.make_engine(database_url)
+    db.upgrade(engine, "0010")
+    with engine.begin() as connection:
+        for row in ONE_DELIVERY:
+            connection.execute(text(row), {"at": datetime(2026, 11, 16, 8, 0, tzinfo=UTC)})
+
+    db.upgrade(engine, "0012")
+    with db.make_sessions(engine)() as session:
+        assert session.scalars(select(DeliveryItem.copies)).all() == [[]]
+    db.downgrade(engine, "0010")
+
+    assert "copies" not in {column["name"] for column in inspect(engine).get_columns("delivery_items")}
     engine.dispose()

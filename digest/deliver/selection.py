@@ -9,10 +9,11 @@ first seen, so such an item is as fresh as its arrival.
 Rank (``rank``, pure): each candidate's worth is its match strength (the tag's score: title beats body,
 more mentions beat fewer) plus its freshness within the window; a story seen in several feeds or under
 several skills appears once, under the skill where it is strongest (also when told under different URLs:
-near-duplicate titles and leads, ``ingest.dedupe``). The digest is then picked greedily:
-each pick costs the candidates from the same source and of the same kind (news, blog, paper) a little,
-so the top of a digest mixes sources and kinds unless one of them is much better. The cap keeps the best
-and counts the rest per skill ("+N more" links to the skill page).
+near-duplicate titles and leads, ``ingest.dedupe``), and lists its copies in other sources ("also in N
+sources", ``ItemForDigest.also``; the manifest keeps them, so a replay shows what was sent). The digest
+is then picked greedily: each pick costs the candidates from the same source and of the same kind (news,
+blog, paper) a little, so the top of a digest mixes sources and kinds unless one of them is much better.
+The cap keeps the best and counts the rest per skill ("+N more" links to the skill page).
 
 Many subscribers share a slot (08:00 in one time zone, the top of every hour), so the rows of one skill's
 window are read once per process and kept for a minute (``WindowCache``): one query per digest at most,
@@ -24,7 +25,7 @@ from __future__ import annotations
 import heapq
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from digest.ingest.dedupe import Fingerprint, clusters, fingerprint
 from digest.models import DeliveryItem, Item, Skill, Source, Tag
-from digest.records import DigestSection, ItemForDigest
+from digest.records import DigestSection, ItemForDigest, OtherCopy
 
 # How much freshness weighs against match strength (both 0..1): a title mention from the start of the
 # window still beats a body mention from its end.
@@ -247,11 +248,14 @@ def rank(candidates: Sequence[Candidate], cap: int) -> tuple[list[ItemForDigest]
     canonical URL share a story key, and near-duplicates under different URLs are folded, ``dedupe``)."""
     story_of = clusters({candidate.story_key: candidate.fingerprint for candidate in candidates})
     best: dict[str, tuple[float, ItemForDigest]] = {}
+    copies: dict[str, dict[int, ItemForDigest]] = {}
     for candidate in candidates:
         item, worth, story = candidate.item, candidate.worth, story_of[candidate.story_key]
+        copies.setdefault(story, {})[item.item_id] = item
         kept = best.get(story)
         if kept is None or worth > kept[0] or (worth == kept[0] and _before(item, kept[1])):
             best[story] = (worth, item)
+    best = {story: (worth, _with_copies(item, copies[story])) for story, (worth, item) in best.items()}
     # Heap of (-worth at the time it was computed, tie-breakers, item); penalties only ever lower a worth,
     # so a popped entry whose recomputed worth still beats the next one is the true best (lazy greedy).
     heap = [(-worth, -item.in_title, item.item_id, worth, item) for worth, item in best.values()]
@@ -273,6 +277,17 @@ def rank(candidates: Sequence[Candidate], cap: int) -> tuple[list[ItemForDigest]
         per_source[item.source_name] = per_source.get(item.source_name, 0) + 1
         per_kind[item.source_kind] = per_kind.get(item.source_kind, 0) + 1
     return shown, [entry[4] for entry in heap]
+
+
+def _with_copies(item: ItemForDigest, copies: dict[int, ItemForDigest]) -> ItemForDigest:
+    """``item`` with the story's copies in other sources ("also in N sources", issue 16): one per source,
+    the first stored, in the order they were stored. A second copy in the item's own source says nothing."""
+    also: dict[str, OtherCopy] = {}
+    for item_id in sorted(copies):
+        copy = copies[item_id]
+        if copy.source_name != item.source_name and copy.source_name not in also:
+            also[copy.source_name] = OtherCopy(item_id, copy.source_name, copy.url)
+    return replace(item, also=tuple(also.values())) if also else item
 
 
 def _before(item: ItemForDigest, other: ItemForDigest) -> bool:

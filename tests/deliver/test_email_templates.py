@@ -38,6 +38,7 @@ from digest.records import (
     DigestContent,
     DigestSection,
     ItemForDigest,
+    OtherCopy,
 )
 from digest.runtime import Runtime
 from tests.deliver.test_digests import BERLIN_DAILY, Ingest, at, follow
@@ -63,9 +64,12 @@ def item(
     source: str = "Example Wire",
     matched: tuple[str, ...] = ("GPU",),
     in_title: bool = True,
+    also: tuple[OtherCopy, ...] = (),
 ) -> ItemForDigest:
     when = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-    return ItemForDigest(item_id, title, url, summary, source, kind, when, when, "s", matched, in_title, 1.0)
+    return ItemForDigest(
+        item_id, title, url, summary, source, kind, when, when, "s", matched, in_title, 1.0, also=also
+    )
 
 
 def digest_content(**changes: Any) -> DigestContent:
@@ -82,6 +86,11 @@ def digest_content(**changes: Any) -> DigestContent:
                 "news",
                 summary=f"Schedulers compared. {IMG}",
                 source=f"Wire {IMG}",
+                # Other feeds' copies of the story (issue 16): names and URLs are feed text too.
+                also=(
+                    OtherCopy(8, f"Mirror {SCRIPT}", "https://mirror.example.net/gpu?a=1&b=2"),
+                    OtherCopy(9, "Scheme trick", "javascript:alert(2)"),
+                ),
             ),
             item(
                 2,
@@ -143,7 +152,8 @@ def render_digest(composer: Composer) -> Sample:
     """The representative digest, rendered."""
     content = digest_content()
     items = [i for section in content.sections for i in section.items]
-    links = {i.url for i in items if i.url and i.url.startswith("https://")}
+    urls = [i.url for i in items] + [copy.url for i in items for copy in i.also]
+    links = {url for url in urls if url and url.startswith("https://")}
     return Sample(
         composer.digest(content),
         composer.env.get_template("email/digest/body.html").render(d=content),
@@ -389,6 +399,21 @@ def test_each_item_shows_its_kind_and_why_it_was_chosen(composer: Composer) -> N
     assert whys[1] == "Why: AI infrastructure, matched “AI infrastructure”, “GPU”"
     assert 'Why: AI infrastructure, matched "AI infrastructure", "GPU"' in text
     assert "[paper] Example Wire · 28 Nov 2026" in text
+
+
+def test_an_entry_told_by_other_feeds_lists_them_and_links_only_web_addresses(composer: Composer) -> None:
+    email = composer.digest(digest_content())
+    [also] = [a for a in Page(email.html).all("td", "meta") if "".join(a.text).startswith("Also in")]
+
+    assert "".join(also.text) == f"Also in 2 sources: Mirror {SCRIPT}, Scheme trick"
+    assert [a.attrs["href"] for a in Page(email.html).all("a") if "mirror" in a.attrs["href"]] == [
+        "https://mirror.example.net/gpu?a=1&b=2"
+    ]
+    assert (
+        f"    Also in 2 sources:\n    - Mirror {SCRIPT}\n      https://mirror.example.net/gpu?a=1&b=2\n"
+        "    - Scheme trick\n    Why:"
+    ) in email.text
+    assert email.text.count("Also in") == 1
 
 
 def test_a_section_the_cap_cut_links_to_its_skill_page(composer: Composer) -> None:

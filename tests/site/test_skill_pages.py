@@ -88,6 +88,30 @@ def test_the_latest_items_are_listed_newest_first_with_why_they_matched(
     assert f"matched “Rust” in the {'title' if newest[0].title.startswith('Rust') else 'text'}" in words
 
 
+def test_a_story_in_three_sources_is_listed_once_also_in_two_sources_and_different_ones_apart(
+    client: httpx.Client, rt: Runtime, now: datetime
+) -> None:
+    python = skill_ids(rt)["Python"]
+    tags = [(python, ["Python"], True, 1)]
+    with transaction(rt.sessions) as session:
+        sources = add_sources(session, now)
+        for hours, name in enumerate(("Morning Wire", "Evening Wire", "Build Notes")):
+            post(session, sources[name], "Python 3.15 drops the GIL", now - timedelta(hours=3 + hours), tags)
+        post(session, sources["Morning Wire"], "Python tools release v1.2", now - timedelta(hours=2), tags)
+        post(session, sources["Evening Wire"], "Python tools release v1.3", now - timedelta(hours=2), tags)
+
+    page = client.get("/skills/python").text
+    words = text_of(page)
+
+    assert words.count("Python 3.15 drops the GIL") == 1
+    assert "Morning Wire (news), published" in words
+    assert (
+        words.count("Also in") == 1 and "Also in 2 sources: Evening Wire , Build Notes" in words
+    )  # links split by tags
+    assert "release v1.2" in words and "release v1.3" in words
+    assert page.count('<a href="https://site.example/') == 5
+
+
 def test_the_latest_items_show_and_follow_their_publication_date_not_when_we_stored_them(
     client: httpx.Client, rt: Runtime, now: datetime
 ) -> None:

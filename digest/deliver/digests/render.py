@@ -5,10 +5,11 @@ content (the window, its sections, the signed links) -> compose -> MIME message 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import EmailMessage
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +27,7 @@ from digest.models import (
     Subscription,
     SubscriptionSkill,
 )
-from digest.records import ComposedEmail, DigestContent, DigestSection, ItemForDigest
+from digest.records import ComposedEmail, DigestContent, DigestSection, ItemForDigest, OtherCopy
 from digest.tokens import MANAGE, UNSUBSCRIBE, make_token
 
 
@@ -95,17 +96,30 @@ def manifest_sections(
             DeliveryItem.matched,
             DeliveryItem.in_title,
             DeliveryItem.score,
+            DeliveryItem.copies,
             *ITEM_COLUMNS,
         )
     ).all()
     sections: dict[str, tuple[str, str, list[ItemForDigest]]] = {}
     for row in rows:
         item, skill_name, skill_slug = item_from_row(row)
+        if row.copies:
+            item = replace(item, also=copies_from(row.copies))
         sections.setdefault(item.skill_id, (skill_name, skill_slug, []))[2].append(item)
     return tuple(
         DigestSection(sid, name, slug, tuple(items), int(more_by_skill.get(sid, 0)))
         for sid, (name, slug, items) in sections.items()
     )
+
+
+def stored_copies(item: ItemForDigest) -> list[dict[str, Any]]:
+    """The other copies an entry lists, as its manifest row keeps them (``DeliveryItem.copies``)."""
+    return [{"item_id": copy.item_id, "source": copy.source_name, "url": copy.url} for copy in item.also]
+
+
+def copies_from(stored: Sequence[Mapping[str, Any]]) -> tuple[OtherCopy, ...]:
+    """The other copies of a manifest row, as they were shown."""
+    return tuple(OtherCopy(copy["item_id"], copy["source"], copy["url"]) for copy in stored)
 
 
 def message(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.db import transaction
 from digest.deliver import outbox
 from digest.deliver.compose import Composer, archive_templates
-from digest.deliver.digests.render import Reader, content, manifest_sections, message
+from digest.deliver.digests.render import Reader, content, manifest_sections, message, stored_copies
 from digest.deliver.mail import Mailer
 from digest.deliver.outbox import DIGESTS, Attempt, DeliveryConfig
 from digest.deliver.selection import WindowCache, select_window
@@ -160,6 +160,7 @@ def _store_manifest(
             "matched": list(item.matched),
             "in_title": item.in_title,
             "score": item.score,
+            "copies": stored_copies(item),
         }
         for position, item in enumerate(item for section in said.sections for item in section.items)
     ]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session, aliased
 
+from digest.ingest.dedupe import clusters, fingerprint
 from digest.models import Item, Skill, SkillDaily, SkillPairDaily, Source, Tag
+from digest.records import OtherCopy
 from digest.site.figures.arithmetic import summarise, why_matched
 from digest.site.figures.daily import data_as_of
 from digest.site.figures.records import (
+    FOLD_DEPTH,
     LATEST_ITEMS,
     PERIOD_DAYS,
     TOP_PAIRS,
@@ -89,7 +93,9 @@ def skill_figures(
 
 
 def latest_items(session: Session, skill_id: str, limit: int = LATEST_ITEMS) -> list[LatestItem]:
-    """The skill's latest items by publication date (issue 16), each with why it matched."""
+    """The skill's latest items by publication date (issue 16), each with why it matched; a story told by
+    several feeds is listed once, newest copy first, with the others as "also in N sources" (as digests do,
+    ``ingest.dedupe``; copies are looked for among the ``FOLD_DEPTH`` times ``limit`` latest items)."""
     rows = session.execute(
         select(
             Item.title,
@@ -100,18 +106,40 @@ def latest_items(session: Session, skill_id: str, limit: int = LATEST_ITEMS) -> 
             Tag.ingested_at,
             Tag.matched,
             Tag.in_title,
-            Tag.count,
+            Tag.count.label("mentions"),  # not ``count``: a row is a tuple, whose count() that would hide
+            Item.id,
+            Item.story_key,
+            Item.summary,
         )
         .select_from(Tag)
         .join(Item, Item.id == Tag.item_id)
         .join(Source, Source.id == Item.source_id)
         .where(Tag.skill_id == skill_id)
         .order_by(Item.published_at.desc(), Tag.item_id.desc())
-        .limit(limit)
-    ).tuples()
-    return [
-        LatestItem(
-            title, url, source, kind, published_at, ingested_at, why_matched(list(matched), in_title, count)
-        )
-        for title, url, source, kind, published_at, ingested_at, matched, in_title, count in rows
-    ]
+        .limit(limit * FOLD_DEPTH)
+    ).all()
+    story_of = clusters(
+        {row.story_key: fingerprint(row.title, row.summary, row.published_at) for row in rows}
+    )
+    stories: dict[str, list[Row[Any]]] = {}
+    for row in rows:
+        stories.setdefault(story_of[row.story_key], []).append(row)
+    return [_latest(copies) for copies in list(stories.values())[:limit]]
+
+
+def _latest(copies: list[Row[Any]]) -> LatestItem:
+    """The newest copy of a story, with the first copy of each other source."""
+    first, also = copies[0], {}
+    for row in copies[1:]:
+        if row.name != first.name and row.name not in also:
+            also[row.name] = OtherCopy(row.id, row.name, row.url)
+    return LatestItem(
+        first.title,
+        first.url,
+        first.name,
+        first.kind,
+        first.published_at,
+        first.ingested_at,
+        why_matched(list(first.matched), first.in_title, first.mentions),
+        tuple(also.values()),
+    )

@@ -6,12 +6,16 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from digest.records import OtherCopy
+
 WINDOW_DAYS = 90
 # "Last 4 weeks against the 4 weeks before" (issue 8).
 PERIOD_DAYS = 28
 TOP_SOURCES = 5
 TOP_PAIRS = 10
 LATEST_ITEMS = 10
+# How many times LATEST_ITEMS rows are read to fold copies of one story into one entry (issue 16).
+FOLD_DEPTH = 3
 INDEX_PAGE_SIZE = 50
 
 
@@ -119,6 +123,8 @@ class LatestItem:
     published_at: datetime
     ingested_at: datetime
     why: str
+    # The story's copies in other sources ("also in N sources", issue 16).
+    also: tuple[OtherCopy, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -126,6 +132,7 @@ class LatestItem:
             **asdict(self),
             "published_at": iso(self.published_at),
             "ingested_at": iso(self.ingested_at),
+            "also": [{"source": copy.source_name, "url": copy.url} for copy in self.also],
         }
 
 
