@@ -23,6 +23,7 @@ from digest.cli import (
     sources,
     status,
     subscriptions,
+    suppression,
     taxonomy,
 )
 from digest.cli.app import app
@@ -46,6 +47,7 @@ __all__ = [
     "sources",
     "status",
     "subscriptions",
+    "suppression",
     "taxonomy",
 ]
 

@@ -214,6 +214,9 @@ def router(web: Web) -> APIRouter:
     def delete_all(token: str) -> SubscriberOut:
         """Unsubscribe from everything: digests, trend alerts and the emails not yet sent (issue 14)."""
         now = web.clock()
-        return whole(token, lambda session, sid: unsubscribe.unsubscribe_all(session, sid, now))
+        return whole(
+            token,
+            lambda session, sid: unsubscribe.unsubscribe_all(session, sid, now, secret=secret, source="api"),
+        )
 
     return routes
