@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from digest.db import transaction
-from digest.deliver import alerts, subscribers, unsubscribe
+from digest.deliver import alerts, rights, subscribers, unsubscribe
 from digest.deliver.signup import TooManyRequestsError, resolve_skills
 from digest.errors import ConflictError, InvalidInputError, NotFoundError
 from digest.ingest.skills import search_skills
@@ -50,8 +50,8 @@ def router(web: Web) -> APIRouter:
         subscriber_id = security.token_id(secret, MANAGE, token, "u")
         with transaction(web.rt.sessions) as session:
             subscriber = session.get(Subscriber, subscriber_id)
-            if subscriber is None:
-                raise NotFoundError("this subscriber no longer exists")
+            if subscriber is None or subscriber.state == rights.ERASED:
+                raise NotFoundError("the data of this link was erased: nothing is stored under it")
             infos = subscribers.subscriptions_of(session, subscriber_id)
             trend_alerts = alerts.of_subscriber(session, subscriber_id)
         now = web.clock()

@@ -111,6 +111,6 @@ def test_unsubscribing_from_everything_stops_digests_alerts_and_unclaimed_emails
     listed = CliRunner().invoke(app, ["alerts", "list", "--json"], env=env)
     assert people.exit_code == 0, people.output
     assert [(row["email"], row["subscriber_state"]) for row in json.loads(people.output)] == [
-        ("v@example.com", "unsubscribed")
+        ("v@example.com", "suppressed")
     ]
     assert [row["state"] for row in json.loads(listed.output)] == ["off"]
