@@ -139,3 +139,23 @@ def test_0007_keeps_every_delivery_with_its_manifest_and_events_and_checks_statu
     with pytest.raises(IntegrityError), engine.begin() as connection:
         connection.execute(text("UPDATE deliveries SET status = 'lost'"))
     engine.dispose()
+
+
+def test_0011_adds_the_suppression_list_with_one_row_per_keyed_hash_and_removes_it(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    db.upgrade(engine, "0010")
+    db.upgrade(engine, "0011")
+    row = (
+        "INSERT INTO suppressions (address_hash, email, reason, source, created_at)"
+        " VALUES (:key, NULL, 'erased', 'test', :at)"
+    )
+    at = datetime(2026, 12, 6, tzinfo=UTC)
+
+    with engine.begin() as connection:
+        connection.execute(text(row), {"key": "a" * 64, "at": at})
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text(row), {"key": "a" * 64, "at": at})
+    db.downgrade(engine, "0010")
+
+    assert "suppressions" not in inspect(engine).get_table_names()
+    engine.dispose()

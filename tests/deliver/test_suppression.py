@@ -174,6 +174,7 @@ def test_resuming_a_suppressed_person_answers_409_on_the_api_and_the_manage_page
     assert client.delete(f"/api/manage/{token}").status_code == 200
 
     api = client.patch(f"/api/manage/{token}/subscriptions/{subscription_id}", json={"state": "active"})
+    alert = client.post(f"/api/manage/{token}/alerts", json={"skill": "python"})
     page = client.get(f"/manage/{token}")
     form = client.post(
         f"/manage/{token}",
@@ -182,6 +183,7 @@ def test_resuming_a_suppressed_person_answers_409_on_the_api_and_the_manage_page
 
     assert api.status_code == 409
     assert "unsubscribed from everything on" in api.json()["detail"]
+    assert alert.status_code == 409
     assert form.status_code == 409 and "sign up again" in form.text
     with transaction(rt.sessions) as session:
         assert session.get(Subscription, subscription_id).state == "unsubscribed"  # type: ignore[union-attr]
