@@ -29,7 +29,7 @@ from digest.runtime import Runtime
 from digest.tokens import MANAGE, make_token
 from digest.web import create_app
 from tests.factories import NewItem, NewTag, add_items, add_source
-from tests.web_support import csrf, outbox, serve
+from tests.web_support import csrf, link, outbox, serve
 
 ADDRESS = "v@example.com"
 HOURLY = Schedule("hourly", 8, 0, "UTC")
@@ -178,3 +178,20 @@ def test_the_manage_page_downloads_the_data_and_erases_after_a_second_confirmati
         assert session.scalars(select(Subscriber.state)).one() == "erased"
     # Only the digest went out: erasing sends nothing.
     assert len(outbox(rt.settings)) == 1
+
+
+def test_an_erased_person_may_sign_up_again_and_the_confirmation_lifts_the_hash(
+    rt: Runtime, sent: int, client: httpx.Client
+) -> None:
+    assert digest(rt, "subscribers", "erase", ADDRESS).returncode == 0
+    body = {"email": ADDRESS, "skills": ["python"], "cadence": "daily"}
+
+    assert client.post("/api/subscriptions", json=body).status_code == 202
+    confirmation = outbox(rt.settings)[-1]
+    assert str(confirmation["To"]) == ADDRESS
+    assert client.post(link(confirmation, "confirm")).status_code == 200
+
+    with transaction(rt.sessions) as session:
+        assert suppression.entries(session) == []
+        state = session.scalar(select(Subscriber.state).where(Subscriber.email == ADDRESS))
+    assert state == "active"
