@@ -30,6 +30,14 @@ class InvalidInputError(DigestError):
     """Input from a user or script was refused; the message says why."""
 
 
+class ConflictError(DigestError):
+    """The request clashes with what is stored, e.g. a suppressed address (HTTP 409); the message says why."""
+
+
+class ErasedError(DigestError):
+    """The row's personal data was erased (GDPR art. 17): a clear status ("erased"), not a failure."""
+
+
 class FetchError(DigestError):
     """A feed could not be fetched. 4xx other than 408/429 are permanent for this attempt."""
 

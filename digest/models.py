@@ -501,3 +501,22 @@ class AlertDeliveryEvent(Base):
     at: Mapped[datetime]
     event: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Suppression(Base):
+    """An address that gets no email of any kind (issue 14, "the people's rights").
+
+    Keyed by an HMAC of the lower-cased address with the secret key, so an erased person leaves only the
+    hash (``email`` is then NULL) and a re-import of the same address is still recognised.
+    """
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    # unsubscribed, bounce, complaint, erased or manual (``suppression.REASONS``).
+    reason: Mapped[str] = mapped_column(String(20))
+    # Where it came from: "manage page", "api", "outbox", "cli:USER", ...
+    source: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]

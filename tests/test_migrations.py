@@ -146,7 +146,7 @@ def test_0012_gives_earlier_manifest_rows_no_copies_and_drops_the_column_on_the_
     database_url: str,
 ) -> None:
     engine = db.make_engine(database_url)
-    db.upgrade(engine, "0010")
+    db.upgrade(engine, "0011")
     with engine.begin() as connection:
         for row in ONE_DELIVERY:
             connection.execute(text(row), {"at": datetime(2026, 11, 16, 8, 0, tzinfo=UTC)})
@@ -154,7 +154,27 @@ def test_0012_gives_earlier_manifest_rows_no_copies_and_drops_the_column_on_the_
     db.upgrade(engine, "0012")
     with db.make_sessions(engine)() as session:
         assert session.scalars(select(DeliveryItem.copies)).all() == [[]]
-    db.downgrade(engine, "0010")
+    db.downgrade(engine, "0011")
 
     assert "copies" not in {column["name"] for column in inspect(engine).get_columns("delivery_items")}
+    engine.dispose()
+
+
+def test_0011_adds_the_suppression_list_with_one_row_per_keyed_hash_and_removes_it(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    db.upgrade(engine, "0010")
+    db.upgrade(engine, "0011")
+    row = (
+        "INSERT INTO suppressions (address_hash, email, reason, source, created_at)"
+        " VALUES (:key, NULL, 'erased', 'test', :at)"
+    )
+    at = datetime(2026, 12, 6, tzinfo=UTC)
+
+    with engine.begin() as connection:
+        connection.execute(text(row), {"key": "a" * 64, "at": at})
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text(row), {"key": "a" * 64, "at": at})
+    db.downgrade(engine, "0010")
+
+    assert "suppressions" not in inspect(engine).get_table_names()
     engine.dispose()

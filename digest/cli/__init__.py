@@ -18,11 +18,13 @@ from digest.cli import (
     ops,
     preview,
     replay,
+    rights,
     run,
     skills,
     sources,
     status,
     subscriptions,
+    suppression,
     taxonomy,
 )
 from digest.cli.app import app
@@ -41,11 +43,13 @@ __all__ = [
     "ops",
     "preview",
     "replay",
+    "rights",
     "run",
     "skills",
     "sources",
     "status",
     "subscriptions",
+    "suppression",
     "taxonomy",
 ]
 

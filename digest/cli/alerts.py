@@ -12,7 +12,7 @@ from sqlalchemy import select
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, iso, out, parse_time, print_json, runtime
 from digest.db import transaction
-from digest.deliver import alerts
+from digest.deliver import alerts, suppression
 from digest.deliver.subscribers import normalise_email
 from digest.errors import InvalidInputError, MailError, NotFoundError
 from digest.ingest.skills import resolve_skill
@@ -45,6 +45,7 @@ def add_command(
         subscriber = session.scalars(select(Subscriber).where(Subscriber.email == address)).first()
         if subscriber is None:
             raise NotFoundError(f"{address} is not subscribed: subscribe first")
+        suppression.refuse(session, rt.settings.secret_key, address)
         found = resolve_skill(session, skill)
         alert = alerts.add(session, subscriber.id, found, period, threshold, min_count, clock())
         arguments = {"email": address, "skill": found.id, "period": period, "threshold": threshold}

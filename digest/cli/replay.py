@@ -10,7 +10,7 @@ import typer
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, each, out, parse_time, print_json, runtime
 from digest.deliver import digests, replay
-from digest.errors import InvalidInputError
+from digest.errors import ErasedError, InvalidInputError
 from digest.ops import audit
 from digest.records import DeliveryStatus
 
@@ -47,14 +47,22 @@ def replay_command(
         raise InvalidInputError("name a DELIVERY_ID, or replay in bulk with --status failed --since T")
     if sum((preview is not None, to is not None, resend)) != 1:
         raise InvalidInputError("choose one of --preview FILE, --to ADDRESS or --resend")
-    if preview is not None:
-        _replay_preview(delivery_id, preview, as_json)
-        return
-    with runtime() as rt:
-        if to is not None:
-            outcome = replay.send_copy(rt, delivery_id, to, audit.cli_actor(), clock())
+    try:
+        if preview is not None:
+            _replay_preview(delivery_id, preview, as_json)
+            return
+        with runtime() as rt:
+            if to is not None:
+                outcome = replay.send_copy(rt, delivery_id, to, audit.cli_actor(), clock())
+            else:
+                outcome = replay.resend(rt, delivery_id, audit.cli_actor(), clock(), force=force)
+    except ErasedError as exc:
+        # Issue 14: an erased delivery is a status, not a failure (exit 0, one line).
+        if as_json:
+            print_json({"delivery": delivery_id, "status": "erased"})
         else:
-            outcome = replay.resend(rt, delivery_id, audit.cli_actor(), clock(), force=force)
+            out.print(str(exc))
+        return
     row = _replay_json(outcome)
     if as_json:
         print_json(row)

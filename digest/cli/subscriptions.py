@@ -11,7 +11,7 @@ from digest.cli.app import app, subscribers_app
 from digest.cli.common import JsonOption, clock, iso, out, print_json, runtime
 from digest.config import load_settings
 from digest.db import transaction
-from digest.deliver import subscribers
+from digest.deliver import subscribers, suppression
 from digest.deliver.cadence import Schedule, check_cadence
 from digest.deliver.signup import SignupRequest, resolve_skills
 from digest.deliver.subscribers import normalise_email, subscribe
@@ -56,6 +56,9 @@ def subscribe_command(
             cadence, default_hour if hour is None else hour, day, timezone or settings.default_timezone
         )
         with transaction(rt.sessions) as session:
+            # Suppression wins over every shortcut (issue 14): ops can neither re-import the address
+            # (--confirmed) nor mail it a confirmation it did not ask for.
+            suppression.refuse(session, rt.settings.secret_key, normalise_email(email))
             skills, unknown = resolve_skills(session, skill)
             if unknown:
                 # Every unknown skill with its suggestions, as `skills stats` words it (issue 17).
@@ -77,7 +80,7 @@ def subscribe_command(
             with transaction(rt.sessions) as session:
                 info = subscribers.pending_for(session, address, cadence)
         with transaction(rt.sessions) as session:
-            person = subscribers.states(session, [info.subscriber_id])[info.subscriber_id]
+            person = suppression.person_states(session, [info.subscriber_id])[info.subscriber_id]
     row = _subscription_json(info, person)
     if as_json:
         print_json(row)
@@ -114,8 +117,8 @@ def subscribers_list(
     """Every subscription with its address, cadence, skills, state and next send time."""
     with runtime() as rt, transaction(rt.sessions) as session:
         infos = [info for info in subscribers.list_all(session) if state is None or info.state == state]
-        people = subscribers.states(session)
-    # The person's own state (issue 14): active, pending, bouncing or unsubscribed from everything.
+        people = suppression.person_states(session)
+    # The person's own state (issue 14): active, pending, bouncing, unsubscribed or suppressed.
     rows = [_subscription_json(info, people[info.subscriber_id]) for info in infos]
     if as_json:
         print_json(rows)

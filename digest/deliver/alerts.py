@@ -27,12 +27,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
-from digest.deliver import outbox
+from digest.deliver import outbox, suppression
 from digest.deliver.compose import Composer, archive_templates, archived_templates, build_message
 from digest.deliver.mail import Mailer
 from digest.deliver.outbox import ALERTS, Attempt, DeliveryConfig
 from digest.errors import InvalidInputError, NotFoundError
-from digest.models import Alert, AlertDelivery, Item, Skill, Source, Subscriber, Tag
+from digest.models import Alert, AlertDelivery, Item, Skill, Source, Subscriber, Suppression, Tag
 from digest.records import AlertContent, AlertFigures, AlertItem, AlertOutcome, ComposedEmail, DeliveryStatus
 from digest.tokens import MANAGE, make_token
 
@@ -337,7 +337,7 @@ class _Reader:
     content: AlertContent
     subscriber_id: int
     bounces: int
-    # Why it must not be mailed (the alert was turned off, the subscriber bounced), or None.
+    # Why it must not be mailed (suppressed, the alert turned off, the subscriber bounced), or None.
     refusal: str | None
 
 
@@ -352,9 +352,12 @@ def _reader(session: Session, delivery_id: int, config: DeliveryConfig) -> _Read
             Subscriber.email,
             Subscriber.state.label("subscriber_state"),
             Subscriber.bounces,
+            Suppression.reason.label("suppressed"),
+            Suppression.created_at.label("suppressed_at"),
         )
         .join(Alert, Alert.id == AlertDelivery.alert_id)
         .join(Subscriber, Subscriber.id == Alert.subscriber_id)
+        .outerjoin(Suppression, Suppression.email == Subscriber.email)  # suppression wins (issue 14)
         .where(AlertDelivery.id == delivery_id)
     ).one()
     found = {
@@ -378,11 +381,9 @@ def _reader(session: Session, delivery_id: int, config: DeliveryConfig) -> _Read
         manage_url=f"{config.base_url}/manage/{manage}",
         base_url=config.base_url,
     )
-    refusal = None
-    if row.alert_state != "active":
-        refusal = f"alert is {row.alert_state}"
-    elif row.subscriber_state != "active":
-        refusal = f"subscriber is {row.subscriber_state}"
+    refusal = suppression.refusal(
+        row.suppressed, row.suppressed_at, alert=row.alert_state, subscriber=row.subscriber_state
+    )
     return _Reader(content, row.subscriber_id, row.bounces, refusal)
 
 

@@ -4,6 +4,7 @@
       -> the orchestrator composes -> transmit:
            250               -> sent (event "sent"); a bounce count starts from zero again
            5xx               -> failed (event "failed", the reply); the third in a row marks a bounce
+                                and suppresses the address (``suppression``)
            4xx, under cap    -> pending again (event "released", the reply); retried after a back-off
            4xx, past the cap -> failed (event "failed": attempts, age and the last reply)
       or skip (refused before sending: event "skipped")
@@ -34,6 +35,7 @@ from sqlalchemy import ColumnElement, Row, and_, case, insert, or_, select, upda
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from digest.db import transaction
+from digest.deliver import suppression
 from digest.deliver.mail import Mailer
 from digest.deliver.selection import MAX_ITEM_AGE
 from digest.errors import MailError
@@ -165,7 +167,7 @@ def transmit(
         mailer.send(message)
     except MailError as exc:
         if exc.permanent:
-            return _bounce(sessions, box, attempt, now, str(exc))
+            return _bounce(sessions, box, attempt, now, str(exc), config.secret)
         given_up = give_up(attempt, config, now)
         if given_up is not None:
             with transaction(sessions) as session:
@@ -208,19 +210,25 @@ def _hours(span: timedelta) -> str:
     return f"{span.total_seconds() / 3600:.0f} h"
 
 
-def _bounce(sessions: sessionmaker[Session], box: Box, attempt: Attempt, now: datetime, error: str) -> Result:
-    """A permanent refusal: the delivery failed (replayable), and a third in a row marks a bounce."""
+def _bounce(
+    sessions: sessionmaker[Session], box: Box, attempt: Attempt, now: datetime, error: str, secret: str
+) -> Result:
+    """A permanent refusal: the delivery failed (replayable), and a third in a row marks a bounce and puts
+    the address on the suppression list (issue 14: a hard bounce gets no email of any kind)."""
     with transaction(sessions) as session:
         finish(session, box, attempt.delivery_id, Status.FAILED, now, error)
-        session.execute(
+        person = session.execute(
             update(Subscriber)
             .where(Subscriber.id == attempt.subscriber_id)
             .values(
                 bounces=Subscriber.bounces + 1,
                 state=case((Subscriber.bounces + 1 >= BOUNCE_LIMIT, "bouncing"), else_=Subscriber.state),
             )
+            .returning(Subscriber.email, Subscriber.state)
             .execution_options(synchronize_session=False)
-        )
+        ).one_or_none()
+        if person is not None and person.state == "bouncing":
+            suppression.suppress(session, secret, person.email, suppression.BOUNCE, "outbox", now)
     return Result(Status.FAILED, error)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
+from digest.deliver import rights
 from digest.deliver.compose import Composer, build_message, message_id
 from digest.deliver.digests import render_delivery
 from digest.deliver.mail import Mailer
@@ -102,8 +103,15 @@ def resend_failed(
     already resent, so running it again after an interruption sends only what is left.
     """
     with transaction(rt.sessions) as session:
-        query = select(Delivery.id).where(
-            Delivery.status == DeliveryStatus.FAILED, Delivery.finished_at >= since
+        # An erased subscriber's deliveries are not resent (issue 14): they answer "erased" one by one.
+        query = (
+            select(Delivery.id)
+            .join(Subscription, Subscription.id == Delivery.subscription_id)
+            .where(
+                Delivery.status == DeliveryStatus.FAILED,
+                Delivery.finished_at >= since,
+                Subscription.state != rights.ERASED,
+            )
         )
         if until is not None:
             query = query.where(Delivery.finished_at < until)

@@ -2,12 +2,17 @@
 
     request: per-IP limit -> pending subscriber + subscription (commit) -> per-address limit
              -> compose the confirmation (a signed link carrying the request) -> send
-    confirm: read the link (7 days) -> already applied? say so : apply the request as confirmed
+    confirm: read the link (7 days) -> address suppressed? a link sent after the suppression lifts it
+             (audited), an older one is refused -> already applied? say so : apply the request as confirmed
 
 The caller answers a request the same way whether the address was new, known, confirmed or over its
 limit, so the form cannot be used to learn who subscribes (no account enumeration). Nothing is delivered
 before confirmation: the rows stay ``pending`` and an active subscription is never changed by a request
 (``subscribers.subscribe(confirmed=False)``); the link carries the request and applies it when POSTed.
+
+A suppressed address (``suppression``) still gets the confirmation email it asked for on the form, as in
+listmonk and Mailchimp; its new confirmation is the only click that lifts the suppression. It gets no
+manage-link email: that one can be asked for by anyone holding a forwarded digest.
 """
 
 from __future__ import annotations
@@ -26,13 +31,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
-from digest.deliver import subscribers
+from digest.deliver import subscribers, suppression
 from digest.deliver.cadence import Schedule
 from digest.deliver.compose import Composer
 from digest.deliver.mail import Mailer
-from digest.errors import DigestError, InvalidInputError
+from digest.errors import ConflictError, DigestError, InvalidInputError
 from digest.ingest.skills import resolve_skill
 from digest.models import Skill, Subscriber, SubscriptionSkill
+from digest.ops import audit
 from digest.ops.ratelimit import Limiter, retry_after
 from digest.records import ComposedEmail, SubscriptionInfo
 from digest.tokens import CONFIRM, MANAGE, make_token, read_token
@@ -60,6 +66,8 @@ class SignupRequest:
     email: str
     skill_ids: tuple[str, ...]
     schedule: Schedule
+    # When the link was mailed (seconds since the epoch): only a link newer than a suppression lifts it.
+    issued: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +150,7 @@ class Signups:
             names = _names(session, request.skill_ids)
         if self._over_address_limit(request.email, now):
             return False
-        token = make_token(self.config.secret, CONFIRM, _payload(request))
+        token = make_token(self.config.secret, CONFIRM, _payload(request) | {"t": int(now.timestamp())})
         email = self.composer.confirmation(
             email=request.email,
             skills=names,
@@ -163,6 +171,8 @@ class Signups:
         with transaction(self.sessions) as session:
             subscriber = session.get(Subscriber, subscriber_id)
             address = None if subscriber is None else subscriber.email
+            if address is not None and suppression.find(session, self.config.secret, address) is not None:
+                address = None
         if address is None or self._over_address_limit(address, now):
             return False
         token = make_token(self.config.secret, MANAGE, {"u": subscriber_id})
@@ -190,13 +200,29 @@ class Signups:
         """Apply the request of a confirmation link; a second POST changes nothing and says so."""
         request, _ = self.read(token)
         with transaction(self.sessions) as session:
-            done = _already_applied(session, request)
+            lifted = self._lift(session, request, now)
+            done = None if lifted else _already_applied(session, request)
             if done is not None:
                 return Confirmed(done, already=True)
             info = subscribers.subscribe(
                 session, request.email, request.skill_ids, request.schedule, now, confirmed=True
             )
         return Confirmed(info, already=False)
+
+    def _lift(self, session: Session, request: SignupRequest, now: datetime) -> bool:
+        """Lift the address's suppression with this confirmation, if it is newer than the suppression
+        (the person's own new double opt-in, issue 14); ``ConflictError`` for a link sent before it."""
+        entry = suppression.find(session, self.config.secret, request.email)
+        if entry is None:
+            return False
+        if request.issued < int(entry.since.timestamp()):
+            raise ConflictError(
+                "this link was sent before the address stopped getting mail: sign up again for a new link"
+            )
+        suppression.lift(session, self.config.secret, request.email)
+        arguments = {"address_hash": entry.address_hash, "reason": entry.reason}
+        audit.record(session, "subscriber", "suppression.lift", arguments, now, "their own new confirmation")
+        return True
 
 
 def confirmation_message(
@@ -235,7 +261,8 @@ def _payload(request: SignupRequest) -> dict[str, Any]:
 def _request(payload: dict[str, Any]) -> SignupRequest:
     try:
         schedule = Schedule(str(payload["c"]), int(payload["h"]), int(payload["w"]), str(payload["z"]))
-        return SignupRequest(str(payload["e"]), tuple(str(k) for k in payload["k"]), schedule)
+        skill_ids = tuple(str(k) for k in payload["k"])
+        return SignupRequest(str(payload["e"]), skill_ids, schedule, int(payload.get("t", 0)))
     except (KeyError, TypeError, ValueError):
         raise InvalidInputError("this link is not valid") from None
 

@@ -15,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from digest.deliver import suppression
 from digest.deliver.cadence import Schedule, check_cadence, next_slot, previous_slot, window
 from digest.errors import InvalidInputError, NotFoundError
 from digest.ingest.skills import resolve_skill
@@ -215,11 +216,14 @@ def pause(session: Session, subscriber_id: int, subscription_id: int) -> Subscri
 
 
 def resume(session: Session, subscriber_id: int, subscription_id: int, now: datetime) -> SubscriptionInfo:
-    """Send again from the next slot on (what was published meanwhile is not sent); also re-subscribes."""
+    """Send again from the next slot on (what was published meanwhile is not sent); also re-subscribes.
+    A suppressed address is refused (issue 14): only its own new confirmation lifts that."""
     subscription = owned(session, subscriber_id, subscription_id)
     if subscription.state in ("paused", "unsubscribed"):
-        _activate(subscription, now)
         subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is not None:
+            suppression.refuse_subscriber(session, subscriber.email)
+        _activate(subscription, now)
         if subscriber is not None and subscriber.state == "unsubscribed":
             # The signed link is the owner's consent to mail again after "unsubscribe from everything".
             subscriber.state = "active"
@@ -364,14 +368,6 @@ def describe(session: Session, subscription_id: int) -> SubscriptionInfo:
         next_due_at=subscription.next_due_at,
         last_window_end=subscription.last_window_end,
     )
-
-
-def states(session: Session, ids: Sequence[int] | None = None) -> dict[int, str]:
-    """Each subscriber's own state (pending, active, bouncing, unsubscribed), by id; all, or ``ids``."""
-    query = select(Subscriber.id, Subscriber.state)
-    if ids is not None:
-        query = query.where(Subscriber.id.in_(ids))
-    return {row.id: row.state for row in session.execute(query)}
 
 
 def list_all(session: Session) -> list[SubscriptionInfo]:

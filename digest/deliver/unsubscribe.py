@@ -4,7 +4,8 @@
 subscription, each trend alert (turned off), and each digest or alert email waiting to be sent but not
 yet claimed by a sender (skipped through the outbox, with an event). A row already claimed is checked
 again at send time (``digests.send`` and ``alerts`` refuse a subscriber who is not active), so nothing
-gets out after the person said stop. The subscriber's own state becomes ``unsubscribed``.
+gets out after the person said stop. The subscriber's own state becomes ``unsubscribed`` and the address
+goes on the suppression list, so no later shortcut (a re-import by ops) mails it again (``suppression``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.deliver import outbox
+from digest.deliver import outbox, suppression
 from digest.deliver.subscribers import describe, subscriptions_of
 from digest.errors import NotFoundError
 from digest.models import Alert, AlertDelivery, Delivery, Subscriber, Subscription
@@ -33,8 +34,11 @@ def unsubscribe(session: Session, subscription_id: int) -> SubscriptionInfo:
     return describe(session, subscription_id)
 
 
-def unsubscribe_all(session: Session, subscriber_id: int, now: datetime) -> list[SubscriptionInfo]:
-    """Stop every email the subscriber gets: digests, alerts and the emails not yet claimed."""
+def unsubscribe_all(
+    session: Session, subscriber_id: int, now: datetime, *, secret: str, source: str
+) -> list[SubscriptionInfo]:
+    """Stop every email the subscriber gets: digests, alerts and the emails not yet claimed; suppress the
+    address (``secret`` keys its hash; ``source`` says where the request came from)."""
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
         raise NotFoundError(f"no subscriber with id {subscriber_id}")
@@ -59,5 +63,6 @@ def unsubscribe_all(session: Session, subscriber_id: int, now: datetime) -> list
         for delivery_id in list(session.scalars(query.with_for_update())):
             outbox.finish(session, box, delivery_id, DeliveryStatus.SKIPPED, now, REASON)
     subscriber.state = "unsubscribed"
+    suppression.suppress(session, secret, subscriber.email, suppression.UNSUBSCRIBED, source, now)
     session.flush()
     return subscriptions_of(session, subscriber_id)

@@ -33,9 +33,9 @@ from fastapi.templating import Jinja2Templates
 from digest.config import Settings, proxy_networks
 from digest.deliver.compose import templates_dir
 from digest.deliver.signup import TooManyRequestsError
-from digest.errors import DigestError, MailError, NotFoundError
+from digest.errors import ConflictError, DigestError, MailError, NotFoundError
 from digest.runtime import Runtime
-from digest.web import admin, alerts, api, docs, edge, manage, metrics, pages, stream, subscribe
+from digest.web import admin, alerts, api, docs, edge, manage, metrics, pages, rights, stream, subscribe
 from digest.web.context import Web
 
 
@@ -80,7 +80,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> 
         message = "; ".join(f"{' '.join(map(str, e['loc'][1:])) or 'request'}: {e['msg']}" for e in errors)
         return web.page(request, "message.html", 422, title="That did not work", message=message)
 
-    for module in (pages, subscribe, manage, api, stream, alerts, metrics, docs):
+    for module in (pages, subscribe, manage, rights, api, stream, alerts, metrics, docs):
         app.include_router(module.router(web))
     # Admin routes are in /openapi.json only when the admin web is on (issue 14, finding 8).
     app.include_router(admin.router(web), include_in_schema=bool(settings.admin_token))
@@ -109,6 +109,8 @@ def _printable(text: str) -> str:
 def _status(exc: DigestError) -> int:
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, ConflictError):
+        return 409
     if isinstance(exc, TooManyRequestsError):
         return 429
     if isinstance(exc, MailError):

@@ -12,10 +12,10 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from digest.db import transaction
-from digest.deliver import alerts
+from digest.deliver import alerts, suppression
 from digest.errors import InvalidInputError
 from digest.ingest.skills import resolve_skill
-from digest.models import Alert, Skill
+from digest.models import Alert, Skill, Subscriber
 from digest.tokens import MANAGE
 from digest.web import security
 from digest.web.api import one_line
@@ -54,6 +54,10 @@ def router(web: Web) -> APIRouter:
 
     def add(subscriber_id: int, body: AlertIn) -> AlertOut:
         with transaction(web.rt.sessions) as session:
+            subscriber = session.get(Subscriber, subscriber_id)
+            if subscriber is not None:
+                # A suppressed person starts no alert from a link (issue 14): 409, with the reason and date.
+                suppression.refuse_subscriber(session, subscriber.email)
             skill = resolve_skill(session, body.skill)
             alert = alerts.add(
                 session, subscriber_id, skill, body.period, body.threshold, body.min_count, web.clock()

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
 from digest.db import transaction
-from digest.deliver import subscribers, unsubscribe
+from digest.deliver import rights, subscribers, unsubscribe
 from digest.deliver.cadence import Schedule, zone
 from digest.deliver.signup import SignupRequest, resolve_skills
 from digest.errors import InvalidInputError
@@ -175,7 +175,7 @@ def router(web: Web) -> APIRouter:
         subscriber_id = subscriber_of(token)
         with transaction(web.rt.sessions) as session:
             subscriber = session.get(Subscriber, subscriber_id)
-            if subscriber is None:
+            if subscriber is None or subscriber.state == rights.ERASED:
                 raise InvalidInputError("this link is not valid")
             infos = act(session, subscriber_id)
         return SubscriberOut(email=subscriber.email, subscriptions=[_out(info) for info in infos])
@@ -214,6 +214,9 @@ def router(web: Web) -> APIRouter:
     def delete_all(token: str) -> SubscriberOut:
         """Unsubscribe from everything: digests, trend alerts and the emails not yet sent (issue 14)."""
         now = web.clock()
-        return whole(token, lambda session, sid: unsubscribe.unsubscribe_all(session, sid, now))
+        return whole(
+            token,
+            lambda session, sid: unsubscribe.unsubscribe_all(session, sid, now, secret=secret, source="api"),
+        )
 
     return routes

@@ -19,9 +19,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from digest.db import transaction
-from digest.deliver import alerts, subscribers, unsubscribe
+from digest.deliver import alerts, rights, subscribers, unsubscribe
 from digest.deliver.signup import TooManyRequestsError, resolve_skills
-from digest.errors import InvalidInputError, NotFoundError
+from digest.errors import ConflictError, InvalidInputError, NotFoundError
 from digest.ingest.skills import search_skills
 from digest.models import Subscriber
 from digest.records import SubscriptionInfo
@@ -50,8 +50,8 @@ def router(web: Web) -> APIRouter:
         subscriber_id = security.token_id(secret, MANAGE, token, "u")
         with transaction(web.rt.sessions) as session:
             subscriber = session.get(Subscriber, subscriber_id)
-            if subscriber is None:
-                raise NotFoundError("this subscriber no longer exists")
+            if subscriber is None or subscriber.state == rights.ERASED:
+                raise NotFoundError("the data of this link was erased: nothing is stored under it")
             infos = subscribers.subscriptions_of(session, subscriber_id)
             trend_alerts = alerts.of_subscriber(session, subscriber_id)
         now = web.clock()
@@ -85,7 +85,9 @@ def router(web: Web) -> APIRouter:
         try:
             with transaction(web.rt.sessions) as session:
                 if action == "unsubscribe_all":
-                    unsubscribe.unsubscribe_all(session, subscriber_id, now)
+                    unsubscribe.unsubscribe_all(
+                        session, subscriber_id, now, secret=secret, source="manage page"
+                    )
                     return _back(token, "unsubscribed")
                 sid = whole_number(get("subscription"), 1, MAX_ID) or 0
                 if action == "add":
@@ -114,6 +116,9 @@ def router(web: Web) -> APIRouter:
         except InvalidInputError as exc:
             # Shown on the page itself, beside the forms, so the reader can correct and retry.
             return show(request, token, 400, error=str(exc))
+        except ConflictError as exc:
+            # A suppressed address resuming (issue 14): the page says why and how to start again.
+            return show(request, token, 409, error=str(exc))
         return _back(token, note)
 
     @routes.get("/u/{token}", response_class=HTMLResponse)

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from digest.cli import app
 from digest.config import settings_env
 from digest.db import transaction
-from digest.deliver import alerts
+from digest.deliver import alerts, suppression
 from digest.deliver.cadence import Schedule
 from digest.deliver.mail import MaildirMailer, mailer_for
 from digest.deliver.subscribers import subscribe
@@ -255,6 +255,24 @@ def test_a_bouncing_reader_gets_no_alert(rt: Runtime) -> None:
     sent = send_all(rt, NOW)
 
     assert [o.status for o in sent] == ["sent"]
+    assert [str(m["To"]) for m in outbox(rt)] == ["steady@example.com"]
+
+
+def test_a_suppressed_reader_gets_no_alert_and_the_skip_says_why(rt: Runtime) -> None:
+    surge(rt)
+    reader(rt, "steady@example.com")
+    reader(rt, "complained@example.com", threshold=10)
+    with transaction(rt.sessions) as session:
+        suppression.suppress(
+            session, rt.settings.secret_key, "complained@example.com", "complaint", "test", NOW
+        )
+
+    sent = send_all(rt, NOW)
+
+    assert sorted((o.status, o.error) for o in sent) == [
+        ("sent", None),
+        ("skipped", "address suppressed (complained on 2026-11-20)"),
+    ]
     assert [str(m["To"]) for m in outbox(rt)] == ["steady@example.com"]
 
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event, select, text
 
 from digest.db import transaction
-from digest.deliver import digests
+from digest.deliver import digests, suppression
 from digest.deliver.cadence import Schedule
 from digest.deliver.compose import archive_templates, build_message
 from digest.deliver.digests import dispatch as dispatch_module
@@ -470,9 +470,14 @@ def test_three_permanent_refusals_in_a_row_mark_the_subscriber_bouncing(rt: Runt
         assert (subscriber.state, subscriber.bounces) == ("bouncing", 3)
         failed = session.scalars(select(Delivery.id).where(Delivery.status == "failed")).all()
     assert len(failed) == 3
-    # No more digests until the address is fixed; confirming it again is the fix.
+    # No more digests until the address is fixed: it is suppressed (issue 14); lifting that (the person's
+    # own new confirmation, or ops) and confirming again is the fix.
     ingest(at("2026-11-16T09:30"), ("Python at ten", ""))
     assert send_all(rt, at("2026-11-16T10:00:30")) == []
+    with transaction(rt.sessions) as session:
+        entry = suppression.find(session, rt.settings.secret_key, "reader@example.com")
+        assert entry is not None and entry.reason == "bounce"
+        suppression.lift(session, rt.settings.secret_key, "reader@example.com")
     follow(rt, "reader@example.com", HOURLY, at("2026-11-16T10:10"))
     with transaction(rt.sessions) as session:
         subscriber = session.scalars(select(Subscriber)).one()

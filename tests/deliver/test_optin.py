@@ -88,7 +88,9 @@ def test_unsubscribing_from_everything_stops_digests_alerts_and_unclaimed_emails
     later = now + timedelta(minutes=5)
 
     with transaction(rt.sessions) as session:
-        stopped = unsubscribe_all(session, info.subscriber_id, later)
+        stopped = unsubscribe_all(
+            session, info.subscriber_id, later, secret=rt.settings.secret_key, source="test"
+        )
 
     assert [s.state for s in stopped] == ["unsubscribed"]
     with transaction(rt.sessions) as session:
@@ -109,6 +111,6 @@ def test_unsubscribing_from_everything_stops_digests_alerts_and_unclaimed_emails
     listed = CliRunner().invoke(app, ["alerts", "list", "--json"], env=env)
     assert people.exit_code == 0, people.output
     assert [(row["email"], row["subscriber_state"]) for row in json.loads(people.output)] == [
-        ("v@example.com", "unsubscribed")
+        ("v@example.com", "suppressed")
     ]
     assert [row["state"] for row in json.loads(listed.output)] == ["off"]

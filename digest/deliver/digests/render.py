@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
+from digest.deliver import rights
 from digest.deliver.cadence import Schedule, window
 from digest.deliver.compose import Composer, archived_templates, build_message, message_id
 from digest.deliver.outbox import DeliveryConfig
@@ -150,6 +151,8 @@ def render_delivery(
         if row is None:
             raise NotFoundError(f"no delivery with id {delivery_id}")
         delivery, subscription = row.Delivery, row.Subscription
+        if subscription.state == rights.ERASED:
+            raise rights.erased(delivery_id)
         reader = Reader(
             subscription.id,
             subscription.subscriber_id,

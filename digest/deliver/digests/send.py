@@ -17,14 +17,14 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
-from digest.deliver import outbox
+from digest.deliver import outbox, suppression
 from digest.deliver.compose import Composer, archive_templates
 from digest.deliver.digests.render import Reader, content, manifest_sections, message, stored_copies
 from digest.deliver.mail import Mailer
 from digest.deliver.outbox import DIGESTS, Attempt, DeliveryConfig
 from digest.deliver.selection import WindowCache, select_window
 from digest.errors import NotFoundError
-from digest.models import Delivery, DeliveryItem, Subscriber, Subscription, SubscriptionSkill
+from digest.models import Delivery, DeliveryItem, Subscriber, Subscription, SubscriptionSkill, Suppression
 from digest.records import ComposedEmail, DeliveryOutcome, DeliveryStatus, DigestContent
 
 
@@ -33,7 +33,7 @@ class _Claimed:
     attempt: Attempt
     content: DigestContent
     has_manifest: bool
-    # Why this delivery must not be mailed (an unsubscribe or a bounce since it was opened), or None.
+    # Why this delivery must not be mailed (suppressed, unsubscribed or bouncing since it was opened).
     refusal: str | None
 
 
@@ -108,8 +108,12 @@ def _claim(
             Subscriber.state.label("subscriber_state"),
             Subscriber.bounces,
             SubscriptionSkill.skill_id,
+            Suppression.reason.label("suppressed"),
+            Suppression.created_at.label("suppressed_at"),
         )
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        # Suppression wins over everything (issue 14), checked here, at claim time, in the same query.
+        .outerjoin(Suppression, Suppression.email == Subscriber.email)
         .outerjoin(SubscriptionSkill, SubscriptionSkill.subscription_id == Subscription.id)
         .where(Subscription.id == delivery.subscription_id)
     ).all()
@@ -132,11 +136,12 @@ def _claim(
             max_age=config.max_item_age,
         )
         sections, more = selection.sections, selection.more
-    refusal = None
-    if person.subscription_state != "active":
-        refusal = f"subscription is {person.subscription_state}"
-    elif person.subscriber_state != "active":
-        refusal = f"subscriber is {person.subscriber_state}"
+    refusal = suppression.refusal(
+        person.suppressed,
+        person.suppressed_at,
+        subscription=person.subscription_state,
+        subscriber=person.subscriber_state,
+    )
     reader = Reader(
         delivery.subscription_id, person.subscriber_id, person.email, person.cadence, person.timezone
     )

@@ -36,7 +36,7 @@ from sqlalchemy import func, or_, select
 from digest.db import transaction
 from digest.deliver import digests, history, replay, subscribers
 from digest.deliver.signup import TooManyRequestsError
-from digest.errors import DigestError, InvalidInputError
+from digest.errors import DigestError, ErasedError, InvalidInputError
 from digest.ingest import catalog
 from digest.models import Delivery, Source, Subscriber
 from digest.ops import audit, schedules
@@ -250,6 +250,10 @@ def router(web: Web) -> APIRouter:
         # The replay module audits what it sends; a refusal never reaches it, so it is audited here.
         try:
             outcome = send()
+        except ErasedError as exc:
+            # Issue 14: the subscriber was erased; 410 Gone says so, as a status rather than a failure.
+            record(*audited, "erased")
+            return show(request, delivery_id, 410, error=str(exc))
         except DigestError as exc:
             record(*audited, f"refused: {exc}")
             return show(request, delivery_id, 400, error=str(exc))
