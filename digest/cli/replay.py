@@ -10,7 +10,7 @@ import typer
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, each, out, parse_time, print_json, runtime
 from digest.deliver import digests, replay
-from digest.errors import InvalidInputError
+from digest.errors import AlreadyResentError, InvalidInputError
 from digest.ops import audit
 from digest.records import DeliveryStatus
 
@@ -54,7 +54,10 @@ def replay_command(
         if to is not None:
             outcome = replay.send_copy(rt, delivery_id, to, audit.cli_actor(), clock())
         else:
-            outcome = replay.resend(rt, delivery_id, audit.cli_actor(), clock(), force=force)
+            try:
+                outcome = replay.resend(rt, delivery_id, audit.cli_actor(), clock(), force=force)
+            except AlreadyResentError as exc:
+                raise AlreadyResentError(f"{exc}; --force sends it again") from None
     row = _replay_json(outcome)
     if as_json:
         print_json(row)
