@@ -38,6 +38,11 @@ class ErasedError(DigestError):
     """The row's personal data was erased (GDPR art. 17): a clear status ("erased"), not a failure."""
 
 
+class AlreadyResentError(InvalidInputError):
+    """A second resend of one delivery that was not asked for explicitly: each surface says how to ask
+    (the CLI's ``--force``, the admin's confirmation), so the message names neither (issue 17)."""
+
+
 class FetchError(DigestError):
     """A feed could not be fetched. 4xx other than 408/429 are permanent for this attempt."""
 

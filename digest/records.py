@@ -7,7 +7,7 @@ Records are named for where they are in their life (reader): ``ParsedEntry`` (pa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -307,3 +307,8 @@ class SubscriptionInfo:
     next_due_at: datetime
     # Where its next window starts (None until its first digest).
     last_window_end: datetime | None
+
+
+def iso(value: datetime | None) -> str | None:
+    """A time as ISO 8601 in UTC with a ``Z`` (how every JSON output writes times); None stays None."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from digest.config import Settings, load_settings
 from digest.errors import InvalidInputError
+from digest.records import iso as iso  # the CLI's modules print times with it
 from digest.runtime import Runtime
 
 # Everything printed is data (skill ids like "[c3f…]", titles with ":smile:"): Rich reads no markup or emoji
@@ -73,10 +74,6 @@ def alarm(label: str, rest: str = "") -> Text:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def parse_time(text: str) -> datetime:

@@ -10,7 +10,7 @@ import typer
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, each, out, parse_time, print_json, runtime
 from digest.deliver import digests, replay
-from digest.errors import ErasedError, InvalidInputError
+from digest.errors import AlreadyResentError, ErasedError, InvalidInputError
 from digest.ops import audit
 from digest.records import DeliveryStatus
 
@@ -56,6 +56,8 @@ def replay_command(
                 outcome = replay.send_copy(rt, delivery_id, to, audit.cli_actor(), clock())
             else:
                 outcome = replay.resend(rt, delivery_id, audit.cli_actor(), clock(), force=force)
+    except AlreadyResentError as exc:
+        raise AlreadyResentError(f"{exc}; --force sends it again") from None
     except ErasedError as exc:
         # Issue 14: an erased delivery is a status, not a failure (exit 0, one line).
         if as_json:

@@ -24,7 +24,7 @@ from digest.deliver.digests import render_delivery
 from digest.deliver.mail import Mailer
 from digest.deliver.outbox import DeliveryConfig
 from digest.deliver.subscribers import normalise_email
-from digest.errors import InvalidInputError, MailError, NotFoundError
+from digest.errors import AlreadyResentError, InvalidInputError, MailError, NotFoundError
 from digest.models import Delivery, Replay, Subscriber, Subscription
 from digest.ops import audit
 from digest.records import DeliveryStatus
@@ -82,9 +82,8 @@ def resend(rt: Means, delivery_id: int, actor: str, now: datetime, *, force: boo
             raise NotFoundError(f"no delivery with id {delivery_id}")
         earlier = _resent(rt, delivery_id)
         if earlier is not None and not force:
-            raise InvalidInputError(
-                f"delivery {delivery_id} was resent already (replay {earlier.id}, {earlier.status}); "
-                "--force sends it again"
+            raise AlreadyResentError(
+                f"delivery {delivery_id} was resent already (replay {earlier.id}, {earlier.status})"
             )
     return _replay(rt, delivery_id, RESEND, address, actor, now)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, select
@@ -20,7 +20,7 @@ from digest.ingest import sources as plan
 from digest.ingest.opml import OpmlFeed, OpmlResult, parse_opml
 from digest.models import Item, Source
 from digest.ops import schedules
-from digest.vocabulary import interval_for
+from digest.vocabulary import MIN_INTERVAL, interval_for
 
 STATES = {"pause": "paused", "resume": "active"}
 # The curated starting point shipped with the package (issue 16). The engineering blogs are derived from a
@@ -29,6 +29,20 @@ STARTER_FILES = (
     PACKAGE_DIR / "data" / "starter.opml",
     PACKAGE_DIR / "data" / "starter-engineering-blogs.opml",
 )
+
+
+# What an HTTP status means for a feed, said the way an admin would say it.
+HTTP_WORDS = {
+    401: "the feed asks for a login",
+    403: "the server refuses us",
+    404: "the feed's address no longer exists",
+    410: "the feed was removed for good",
+    429: "the server says we ask too often",
+    500: "the server failed",
+    502: "the server's gateway failed",
+    503: "the server is unavailable",
+    504: "the server's gateway timed out",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +150,30 @@ def set_state(session: Session, source_id: int, action: str, now: datetime) -> F
     return describe(session, source_id)
 
 
+def fetch_soon(session: Session, source_id: int, now: datetime) -> FeedInfo:
+    """Make an active feed due now: the next crawl tick fetches it (an admin's "fetch now"). A paused or
+    disabled feed is refused, since making it due would not fetch it: resume it first."""
+    source = _get(session, source_id)
+    if source.state != "active":
+        raise InvalidInputError(f"feed {source_id} is {source.state}: resume it first")
+    source.next_fetch_at = now
+    session.flush()
+    return describe(session, source_id)
+
+
+def set_interval(session: Session, source_id: int, seconds: int | None, now: datetime) -> FeedInfo:
+    """Give a feed its own fetch interval (``None``: its kind's default again); the next fetch moves
+    no later than one new interval from now."""
+    source = _get(session, source_id)
+    if seconds is not None and seconds < MIN_INTERVAL:
+        raise InvalidInputError(f"the interval must be at least {MIN_INTERVAL} seconds")
+    source.interval_seconds = seconds
+    due = now + timedelta(seconds=interval_for(source.kind, seconds, schedules.feed_intervals(session)))
+    source.next_fetch_at = min(source.next_fetch_at, due)
+    session.flush()
+    return describe(session, source_id)
+
+
 def remove_feed(session: Session, source_id: int) -> FeedInfo:
     """Delete a feed and the items only it carried (their tags go with them)."""
     info = describe(session, source_id)
@@ -180,3 +218,22 @@ def _get(session: Session, source_id: int) -> Source:
     if source is None:
         raise NotFoundError(f"no feed with id {source_id}")
     return source
+
+
+def failing(info: FeedInfo) -> bool:
+    """A feed that failed its last fetch or is not being crawled."""
+    return info.consecutive_failures > 0 or info.state != "active"
+
+
+def in_words(info: FeedInfo) -> str:
+    """Why a feed is not being read, in a sentence; empty for a healthy feed."""
+    if info.state != "active":
+        reason = info.disabled_reason or info.last_error
+        return f"{info.state}" + (f": {reason}" if reason else "")
+    if not info.consecutive_failures:
+        return info.last_warning or ""
+    meaning = HTTP_WORDS.get(info.last_http_status or 0, "")
+    if not meaning and info.last_http_status and info.last_http_status >= 500:
+        meaning = "the server failed"
+    parts = [part for part in (meaning, info.last_error) if part]
+    return " — ".join(parts) or "the last fetch failed"

@@ -37,12 +37,30 @@ def record(
 
 
 def entries(
-    session: Session, *, limit: int = 100, action: str | None = None, since: datetime | None = None
+    session: Session,
+    *,
+    limit: int = 100,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    actor: str | None = None,
+    before: int | None = None,
 ) -> list[AuditEntry]:
-    """The newest entries first."""
+    """The newest entries first: ``action`` exactly, or every action under it when it ends with a dot
+    ("feed." for feed.pause, feed.resume...); ``actor`` a part of the actor; ``before`` an entry id (paging).
+    """
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if action:
-        query = query.where(AuditEntry.action == action)
+        prefix = action.endswith(".")
+        query = query.where(
+            AuditEntry.action.startswith(action, autoescape=True) if prefix else AuditEntry.action == action
+        )
+    if actor:
+        query = query.where(AuditEntry.actor.contains(actor, autoescape=True))
     if since is not None:
         query = query.where(AuditEntry.at >= since)
+    if until is not None:
+        query = query.where(AuditEntry.at < until)
+    if before is not None:
+        query = query.where(AuditEntry.id < before)
     return list(session.scalars(query))

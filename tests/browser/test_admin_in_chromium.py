@@ -16,7 +16,8 @@ from digest.runtime import Runtime
 from digest.web import create_app
 from tests.browser.conftest import chromium
 from tests.support import FeedServer, feed_server
-from tests.web.test_admin import CLOCK, SENT_AT, TOKEN, at, follow, ingest, send_all
+from tests.web.conftest import CLOCK, TOKEN
+from tests.web.test_admin import SENT_AT, at, follow, ingest, send_all
 from tests.web_support import outbox, serve
 
 pytestmark = pytest.mark.slow

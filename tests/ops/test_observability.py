@@ -245,7 +245,12 @@ def test_status_on_sqlite_says_workers_are_not_available_and_answers_quickly(
     assert data["beat_alive"] is True and data["beat_last_tick"]
     [feed] = data["failing_feeds"]  # type: ignore[misc]
     assert feed["id"] == failing and feed["failures"] == 2
-    assert feed["error"].startswith("HTTP 404 Not Found")
+    # In the admin's words (digest.ingest.catalog.in_words), then what the fetcher said.
+    assert feed["error"].startswith("the feed's address no longer exists — HTTP 404 Not Found")
+    # Fetched at the pinned NOW, long before the real clock `status` reads: overdue, a warning only.
+    overdue = data["overdue_feeds"]
+    assert isinstance(overdue, list) and [late["id"] for late in overdue] == [failing]
+    assert data["warnings"] == ["1 feed overdue by more than twice the interval"]
     assert data["deliveries_last_hour"] == {"sent": 0, "skipped": 0, "failed": 0}
     assert data["deliveries_waiting"] == {"pending": 0, "sending": 0}
 

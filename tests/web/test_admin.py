@@ -35,12 +35,11 @@ from digest.runtime import Runtime
 from digest.web import create_app
 from digest.web.admin.auth import COOKIE, session_cookie
 from tests.support import FeedServer, Route, feed_server, rss
+from tests.web.conftest import CLOCK, TOKEN, log_in
 from tests.web_support import csrf, outbox, serve
 
-TOKEN = "admin-token-for-tests-0123456789"
 BERLIN_DAILY = Schedule("daily", 8, 0, "Europe/Berlin")
 SENT_AT = datetime(2026, 11, 16, 7, 0, 30, tzinfo=UTC)
-CLOCK = datetime(2026, 11, 16, 9, 30, tzinfo=UTC)
 
 
 def at(text: str) -> datetime:
@@ -93,29 +92,6 @@ def sent(rt: Runtime, server: FeedServer) -> dict[str, int]:
     follow(rt, "other@example.org", at("2026-11-15T10:00"), "Kubernetes")
     ingest(rt, server, at("2026-11-15T12:00"), ("Python 3.13 is out", "Faster startup <b>&</b> more."))
     return send_all(rt, SENT_AT)
-
-
-@pytest.fixture
-def admin_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"admin_token": TOKEN})
-
-
-@pytest.fixture
-def app_client(admin_settings: Settings, rt: Runtime) -> Iterator[httpx.Client]:
-    with serve(create_app(admin_settings, clock=lambda: CLOCK)) as http:
-        yield http
-
-
-def log_in(http: httpx.Client, token: str = TOKEN, next_page: str = "/admin") -> httpx.Response:
-    form = http.get("/admin/login")
-    return http.post("/admin/login", data={"csrf": csrf(form.text), "token": token, "next": next_page})
-
-
-@pytest.fixture
-def client(app_client: httpx.Client) -> httpx.Client:
-    """Logged in through the form, holding the session cookie like a browser."""
-    assert log_in(app_client).status_code == 303
-    return app_client
 
 
 def admin_routes(settings: Settings) -> list[tuple[str, str]]:
@@ -397,19 +373,27 @@ def test_a_copy_goes_to_the_address_shows_its_outcome_and_is_audited(
     assert entry.actor == "web:admin" and entry.arguments["delivery"] == sent["sent"]
 
 
-def test_a_second_resend_is_refused_without_force_and_the_refusal_is_audited(
-    client: httpx.Client, sent: dict[str, int], rt: Runtime
+def test_a_resend_is_sent_only_from_its_confirmation_page_which_says_it_was_resent_before(
+    client: httpx.Client, sent: dict[str, int], rt: Runtime, admin_settings: Settings
 ) -> None:
     path = f"/admin/deliveries/{sent['sent']}"
+    before = len(outbox(admin_settings))
+    assert f'href="{path}/resend"' in client.get(path).text
 
-    first = client.post(f"{path}/resend", data={"csrf": csrf(client.get(path).text)})
-    second = client.post(f"{path}/resend", data={"csrf": csrf(client.get(path).text)})
-    forced = client.post(f"{path}/resend", data={"csrf": csrf(client.get(path).text), "force": "yes"})
+    unconfirmed = client.post(f"{path}/resend", data={"csrf": csrf(client.get(path).text)})
+    first_ask = client.get(f"{path}/resend")
+    first = client.post(f"{path}/resend", data={"csrf": csrf(first_ask.text), "confirmed": "yes"})
+    second_ask = client.get(f"{path}/resend")
+    second = client.post(f"{path}/resend", data={"csrf": csrf(second_ask.text), "confirmed": "yes"})
 
-    assert first.status_code == 303 and forced.status_code == 303
-    assert second.status_code == 400 and "resent already" in second.text
-    results = [entry.result or "" for entry in audit_entries(rt, "replay.resend")]
-    assert len(results) == 3 and sum(result.startswith("refused:") for result in results) == 1
+    assert unconfirmed.status_code == 400 and "Resend delivery" in unconfirmed.text
+    assert len(outbox(admin_settings)) == before + 2
+    assert "reader@example.com" in first_ask.text and "resent before" not in first_ask.text
+    assert "It was resent before" in second_ask.text
+    assert first.status_code == 303 and second.status_code == 303
+    # Web pages speak of confirming, never of the command line's flags (issue 17).
+    assert "--force" not in unconfirmed.text + first_ask.text + second_ask.text
+    assert len(audit_entries(rt, "replay.resend")) == 2
     with transaction(rt.sessions) as session:
         kinds = session.scalars(select(Replay.kind).where(Replay.delivery_id == sent["sent"])).all()
     assert kinds == ["resend", "resend"]

@@ -189,6 +189,8 @@ def path_values(valid: Fixture) -> dict[str, str]:
         "alert_id": str(valid.alert),
         "delivery_id": str(valid.delivery),
         "name": "crawl",
+        "source_id": "1",
+        "action": "pause",
     }
 
 
@@ -209,6 +211,7 @@ EXTRA_QUERY = {
     "/admin/deliveries": ["status", "email", "skill", "from", "to", "page"],
     "/manage/{token}": ["note"],
     "/admin/deliveries/{delivery_id}": ["replayed"],
+    "/admin/audit": ["actor", "action", "from", "to", "before"],
 }
 # Form fields of the HTML forms, with a valid value each; a route may be walked from several bases.
 FORMS: dict[str, list[dict[str, str]]] = {
@@ -244,7 +247,10 @@ FORMS: dict[str, list[dict[str, str]]] = {
     ],
     "/admin/login": [{"token": "wrong-guess", "next": "/admin"}],
     "/admin/deliveries/{delivery_id}/copy": [{"address": "copy@example.com"}],
-    "/admin/deliveries/{delivery_id}/resend": [{"force": "yes"}],
+    "/admin/deliveries/{delivery_id}/resend": [{"confirmed": "yes"}],
+    "/admin/sending": [{"to": "pause", "confirmed": "yes"}],
+    "/admin/feeds/{source_id}/interval": [{"value": "30m"}],
+    "/admin/feeds/{source_id}/{action}": [{}],
     "/admin/schedules/{name}": [{"value": "15m"}],
 }
 CSRF_FORMS = {"/subscribe": "subscribe", "/manage/{token}": "manage", "/manage/{token}/alerts": "manage"}

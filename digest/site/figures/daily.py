@@ -15,7 +15,8 @@ from sqlalchemy import ColumnElement, CursorResult, delete, func, insert, litera
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from digest.models import Item, Setting, SkillDaily, SkillPairDaily, Tag
-from digest.site.figures.records import PERIOD_DAYS, WINDOW_DAYS, RefreshResult, iso
+from digest.records import iso
+from digest.site.figures.records import PERIOD_DAYS, WINDOW_DAYS, RefreshResult
 
 RECENT_DAYS = 2
 # How far back a publication date can still move a figure: the window plus the 4 weeks its change compares.

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
-from digest.records import OtherCopy
+from digest.records import OtherCopy, iso
 
 WINDOW_DAYS = 90
 # "Last 4 weeks against the 4 weeks before" (issue 8).
@@ -157,8 +157,3 @@ class SkillIndexPage:
     matches: int
     window_days: int
     as_of: datetime | None
-
-
-def iso(value: datetime | None) -> str | None:
-    """A time as ISO 8601 in UTC with a ``Z``; None stays None."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None

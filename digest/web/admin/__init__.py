@@ -5,11 +5,15 @@
     /admin/deliveries                  filters (status, subscriber, skill, period), 50 a page, older by id
     /admin/deliveries/{id}             subscriber, window, history, items and why, replays, the digest
     /admin/deliveries/{id}/copy        POST: send a copy to an address
-    /admin/deliveries/{id}/resend      POST: send it again to its subscriber
+    /admin/deliveries/{id}/resend      GET asks to confirm; POST: send it again to its subscriber
     /admin/feeds                       failing feeds first, the error in words
     /admin/schedules                   run-time cadences; POST /admin/schedules/{name} changes one
     /admin/subscribers?q=              search by address: subscriptions, states, bounces
     /admin/coverage                    followed skills, worst covered first (coverage.py, issue 16)
+    /admin/sending, /admin/audit, feed actions     the switches and the audit log (operate.py, issue 17)
+
+Every page but the login carries the health banner (banner.py): what is wrong first, then beat, workers,
+queues, sending, overdue feeds and the last hour's failures.
 
 With no token set, /admin does not exist (404, like any unknown path). Otherwise each request carries the
 session cookie made at login or ``Authorization: Bearer <token>`` (scripts). Tokens are compared with
@@ -33,6 +37,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, or_, select
 
+from digest import health
 from digest.db import transaction
 from digest.deliver import digests, history, replay, subscribers
 from digest.deliver.signup import TooManyRequestsError
@@ -42,7 +47,7 @@ from digest.models import Delivery, Source, Subscriber
 from digest.ops import audit, schedules
 from digest.ops.ratelimit import retry_after
 from digest.web import security
-from digest.web.admin import coverage, views
+from digest.web.admin import coverage, operate, views
 from digest.web.admin.auth import (
     COOKIE,
     SESSION_MAX_AGE,
@@ -55,6 +60,7 @@ from digest.web.admin.auth import (
     token_matches,
     valid_session,
 )
+from digest.web.admin.banner import Banner
 from digest.web.admin.views import PAGE_SIZE, STATUSES, DeliveryFilter
 from digest.web.context import Web
 from digest.web.forms import Fields, RowId, form_reader
@@ -112,8 +118,12 @@ def router(web: Web) -> APIRouter:
     routes = APIRouter(dependencies=[Depends(enabled)])
     private = APIRouter(dependencies=[authorised])
 
+    banner = Banner(web)
+
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        response = web.page(request, f"admin/{name}", status, when=views.when, **context)
+        if not context.get("anonymous"):
+            context |= {"health": banner.status(), "now": web.clock()}
+        response = web.page(request, f"admin/{name}", status, when=views.when, ago=views.ago, **context)
         # Admin pages hold personal data: never cached, never framed by another site.
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Frame-Options"] = "DENY"
@@ -126,7 +136,7 @@ def router(web: Web) -> APIRouter:
 
     @routes.get("/admin/login", response_class=HTMLResponse)
     def login_page(request: Request, next: str = "/admin") -> HTMLResponse:
-        return page(request, "login.html", next=local_path(next), error="")
+        return page(request, "login.html", next=local_path(next), error="", anonymous=True)
 
     @routes.post("/admin/login")
     def login(request: Request, fields: Fields = login_form) -> Response:
@@ -140,7 +150,12 @@ def router(web: Web) -> APIRouter:
         if not token_matches(fields.first("token"), settings.admin_token):
             record("admin.login", {"ip": ip}, "refused")
             return page(
-                request, "login.html", 401, next=local_path(fields.first("next")), error="wrong token"
+                request,
+                "login.html",
+                401,
+                next=local_path(fields.first("next")),
+                error="wrong token",
+                anonymous=True,
             )
         record("admin.login", {"ip": ip}, "ok")
         with transaction(web.rt.sessions) as session:
@@ -231,14 +246,27 @@ def router(web: Web) -> APIRouter:
             lambda: replay.send_copy(web.rt, delivery_id, address, ACTOR, web.clock()),
         )
 
+    def confirm_resend(request: Request, delivery_id: int, status: int = 200) -> HTMLResponse:
+        with transaction(web.rt.sessions) as session:
+            found = history.view(session, delivery_id)
+        earlier = [r for r in found.replays if r.kind == replay.RESEND]
+        return page(request, "resend.html", status, delivery=found, earlier=earlier)
+
+    @private.get("/admin/deliveries/{delivery_id}/resend", response_class=HTMLResponse)
+    def resend_page(request: Request, delivery_id: RowId) -> HTMLResponse:
+        return confirm_resend(request, delivery_id)
+
     @private.post("/admin/deliveries/{delivery_id}/resend")
     def send_again(request: Request, delivery_id: RowId, fields: Fields = fields_of) -> Response:
-        force = fields.first("force") == "yes"
+        # A resend reaches a person's inbox: only from the confirmation page, which says whether it was
+        # resent before, so confirming it sends it once more (issue 17).
+        if fields.first("confirmed") != "yes":
+            return confirm_resend(request, delivery_id, 400)
         return act(
             request,
             delivery_id,
-            ("replay.resend", {"delivery": delivery_id, "force": force}),
-            lambda: replay.resend(web.rt, delivery_id, ACTOR, web.clock(), force=force),
+            ("replay.resend", {"delivery": delivery_id, "confirmed": True}),
+            lambda: replay.resend(web.rt, delivery_id, ACTOR, web.clock(), force=True),
         )
 
     def act(
@@ -263,12 +291,18 @@ def router(web: Web) -> APIRouter:
         )
 
     @private.get("/admin/feeds", response_class=HTMLResponse)
-    def feeds(request: Request) -> HTMLResponse:
+    def feeds(request: Request, saved: str = "", error: str = "") -> HTMLResponse:
         with transaction(web.rt.sessions) as session:
             infos = catalog.list_feeds(session)
-        infos.sort(key=lambda f: (not views.failing(f), -f.consecutive_failures, f.name.lower()))
-        rows = [(info, views.failing(info), views.in_words(info)) for info in infos]
-        return page(request, "feeds.html", rows=rows)
+            # A feed long overdue is in trouble too, though its last fetch worked (issue 17).
+            late = {feed.id: feed.error for feed in health.overdue_feeds(session, web.clock(), len(infos))}
+
+        def trouble(info: catalog.FeedInfo) -> bool:
+            return catalog.failing(info) or info.id in late
+
+        infos.sort(key=lambda f: (not trouble(f), -f.consecutive_failures, f.name.lower()))
+        rows = [(info, trouble(info), catalog.in_words(info) or late.get(info.id, "")) for info in infos]
+        return page(request, "feeds.html", rows=rows, saved=saved[:300], error=error[:300])
 
     def cadences(request: Request, status: int = 200, error: str = "", saved: str = "") -> HTMLResponse:
         with transaction(web.rt.sessions) as session:
@@ -310,5 +344,6 @@ def router(web: Web) -> APIRouter:
         )
 
     coverage.add_routes(private, page, web)
+    operate.add_routes(private, page, web, record, banner, fields_of)
     routes.include_router(private)
     return routes

@@ -15,25 +15,12 @@ from sqlalchemy.orm import Session
 
 from digest.deliver import history
 from digest.errors import InvalidInputError
-from digest.ingest import catalog
 from digest.ingest.skills import resolve_skill
 from digest.records import DeliveryStatus
 from digest.web.forms import MAX_ID, whole_number
 
 PAGE_SIZE = 50
 STATUSES = tuple(DeliveryStatus)
-# What an HTTP status means for a feed, said the way an admin would say it.
-HTTP_WORDS = {
-    401: "the feed asks for a login",
-    403: "the server refuses us",
-    404: "the feed's address no longer exists",
-    410: "the feed was removed for good",
-    429: "the server says we ask too often",
-    500: "the server failed",
-    502: "the server's gateway failed",
-    503: "the server is unavailable",
-    504: "the server's gateway timed out",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +49,8 @@ class DeliveryFilter:
             status,
             query.get("email", "").strip().lower(),
             query.get("skill", "").strip(),
-            _day(query.get("from", ""), "from"),
-            _day(query.get("to", ""), "to"),
+            day(query.get("from", ""), "from"),
+            day(query.get("to", ""), "to"),
             int(before) if before else None,
         )
 
@@ -86,7 +73,8 @@ class DeliveryFilter:
         )
 
 
-def _day(text: str, field: str) -> date | None:
+def day(text: str, field: str) -> date | None:
+    """A date from a filter field (``from``, ``to``); empty is none, else ``InvalidInputError``."""
     if not text.strip():
         return None
     try:
@@ -116,20 +104,10 @@ def deliveries(session: Session, wanted: DeliveryFilter) -> history.DeliveryPage
     return history.page(session, wanted.query(skill_id))
 
 
-def failing(info: catalog.FeedInfo) -> bool:
-    """A feed that failed its last fetch or is not being crawled."""
-    return info.consecutive_failures > 0 or info.state != "active"
-
-
-def in_words(info: catalog.FeedInfo) -> str:
-    """Why a feed is not being read, in a sentence; empty for a healthy feed."""
-    if info.state != "active":
-        reason = info.disabled_reason or info.last_error
-        return f"{info.state}" + (f": {reason}" if reason else "")
-    if not info.consecutive_failures:
-        return info.last_warning or ""
-    meaning = HTTP_WORDS.get(info.last_http_status or 0, "")
-    if not meaning and info.last_http_status and info.last_http_status >= 500:
-        meaning = "the server failed"
-    parts = [part for part in (meaning, info.last_error) if part]
-    return " — ".join(parts) or "the last fetch failed"
+def ago(value: datetime, now: datetime) -> str:
+    """How long before ``now`` in words, to the unit a person reads at a glance: "12 s ago", "3 min ago"."""
+    seconds = max(0, int((now - value).total_seconds()))
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
