@@ -123,6 +123,8 @@ class Runtime:
             s.max_attempts,
             timedelta(seconds=s.give_up_after),
             timedelta(seconds=s.max_item_age),
+            journal=s.home / "journal",
+            sent_write_retry=timedelta(seconds=s.sent_write_retry),
         )
 
     @property
