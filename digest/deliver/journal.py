@@ -249,3 +249,11 @@ def journal_for(folder: Path) -> Journal:
             journal.open()
             _journals[key] = journal
         return journal
+
+
+def close_journal(folder: Path) -> None:
+    """Close (and compact) this process's journal in ``folder``, if it was opened."""
+    with _journals_lock:
+        journal = _journals.pop((folder, os.getpid()), None)
+    if journal is not None:
+        journal.close()
