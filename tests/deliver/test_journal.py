@@ -13,15 +13,16 @@ import pytest
 from sqlalchemy import select, update
 
 from digest.db import transaction
-from digest.deliver import digests, journal, outbox
+from digest.deliver import alerts, digests, journal, outbox
 from digest.deliver.journal import Acceptance, Journal, journal_for
 from digest.deliver.mail import Mailer, mailer_for
 from digest.deliver.outbox import SEND_LEASE
 from digest.errors import JournalError
 from digest.models import Delivery
 from digest.runtime import Runtime
+from tests.deliver.test_alerts import NOW, reader, surge
 from tests.deliver.test_digests import Ingest, at
-from tests.deliver.test_outbox import SLOT, a_digest, digest_events
+from tests.deliver.test_outbox import SLOT, a_digest, alert_events, digest_events
 from tests.support import SmtpSink, feed_server, smtp_sink
 
 ACCEPTED = Acceptance(
@@ -164,6 +165,33 @@ def test_a_digest_accepted_whose_sent_write_never_came_is_marked_sent_from_the_j
     # Dropped with the worker's next journal write, or when it stops.
     rt.close()
     assert list((rt.settings.home / "journal").iterdir()) == []
+
+
+def test_an_alert_accepted_whose_sent_write_never_came_is_marked_sent_from_the_journal_too(
+    rt: Runtime, sink: SmtpSink, mailer: Mailer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    surge(rt)
+    reader(rt)
+    [delivery_id] = alerts.check(rt.sessions, NOW)
+
+    def die(*_args: object) -> None:
+        raise Crash
+
+    with monkeypatch.context() as patch:
+        patch.setattr(outbox, "_commit_sent", die)
+        with pytest.raises(Crash):
+            alerts.send(
+                rt.sessions, delivery_id, mailer=mailer, composer=rt.composer, config=rt.delivery, now=NOW
+            )
+    later = NOW + SEND_LEASE + timedelta(minutes=1)
+    outcome = alerts.send(
+        rt.sessions, delivery_id, mailer=mailer, composer=rt.composer, config=rt.delivery, now=later
+    )
+
+    assert outcome.status == "sent" and len(sink.messages) == 1
+    events = alert_events(rt, delivery_id)
+    assert [event for event, _ in events] == ["claimed", "claimed", "sent"]
+    assert "; found in the journal " in (events[-1][1] or "")
 
 
 def test_a_reclaimed_digest_is_not_sent_when_the_journal_cannot_be_read(
