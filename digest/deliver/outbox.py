@@ -2,7 +2,9 @@
 
     claim (pending, or sending past its lease -> sending, attempts + 1, event "claimed")
       -> the orchestrator composes -> transmit:
-           250               -> sent (event "sent"); a bounce count starts from zero again
+           250               -> the journal -> sent (event "sent", the reply; the write alone retried
+                                through a database outage); a bounce count starts from zero again
+      a re-claim whose message the journal holds -> sent without sending (issue 18, journal.py)
            5xx               -> failed (event "failed", the reply); the third in a row marks a bounce
            4xx, under cap    -> pending again (event "released", the reply); retried after a back-off
            4xx, past the cap -> failed (event "failed": attempts, age and the last reply)
