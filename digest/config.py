@@ -118,6 +118,13 @@ class Settings(BaseSettings):
         gt=0,
         description="seconds (or 30m, 72h, 3d) after which a temporarily refused email fails",
     )
+    sent_write_retry: int = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="seconds (or 90s, 5m) the write that marks an accepted email sent is retried through a "
+        "database outage, never the send (issue 18)",
+    )
     trusted_proxies: str = Field(
         default="",
         description="comma-separated proxy addresses/networks whose X-Forwarded-For is believed; empty: none",
@@ -137,7 +144,7 @@ class Settings(BaseSettings):
         default=True, description="on: a skill's first confirmed subscriber adds its query feeds (issue 16)"
     )
 
-    @field_validator("max_item_age", "give_up_after", mode="before")
+    @field_validator("max_item_age", "give_up_after", "sent_write_retry", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip().isdigit():

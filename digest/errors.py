@@ -69,3 +69,7 @@ class MailError(DigestError):
     def __init__(self, message: str, *, permanent: bool = False, code: int | None = None) -> None:
         super().__init__(message, permanent=permanent)
         self.code = code
+
+
+class JournalError(DigestError):
+    """The local sent journal cannot be read or written: no email may be sent without it (issue 18)."""

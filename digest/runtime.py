@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.config import Settings, parse_host_limits
 from digest.db import make_engine, make_sessions, require_schema
 from digest.deliver.compose import Composer
+from digest.deliver.journal import close_journal
 from digest.deliver.mail import Mailer, mailer_for, signer_for
 from digest.deliver.outbox import DeliveryConfig
 from digest.deliver.selection import WindowCache
@@ -123,6 +124,8 @@ class Runtime:
             s.max_attempts,
             timedelta(seconds=s.give_up_after),
             timedelta(seconds=s.max_item_age),
+            journal=s.home / "journal",
+            sent_write_retry=timedelta(seconds=s.sent_write_retry),
         )
 
     @property
@@ -161,3 +164,4 @@ class Runtime:
             self.mailer.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
+        close_journal(self.settings.home / "journal")

@@ -24,7 +24,7 @@ from email.policy import SMTPUTF8
 from email.utils import getaddresses
 from io import BytesIO
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import dkim
@@ -51,8 +51,8 @@ DKIM_HEADERS = (
 class Mailer(Protocol):
     """Hands finished messages to a mail system."""
 
-    def send(self, message: EmailMessage) -> None:
-        """Deliver one message or raise ``MailError`` (``permanent`` for 5xx)."""
+    def send(self, message: EmailMessage) -> str | None:
+        """Deliver one message or raise ``MailError`` (``permanent`` for 5xx); the server's reply, if any."""
 
     def close(self) -> None:
         """Release connections."""
@@ -106,11 +106,11 @@ class MaildirMailer:
         for sub in ("tmp", "new", "cur"):
             (path / sub).mkdir(parents=True, exist_ok=True)
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage) -> str | None:
         """Store the message once per Message-ID (tmp/ then rename, as the Maildir spec asks)."""
         name = self.file_name(message)
         if self.find(message["Message-ID"]) is not None:
-            return
+            return None
         data = message.as_bytes()
         if self.signer is not None:
             # Maildir files keep Unix line ends, so the signature header is folded the same way.
@@ -121,6 +121,7 @@ class MaildirMailer:
             os.replace(temporary, self.path / "new" / name)
         except OSError as exc:
             raise MailError(f"cannot write to maildir {self.path}: {exc.strerror}") from None
+        return None
 
     def find(self, message_id: str) -> Path | None:
         """The stored file of a message, in ``new/`` or (once a client has read it) ``cur/``."""
@@ -141,6 +142,23 @@ class MaildirMailer:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+class _Smtp(smtplib.SMTP):
+    """Keeps the reply to DATA (``250 2.0.0 queued as ...``), which ``sendmail`` drops: the sent journal and
+    the delivery's history record it (issue 18)."""
+
+    last_reply = ""
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        """DATA, remembering the reply."""
+        code, reply = super().data(msg)
+        self.last_reply = f"{code} {reply.decode(errors='replace')}"
+        return code, reply
+
+
+class _SmtpSsl(_Smtp, smtplib.SMTP_SSL):
+    """Implicit TLS, keeping the reply the same way."""
 
 
 class SmtpMailer:
@@ -167,32 +185,32 @@ class SmtpMailer:
         # A CA file replaces the system's trust store (a private relay's own CA); verification stays on.
         self.ssl_context = ssl.create_default_context(cafile=ca_file or None)
         self.signer = signer
-        self._connection: smtplib.SMTP | None = None
+        self._connection: _Smtp | None = None
 
-    def send(self, message: EmailMessage) -> None:
-        """Send one message, reconnecting once if a kept connection went stale."""
+    def send(self, message: EmailMessage) -> str | None:
+        """Send one message, reconnecting once if a kept connection went stale; the reply to DATA."""
         reused = self._connection is not None
         try:
-            self._send(message)
+            return self._send(message)
         except smtplib.SMTPServerDisconnected as exc:
             self._connection = None
             # Servers close connections left idle past their timeout (RFC 5321 4.5.3.2.7); that deserves
             # one new connection. A fresh connection that fails, or a server that stopped answering, does not.
             if not reused or _timed_out(exc):
                 raise _mail_error(exc) from None
-            self._send_or_raise(message)
+            return self._send_or_raise(message)
         except (smtplib.SMTPException, OSError) as exc:
             self._drop_unless_reusable(exc)
             raise _mail_error(exc) from None
 
-    def _send_or_raise(self, message: EmailMessage) -> None:
+    def _send_or_raise(self, message: EmailMessage) -> str:
         try:
-            self._send(message)
+            return self._send(message)
         except (smtplib.SMTPException, OSError) as exc:
             self._drop_unless_reusable(exc)
             raise _mail_error(exc) from None
 
-    def _send(self, message: EmailMessage) -> None:
+    def _send(self, message: EmailMessage) -> str:
         connection = self._connection or self._connect()
         self._connection = connection
         sender, recipients, data, options = self._envelope(connection, message)
@@ -204,9 +222,10 @@ class SmtpMailer:
             raise MailError(
                 f"SMTP {code}: {reply.decode(errors='replace')}", permanent=code >= 500, code=code
             )
+        return connection.last_reply
 
     @staticmethod
-    def _envelope(connection: smtplib.SMTP, message: EmailMessage) -> tuple[str, list[str], bytes, list[str]]:
+    def _envelope(connection: _Smtp, message: EmailMessage) -> tuple[str, list[str], bytes, list[str]]:
         """What ``smtplib.SMTP.send_message`` sends, as bytes we can sign before they go out."""
         connection.ehlo_or_helo_if_needed()
         sender = getaddresses([str(message["Sender"] or message["From"] or "")])[0][1]
@@ -228,10 +247,10 @@ class SmtpMailer:
             BytesGenerator(buffer, policy=policy).flatten(visible, linesep="\r\n")
             return sender, recipients, buffer.getvalue(), options
 
-    def _connect(self) -> smtplib.SMTP:
-        connection: smtplib.SMTP
+    def _connect(self) -> _Smtp:
+        connection: _Smtp
         if self.security == "ssl":
-            connection = smtplib.SMTP_SSL(
+            connection = _SmtpSsl(
                 self.host,
                 self.port,
                 local_hostname=self.local_hostname,
@@ -239,9 +258,7 @@ class SmtpMailer:
                 context=self.ssl_context,
             )
         else:
-            connection = smtplib.SMTP(
-                self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout
-            )
+            connection = _Smtp(self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout)
         try:
             if self.security == "starttls":
                 connection.starttls(context=self.ssl_context)
@@ -304,7 +321,7 @@ class PacedMailer:
         self._next = float("-inf")
         self._lock = threading.Lock()
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage) -> str | None:
         """Wait for the next free slot, then send."""
         with self._lock:
             now = self.clock()
@@ -313,7 +330,7 @@ class PacedMailer:
             self._next = slot + self.interval
         if slot > now:
             self.sleep(slot - now)
-        self.inner.send(message)
+        return self.inner.send(message)
 
     def close(self) -> None:
         """Close the mailer it paces."""

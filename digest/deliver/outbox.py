@@ -2,7 +2,9 @@
 
     claim (pending, or sending past its lease -> sending, attempts + 1, event "claimed")
       -> the orchestrator composes -> transmit:
-           250               -> sent (event "sent"); a bounce count starts from zero again
+           250               -> the journal -> sent (event "sent", the reply; the write alone retried
+                                through a database outage); a bounce count starts from zero again
+      a re-claim whose message the journal holds -> sent without sending (issue 18, journal.py)
            5xx               -> failed (event "failed", the reply); the third in a row marks a bounce
                                 and suppresses the address (``suppression``)
            4xx, under cap    -> pending again (event "released", the reply); retried after a back-off
@@ -25,24 +27,30 @@ while the visitor waits.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, case, insert, or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from digest.db import transaction
 from digest.deliver import suppression
+from digest.deliver.journal import Acceptance, Journal, journal_for
 from digest.deliver.mail import Mailer
 from digest.deliver.selection import MAX_ITEM_AGE
-from digest.errors import MailError
+from digest.errors import JournalError, MailError
 from digest.models import AlertDelivery, AlertDeliveryEvent, Delivery, DeliveryEvent, Subscriber
 from digest.ops import metrics
 from digest.records import DeliveryStatus as Status
 
+logger = logging.getLogger(__name__)
 # A row claimed longer ago than this is taken to have lost its worker and may be claimed again.
 SEND_LEASE = timedelta(minutes=10)
 # A row still pending this long after it was enqueued is enqueued again (its task may be lost with a
@@ -52,6 +60,10 @@ REQUEUE_AFTER = timedelta(minutes=15)
 # broker's visibility timeout, so a waiting retry is never handed to a second worker.
 RETRY_BASE = timedelta(seconds=30)
 RETRY_MAX = timedelta(minutes=30)
+# The write that marks an accepted message sent is retried after 0.25 s, 0.5 s, ... at most 5 s apart (for
+# ``DIGEST_SENT_WRITE_RETRY`` in all): a PostgreSQL restart takes seconds, a failover tens of seconds.
+SENT_RETRY_FIRST = 0.25
+SENT_RETRY_MAX = 5.0
 # Permanent failures in a row after which a subscriber is "bouncing" and gets no more email.
 BOUNCE_LIMIT = 3
 
@@ -82,6 +94,10 @@ class DeliveryConfig:
     give_up_after: timedelta
     # How long before its window an item may have been published and still be mailed (issue 16).
     max_item_age: timedelta = MAX_ITEM_AGE
+    # The folder of the sent journal (``DIGEST_HOME/journal``); None sends without one (issue 18).
+    journal: Path | None = None
+    # How long the write that marks an accepted email ``sent`` is retried (``DIGEST_SENT_WRITE_RETRY``).
+    sent_write_retry: timedelta = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +106,12 @@ class Box:
 
     table: type[Delivery] | type[AlertDelivery]
     events: type[DeliveryEvent] | type[AlertDeliveryEvent]
+    # The name of its rows in the sent journal.
+    kind: str
 
 
-DIGESTS = Box(Delivery, DeliveryEvent)
-ALERTS = Box(AlertDelivery, AlertDeliveryEvent)
+DIGESTS = Box(Delivery, DeliveryEvent, "digest")
+ALERTS = Box(AlertDelivery, AlertDeliveryEvent, "alert")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +180,20 @@ def transmit(
     now: datetime,
 ) -> Result:
     """Send a claimed row's message and record what came of it. Raises ``MailError`` (not permanent) when
-    the row went back to pending for a retry; past the attempt cap it returns ``failed`` instead."""
+    the row went back to pending for a retry; past the attempt cap it returns ``failed`` instead.
+
+    A row claimed again (attempt 2 or later) whose message the journal says was accepted is marked ``sent``
+    without sending; a journal that cannot be read raises ``JournalError`` before anything is sent."""
+    journal = journal_for(config.journal) if config.journal is not None else None
+    # A first attempt cannot have been accepted before: only a row claimed again pays for the look-up.
+    if (
+        journal is not None
+        and attempt.attempts > 1
+        and _sent_before(sessions, box, attempt, journal, config, now)
+    ):
+        return Result(Status.SENT, None)
     try:
-        mailer.send(message)
+        reply = mailer.send(message)
     except MailError as exc:
         if exc.permanent:
             return _bounce(sessions, box, attempt, now, str(exc), config.secret)
@@ -185,16 +214,97 @@ def transmit(
             )
             record(session, box, attempt.delivery_id, now, Event.RELEASED, str(exc))
         raise
-    with transaction(sessions) as session:
-        finish(session, box, attempt.delivery_id, Status.SENT, now, None)
-        if attempt.bounces:
-            session.execute(
-                update(Subscriber)
-                .where(Subscriber.id == attempt.subscriber_id)
-                .values(bounces=0)
-                .execution_options(synchronize_session=False)
-            )
+    accepted = Acceptance(box.kind, attempt.delivery_id, str(message["Message-ID"]), now, reply or "accepted")
+    if journal is not None:
+        _remember(journal, accepted)
+    _commit_sent(sessions, box, attempt, now, accepted.reply, config.sent_write_retry)
+    if journal is not None:
+        journal.forget(box.kind, attempt.delivery_id)
     return Result(Status.SENT, None)
+
+
+def _sent_before(
+    sessions: sessionmaker[Session],
+    box: Box,
+    attempt: Attempt,
+    journal: Journal,
+    config: DeliveryConfig,
+    now: datetime,
+) -> bool:
+    """Whether an earlier attempt's message was accepted (the journal has it); if so it is marked sent now."""
+    found = journal.find(box.kind, attempt.delivery_id)
+    if found is None:
+        return False
+    done = found.acceptance
+    detail = (
+        f"{done.reply}, accepted at {done.accepted_at.isoformat()}; found in the journal {found.file.name}"
+    )
+    _commit_sent(sessions, box, attempt, now, detail, config.sent_write_retry)
+    journal.forget(box.kind, attempt.delivery_id, found.file)
+    return True
+
+
+def _remember(journal: Journal, accepted: Acceptance) -> None:
+    """Write the acceptance to the journal; failing that, the database write below is all there is."""
+    try:
+        journal.record(accepted)
+    except JournalError as exc:
+        logger.error("delivery %s was accepted but not journaled: %s", accepted.delivery_id, exc)
+
+
+def _commit_sent(
+    sessions: sessionmaker[Session],
+    box: Box,
+    attempt: Attempt,
+    now: datetime,
+    detail: str,
+    retry_for: timedelta,
+) -> None:
+    """Mark the row ``sent``, retrying through a database restart or failover for ``retry_for``: the server
+    has accepted the message, so this write is what is retried, never the send (issue 18)."""
+    deadline = time.monotonic() + retry_for.total_seconds()
+    pause = SENT_RETRY_FIRST
+    while True:
+        try:
+            with transaction(sessions) as session:
+                _mark_sent(session, box, attempt, now, detail)
+            return
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            logger.warning(
+                "delivery %s accepted; marking it sent failed (%s), again in %.1f s",
+                attempt.delivery_id,
+                type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__,
+                pause,
+            )
+            time.sleep(pause)
+            pause = min(pause * 2, SENT_RETRY_MAX)
+
+
+def _mark_sent(session: Session, box: Box, attempt: Attempt, now: datetime, detail: str) -> None:
+    """``sending`` -> ``sent`` with the server's reply as the event; nothing if the row is sent already (a
+    commit whose answer was lost with the connection, or another worker that found the journal)."""
+    table = box.table
+    marked = session.execute(
+        update(table)
+        .where(table.id == attempt.delivery_id, table.status == Status.SENDING)
+        .values(status=Status.SENT, finished_at=now, error=None)
+        .returning(table.id)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if marked is None:
+        return
+    record(session, box, attempt.delivery_id, now, Event.SENT, detail)
+    if box is DIGESTS:
+        metrics.delivered(Status.SENT)
+    if attempt.bounces:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.id == attempt.subscriber_id)
+            .values(bounces=0)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def give_up(attempt: Attempt, config: DeliveryConfig, now: datetime) -> str | None:

@@ -11,6 +11,7 @@ import random
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -99,6 +100,81 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     yield server
     if server.process is not None:
         server.kill()
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL cluster of this drill's own on 127.0.0.1 (initdb, trust, fsync off), which the drill may
+    restart with ``pg_ctl restart -m immediate`` without touching the shared server on 5432. As root, the
+    cluster runs as the ``postgres`` user, which initdb insists on."""
+
+    folder: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        """The DIGEST_DATABASE_URL of this cluster's ``postgres`` database."""
+        return f"postgresql+psycopg://digest@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def data(self) -> Path:
+        """The cluster's data directory."""
+        return self.folder / "data"
+
+    def start(self) -> None:
+        """initdb, then start it and wait until it accepts connections."""
+        self._run("initdb", "-D", str(self.data), "-U", "digest", "--auth=trust", "--no-sync")
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.folder / "log")
+        self._run("pg_ctl", "start", "-w", "-D", str(self.data), "-l", log, "-o", options)
+
+    def restart_immediately(self) -> None:
+        """``pg_ctl restart -m immediate``: every backend dies at once, then recovery; returns once up."""
+        # -l again: without it the new postmaster would hold pg_ctl's output pipe open.
+        self._run(
+            "pg_ctl", "restart", "-m", "immediate", "-w", "-D", str(self.data), "-l", str(self.folder / "log")
+        )
+
+    def postmaster_pid(self) -> int | None:
+        """The running postmaster's pid, or None when it is down."""
+        pid_file = self.data / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+            os.kill(pid, 0)
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid
+
+    def stop(self) -> None:
+        """Stop it (immediate: nothing of it is kept)."""
+        if self.postmaster_pid() is not None:
+            self._run("pg_ctl", "stop", "-m", "immediate", "-w", "-D", str(self.data))
+
+    def log(self) -> str:
+        """What the server logged."""
+        return (self.folder / "log").read_text(errors="replace")
+
+    def _run(self, *argv: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *argv], check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster for this drill alone, removed afterwards."""
+    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
+        need("PostgreSQL", "initdb and pg_ctl are not installed, and this drill starts its own cluster")
+    # Not under pytest's tmp_path: as root that is private to root, and the server runs as postgres.
+    folder = Path(tempfile.mkdtemp(prefix="digest-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    server = PostgresServer(folder, free_port())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass
