@@ -1,4 +1,8 @@
-"""What every command shares: consoles, the runtime, JSON and time helpers, progress bars."""
+"""What every command shares: consoles, the runtime, JSON and time helpers, progress bars.
+
+Light on purpose: every command module imports it, and ``digest --help`` must start in a fraction of a
+second (issue 17), so the settings, the runtime and the progress bars are imported where they are used.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,19 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from digest.config import Settings, load_settings
 from digest.errors import InvalidInputError
-from digest.runtime import Runtime
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from digest.config import Settings
+    from digest.runtime import Runtime
 
 # Everything printed is data (skill ids like "[c3f…]", titles with ":smile:"): Rich reads no markup or emoji
 # codes in it, so nothing is swallowed (issue 17, FIELD-NOTES). Colour goes through ``Text`` styles.
@@ -35,6 +42,9 @@ def clock() -> datetime:
 
 @contextmanager
 def runtime(*, schema: bool = True, **overrides: Any) -> Iterator[Runtime]:
+    from digest.config import load_settings
+    from digest.runtime import Runtime
+
     rt = Runtime(load_settings(**overrides))
     try:
         if schema:
@@ -91,6 +101,8 @@ def parse_time(text: str) -> datetime:
 
 def progress() -> Progress:
     """A progress bar on stderr that disappears when done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),

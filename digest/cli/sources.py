@@ -10,9 +10,6 @@ from rich.table import Table
 
 from digest.cli.app import skills_app
 from digest.cli.common import JsonOption, clock, out, print_json, runtime
-from digest.db import transaction
-from digest.ingest import coverage, queries
-from digest.ingest.skills import resolve_skill
 
 
 @skills_app.command("sources")
@@ -25,6 +22,10 @@ def skills_sources(
     as_json: JsonOption = False,
 ) -> None:
     """The query feeds the service would watch for a skill (arXiv, Hacker News, tag feeds, releases)."""
+    from digest.db import transaction
+    from digest.ingest import queries
+    from digest.ingest.skills import resolve_skill
+
     with runtime() as rt, transaction(rt.sessions) as session:
         found = resolve_skill(session, skill)
         terms = queries.skill_terms(session, found, queries.bundled_repositories())
@@ -43,6 +44,9 @@ def skills_sources(
 @skills_app.command("coverage")
 def skills_coverage(as_json: JsonOption = False) -> None:
     """Every skill with subscribers, worst covered first: sources and items found for it lately."""
+    from digest.db import transaction
+    from digest.ingest import coverage
+
     with runtime() as rt, transaction(rt.sessions) as session:
         rows = coverage.coverage(session, clock())
     if as_json:

@@ -11,23 +11,22 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import typer
-from redis.exceptions import RedisError
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
 
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, iso, out, print_json, runtime
-from digest.config import Settings
-from digest.db import transaction
-from digest.models import Delivery, Source
-from digest.ops import metrics, sending
 from digest.records import FINAL, DeliveryStatus
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from digest.config import Settings
+    from digest.models import Source
 
 PING_TIMEOUT = 1.0
 FAILING_FEEDS = 10
@@ -97,6 +96,8 @@ def status(as_json: JsonOption = False) -> None:
     Exits 1 when unhealthy (no beat tick in two periods, no worker for waiting messages, sending paused),
     so it serves as a health check.
     """
+    from digest.db import transaction
+
     now = clock()
     with runtime() as rt, transaction(rt.sessions) as session:
         report = gather(rt.settings, session, now)
@@ -110,6 +111,10 @@ def status(as_json: JsonOption = False) -> None:
 
 def gather(settings: Settings, session: Session, now: datetime) -> Status:
     """Read every part of the status at ``now``."""
+    from redis.exceptions import RedisError
+
+    from digest.models import Delivery
+    from digest.ops import metrics, sending
     from digest.ops.beat import REFRESH
     from digest.tasks import QUEUES, broker_options, create_celery
 
@@ -153,6 +158,10 @@ def gather(settings: Settings, session: Session, now: datetime) -> Status:
 
 def failing_feeds(session: Session, limit: int = FAILING_FEEDS) -> list[FailingFeed]:
     """Feeds failing now or no longer crawled, most failures in a row first."""
+    from sqlalchemy import or_, select
+
+    from digest.models import Source
+
     rows = session.scalars(
         select(Source)
         .where(or_(Source.consecutive_failures > 0, Source.state == "disabled"))
@@ -182,6 +191,10 @@ def _in_words(source: Source) -> str:
 
 def _counts(session: Session, statuses: tuple[str, ...], *conditions: Any) -> dict[str, int]:
     """Deliveries by status among ``statuses``, zeros included."""
+    from sqlalchemy import func, select
+
+    from digest.models import Delivery
+
     rows = dict(
         session.execute(
             select(Delivery.status, func.count())

@@ -9,16 +9,7 @@ from rich.table import Table
 
 from digest.cli.app import app, subscribers_app
 from digest.cli.common import JsonOption, clock, iso, out, print_json, runtime
-from digest.config import load_settings
-from digest.db import transaction
-from digest.deliver import subscribers
-from digest.deliver.cadence import Schedule, check_cadence
-from digest.deliver.signup import SignupRequest, resolve_skills
-from digest.deliver.subscribers import normalise_email, subscribe
 from digest.errors import InvalidInputError
-from digest.ingest import queries
-from digest.ingest.skills import unknown_skill
-from digest.ops import schedules
 from digest.records import SubscriptionInfo
 from digest.vocabulary import WEEKDAYS, limit_skills
 
@@ -43,6 +34,16 @@ def subscribe_command(
     as_json: JsonOption = False,
 ) -> None:
     """Subscribe an address: send it a confirmation link, or with --confirmed start at once."""
+    from digest.config import load_settings
+    from digest.db import transaction
+    from digest.deliver import subscribers
+    from digest.deliver.cadence import Schedule, check_cadence
+    from digest.deliver.signup import SignupRequest, resolve_skills
+    from digest.deliver.subscribers import normalise_email, subscribe
+    from digest.ingest import queries
+    from digest.ingest.skills import unknown_skill
+    from digest.ops import schedules
+
     check_cadence(cadence)
     limit_skills(skill)
     if weekday is not None and weekday.lower() not in WEEKDAYS:
@@ -112,6 +113,9 @@ def subscribers_list(
     as_json: JsonOption = False,
 ) -> None:
     """Every subscription with its address, cadence, skills, state and next send time."""
+    from digest.db import transaction
+    from digest.deliver import subscribers
+
     with runtime() as rt, transaction(rt.sessions) as session:
         infos = [info for info in subscribers.list_all(session) if state is None or info.state == state]
         people = subscribers.states(session)
