@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,6 +117,8 @@ def each(items: Sequence[T], label: str, quiet: bool, work: Callable[[T], R], *,
 
     Results come in completion order.
     """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     results: list[R] = []
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         futures = [pool.submit(work, item) for item in items]
