@@ -58,9 +58,12 @@ def tag_command(
 ) -> None:
     """Tag text with skills from the taxonomy."""
     from digest.db import transaction
+    from digest.ingest.taxonomy import compile_matcher
 
+    # One matcher for the life of the process, compiled here: the crawler's cache of it (``rt.matchers``)
+    # would import the whole crawler, a second of start-up (issue 15 item 6).
     with runtime() as rt, transaction(rt.sessions) as session:
-        matcher = rt.matchers.get(session)
+        matcher = compile_matcher(session)
     if jsonl:
         _tag_lines(matcher)
         return
