@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from rich import box
+from rich.cells import cell_len
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from digest.errors import InvalidInputError
@@ -86,6 +89,81 @@ def print_json(data: Any) -> None:
 
 def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def table(
+    *columns: str, text: Sequence[str] = (), right: Sequence[str] = (), title: str | None = None
+) -> Table:
+    """A table that fits 80 columns and widens with the terminal (issue 17).
+
+    No frame, two spaces between columns. Data columns (ids, addresses, statuses, counts) never wrap, so a
+    value survives whole and headers stay unbroken; only the free ``text`` columns (names, errors, skill
+    lists) wrap to make room (``fit``). ``right`` columns are numbers.
+    """
+    grid = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for column in columns:
+        free = column in text
+        grid.add_column(
+            column,
+            no_wrap=not free,
+            overflow="fold" if free else "ellipsis",
+            justify="right" if column in right else "left",
+        )
+    return grid
+
+
+# Free text columns keep at least this many characters when the data columns leave little room.
+MIN_TEXT = 8
+
+
+def fit(grid: Table) -> Table:
+    """``grid`` sized for the terminal: the data columns at their full width, the free text columns
+    sharing the rest in proportion to their longest cell. When even the data cannot fit, every column
+    folds instead: characters wrap onto the next line, none is lost to an ellipsis.
+    """
+    columns = grid.columns
+    natural = [
+        max([cell_len(str(column.header)), *(cell_len(str(cell)) for cell in column.cells)])
+        for column in columns
+    ]
+    free = [index for index, column in enumerate(columns) if not column.no_wrap]
+    room = out.width - 2 * (len(columns) - 1) - sum(n for i, n in enumerate(natural) if i not in free)
+    wanted = sum(natural[index] for index in free)
+    if wanted <= room:
+        return grid
+    if room < MIN_TEXT * len(free) or not free:
+        for column in columns:
+            column.no_wrap, column.overflow = False, "fold"
+        return grid
+    widths = {index: min(natural[index], MIN_TEXT) for index in free}
+    left = room - sum(widths.values())
+    extra = {index: natural[index] - widths[index] for index in free}
+    for index in free:
+        columns[index].width = widths[index] + extra[index] * left // max(1, sum(extra.values()))
+    return grid
+
+
+def relative(value: datetime | None, now: datetime, *, due: bool = False) -> str:
+    """``value`` in words from ``now``: "in 8 min", "3 h ago", or "overdue 8 d" for a ``due`` time past."""
+    if value is None:
+        return "-"
+    seconds = (value - now).total_seconds()
+    span = _span(abs(seconds))
+    if span is None:
+        return "now"
+    if seconds > 0:
+        return f"in {span}"
+    return f"overdue {span}" if due else f"{span} ago"
+
+
+def _span(seconds: float) -> str | None:
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return None
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    return f"{hours} h" if hours < 48 else f"{hours // 24} d"
 
 
 def parse_time(text: str) -> datetime:

@@ -8,10 +8,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from digest.cli.app import app, deliveries_app
-from digest.cli.common import JsonOption, clock, each, iso, out, parse_time, print_json, runtime
+from digest.cli.common import (
+    JsonOption,
+    clock,
+    each,
+    fit,
+    iso,
+    out,
+    parse_time,
+    print_json,
+    relative,
+    runtime,
+    table,
+)
 from digest.errors import InvalidInputError, MailError
 from digest.records import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, DeliveryOutcome, DeliveryStatus
 
@@ -129,19 +140,18 @@ def deliveries_list(
     if as_json:
         print_json(rows)
         return
-    table = Table()
-    for column in ("id", "subscriber", "cadence", "window end", "status", "items"):
-        table.add_column(column)
+    grid = table("id", "subscriber", "cadence", "window end", "status", "items", right=("id", "items"))
+    now = clock()
     for row in found.rows:
-        table.add_row(
+        grid.add_row(
             str(row.id),
             row.subscriber,
             row.cadence,
-            iso(row.window_end),
+            relative(row.window_end, now),
             shown_status(row.status),
             str(row.item_count),
         )
-    out.print(table)
+    out.print(fit(grid))
     if found.next_before is not None:
         out.print(f"older deliveries: the same command with --before {found.next_before}", highlight=False)
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from digest.cli.app import skills_app
-from digest.cli.common import JsonOption, clock, out, print_json, runtime
+from digest.cli.common import JsonOption, clock, fit, out, print_json, relative, runtime, table
 
 
 @skills_app.command("sources")
@@ -52,25 +51,17 @@ def skills_coverage(as_json: JsonOption = False) -> None:
     if as_json:
         print_json([row.as_json() for row in rows])
         return
-    table = Table()
-    for column in (
-        "skill",
-        "subscribers",
-        "sources 30d",
-        "items 7d",
-        "items 30d",
-        "last published",
-        "watched",
-    ):
-        table.add_column(column)
+    counts = ("subscribers", "sources 30d", "items 7d", "items 30d", "watched")
+    grid = table("skill", *counts[:4], "last item", counts[4], text=("skill",), right=counts)
+    now = clock()
     for row in rows:
-        table.add_row(
+        grid.add_row(
             row.name,
             str(row.subscribers),
             str(row.sources_30d),
             str(row.items_7d),
             str(row.items_30d),
-            f"{row.last_published:%Y-%m-%d}" if row.last_published else "-",
+            relative(row.last_published, now),
             str(row.watched),
         )
-    out.print(table)
+    out.print(fit(grid))

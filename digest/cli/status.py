@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from digest.cli.app import app
-from digest.cli.common import JsonOption, clock, iso, out, print_json, runtime
+from digest.cli.common import JsonOption, clock, fit, iso, out, print_json, runtime, table
 from digest.records import FINAL, DeliveryStatus
 
 if TYPE_CHECKING:
@@ -214,12 +213,10 @@ def _beat_tick(home: Path) -> datetime | None:
 
 def _print(report: Status) -> None:
     out.print(f"broker: {report.broker}")
-    queues = Table(title="Queues")
-    queues.add_column("queue")
-    queues.add_column("waiting", justify="right")
+    queues = table("queue", "waiting", right=("waiting",), title="Queues")
     for name, depth in (report.queues or {}).items():
         queues.add_row(name, str(depth))
-    out.print(queues if report.queues is not None else f"queues: {report.queues_note}")
+    out.print(fit(queues) if report.queues is not None else f"queues: {report.queues_note}")
     if report.workers is None:
         out.print(f"workers: {report.workers_note}")
     else:
@@ -232,19 +229,25 @@ def _print(report: Status) -> None:
         tick = f"beat: last tick {iso(report.beat_last_tick)} ({ago}s ago, "
         out.print(f"{tick}alive)" if report.beat_alive else Text.assemble(tick, ("stale", "red"), ")"))
     out.print(Text.assemble("sending: ", ("paused", "red")) if report.sending_paused else "sending: on")
-    feeds = Table(title=f"Failing feeds (top {FAILING_FEEDS})")
-    for column in ("id", "name", "failures", "error"):
-        feeds.add_column(column, overflow="fold")
+    feeds = table(
+        "id",
+        "name",
+        "failures",
+        "error",
+        text=("name", "error"),
+        right=("id", "failures"),
+        title=f"Failing feeds (top {FAILING_FEEDS})",
+    )
     for feed in report.failing_feeds:
         feeds.add_row(str(feed.id), feed.name, str(feed.failures), feed.error)
-    out.print(feeds if report.failing_feeds else "failing feeds: none")
-    deliveries = Table(title="Deliveries")
-    for column in ("status", "last hour", "waiting now"):
-        deliveries.add_column(column)
+    out.print(fit(feeds) if report.failing_feeds else "failing feeds: none")
+    deliveries = table(
+        "status", "last hour", "waiting now", right=("last hour", "waiting now"), title="Deliveries"
+    )
     for name, done in report.deliveries_last_hour.items():
         deliveries.add_row(name, str(done), "")
     for name, waiting in report.deliveries_waiting.items():
         deliveries.add_row(name, "", str(waiting))
-    out.print(deliveries)
+    out.print(fit(deliveries))
     for problem in report.problems:
         out.print(Text.assemble(("unhealthy: ", "red"), problem))

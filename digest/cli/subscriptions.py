@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from digest.cli.app import app, subscribers_app
-from digest.cli.common import JsonOption, clock, iso, out, print_json, runtime
+from digest.cli.common import JsonOption, clock, fit, iso, out, print_json, relative, runtime, table
 from digest.errors import InvalidInputError
 from digest.records import SubscriptionInfo
 from digest.vocabulary import WEEKDAYS, limit_skills
@@ -124,20 +123,19 @@ def subscribers_list(
     if as_json:
         print_json(rows)
         return
-    table = Table()
-    for column in ("id", "email", "person", "cadence", "when", "skills", "state", "next"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        when = f"{row['weekday'][:3]} " if row["cadence"] == "weekly" else ""
-        when += f"{row['hour']:02d}:00 {row['timezone']}" if row["cadence"] != "hourly" else row["timezone"]
-        table.add_row(
+    # One "schedule" column, and the person's state only where it differs: two columns fewer, for 80.
+    grid = table("id", "email", "schedule", "skills", "state", "next", text=("schedule", "skills", "state"))
+    now = clock()
+    for row, info in zip(rows, infos, strict=True):
+        when = f" {row['weekday'][:3]}" if row["cadence"] == "weekly" else ""
+        when += f" {row['hour']:02d}:00" if row["cadence"] != "hourly" else ""
+        person = row["subscriber_state"]
+        grid.add_row(
             str(row["id"]),
             row["email"],
-            row["subscriber_state"],
-            row["cadence"],
-            when,
+            f"{row['cadence']}{when} {row['timezone']}",
             ", ".join(row["skills"]),
-            row["state"],
-            row["next_due_at"] or "-",
+            row["state"] if person == row["state"] else f"{row['state']} (person {person})",
+            relative(info.next_due_at, now) if info.next_due_at else "-",
         )
-    out.print(table)
+    out.print(fit(grid))
