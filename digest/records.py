@@ -187,6 +187,11 @@ class DeliveryStatus(StrEnum):
 
 
 FINAL = (DeliveryStatus.SENT, DeliveryStatus.SKIPPED, DeliveryStatus.FAILED)
+# Rows in a page of the delivery history by default and at most (deliver/history.py). Here in the base
+# because ``digest deliveries list --help`` shows them and the CLI starts without the wings (issue 17).
+# A page's ids go into one IN (...) list; SQLite allows 32,766 parameters, the maximum stays far below.
+HISTORY_DEFAULT_LIMIT = 50
+HISTORY_MAX_LIMIT = 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,9 @@
 
 Tasks, commands and the web app each hold one ``Runtime``; nothing below them reads settings or opens
 connections on its own.
+
+Each part imports its wing when first built, not at import: a command that reads one table starts without
+the mailer, the fetcher and the task queue (issue 17, CLI start-up).
 """
 
 from __future__ import annotations
@@ -11,23 +14,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
-from digest.config import Settings, parse_host_limits
-from digest.db import make_engine, make_sessions, require_schema
-from digest.deliver.compose import Composer
-from digest.deliver.journal import close_journal
-from digest.deliver.mail import Mailer, mailer_for, signer_for
-from digest.deliver.outbox import DeliveryConfig
-from digest.deliver.selection import WindowCache
-from digest.deliver.signup import SignupConfig, Signups
-from digest.ingest.crawl import MatcherCache
-from digest.ingest.fetch import FetchConfig, Fetcher, user_agent
-from digest.ingest.politeness import gate_for
-from digest.ops.ratelimit import limiter_for
+    from digest.config import Settings
+    from digest.deliver.compose import Composer
+    from digest.deliver.mail import Mailer
+    from digest.deliver.outbox import DeliveryConfig
+    from digest.deliver.selection import WindowCache
+    from digest.deliver.signup import Signups
+    from digest.ingest.crawl import MatcherCache
+    from digest.ingest.fetch import FetchConfig, Fetcher
 
 T = TypeVar("T")
 
@@ -61,7 +61,6 @@ class Runtime:
     """Connections and caches of one process, created on first use."""
 
     settings: Settings
-    matchers: MatcherCache = field(default_factory=MatcherCache)
     rng: random.Random = field(default_factory=random.Random)
     # Test each pooled connection before use. Workers turn it off: their tasks retry on a dropped
     # connection anyway, and the test is a round trip and a transaction more per checkout (FIELD-NOTES).
@@ -70,16 +69,29 @@ class Runtime:
     @_once
     def engine(self) -> Engine:
         """The database engine."""
+        from digest.db import make_engine
+
         return make_engine(self.settings.database_url, pre_ping=self.pre_ping)
+
+    @_once
+    def matchers(self) -> MatcherCache:
+        """The compiled taxonomy matcher of this process."""
+        from digest.ingest.crawl import MatcherCache
+
+        return MatcherCache()
 
     @_once
     def sessions(self) -> sessionmaker[Session]:
         """The session factory."""
+        from digest.db import make_sessions
+
         return make_sessions(self.engine)
 
     @_once
     def mailer(self) -> Mailer:
         """The mail transport of this process (its SMTP connection is reused), DKIM-signing and paced."""
+        from digest.deliver.mail import mailer_for, signer_for
+
         s = self.settings
         return mailer_for(
             s.mail_url,
@@ -92,16 +104,23 @@ class Runtime:
     @_once
     def composer(self) -> Composer:
         """The email renderer."""
+        from digest.deliver.compose import Composer
+
         return Composer()
 
     @_once
     def windows(self) -> WindowCache:
         """The rows of recent digest windows, shared by the digests of one slot sent by this process."""
+        from digest.deliver.selection import WindowCache
+
         return WindowCache()
 
     @_once
     def signups(self) -> Signups:
         """Signup requests and confirmations, limited in Redis when it is the broker, else in the database."""
+        from digest.deliver.signup import SignupConfig, Signups
+        from digest.ops.ratelimit import limiter_for
+
         s = self.settings
         return Signups(
             self.sessions,
@@ -114,6 +133,8 @@ class Runtime:
     @property
     def delivery(self) -> DeliveryConfig:
         """Settings of the deliver wing."""
+        from digest.deliver.outbox import DeliveryConfig
+
         s = self.settings
         return DeliveryConfig(
             s.from_address,
@@ -131,6 +152,9 @@ class Runtime:
     @property
     def fetch_config(self) -> FetchConfig:
         """Limits and manners of every feed request."""
+        from digest.config import parse_host_limits
+        from digest.ingest.fetch import FetchConfig, user_agent
+
         s = self.settings
         return FetchConfig(
             connect_timeout=min(s.http_timeout, 10.0),
@@ -145,6 +169,9 @@ class Runtime:
     @_once
     def fetcher(self) -> Fetcher:
         """The feed fetcher of this process: one pooled client, built after any fork, on first use."""
+        from digest.ingest.fetch import Fetcher
+        from digest.ingest.politeness import gate_for
+
         config = self.fetch_config
         return Fetcher(
             config, gate_for(self.settings.broker_url, self.sessions) if config.host_limits else None
@@ -152,6 +179,8 @@ class Runtime:
 
     def require_schema(self) -> None:
         """Raise ``SchemaMissingError`` unless migrations are applied."""
+        from digest.db import require_schema
+
         require_schema(self.engine)
 
     def close(self) -> None:
@@ -164,4 +193,6 @@ class Runtime:
             self.mailer.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
+        from digest.deliver.journal import close_journal
+
         close_journal(self.settings.home / "journal")

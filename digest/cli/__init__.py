@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import sys
 
-from sqlalchemy.exc import OperationalError
-
 from digest.cli import (
     alerts,
     apikeys,
@@ -64,17 +62,28 @@ def main() -> None:
     except DigestError as exc:
         err.print(alarm("error:", f" {exc}"), highlight=False, soft_wrap=True)
         sys.exit(1)
-    except OperationalError as exc:
-        # The database is down, unreachable or cannot be created: one line, not a traceback (issue 14).
-        reason = _first_line(exc.orig if exc.orig is not None else exc)
-        err.print(alarm("error:", f" cannot use the database: {reason}"), highlight=False, soft_wrap=True)
-        sys.exit(1)
     except OSError as exc:
         # An unwritable DIGEST_HOME, a full disk: the operating system's words and the path.
         where = f"{exc.filename}: " if exc.filename else ""
         reason = f"{where}{exc.strerror or _first_line(exc)}"
         err.print(alarm("error:", f" {reason}"), highlight=False, soft_wrap=True)
         sys.exit(1)
+    except Exception as exc:
+        if not _database_error(exc):
+            raise
+        # The database is down, unreachable or cannot be created: one line, not a traceback (issue 14).
+        orig = getattr(exc, "orig", None)
+        reason = _first_line(orig if orig is not None else exc)
+        err.print(alarm("error:", f" cannot use the database: {reason}"), highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+def _database_error(exc: Exception) -> bool:
+    """Whether ``exc`` is SQLAlchemy's ``OperationalError``, without importing SQLAlchemy to ask: a command
+    that never loaded it cannot have raised it, and ``digest --help`` starts without it (issue 17).
+    """
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.OperationalError)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, iso, out, parse_time, print_json, runtime
-from digest.db import transaction
-from digest.deliver import alerts, suppression
-from digest.deliver.subscribers import normalise_email
 from digest.errors import InvalidInputError, MailError, NotFoundError
-from digest.ingest.skills import resolve_skill
-from digest.models import Alert, Skill, Subscriber
-from digest.ops import audit
 from digest.records import AlertOutcome, DeliveryStatus
+
+if TYPE_CHECKING:
+    from digest.models import Alert
 
 ALERT_COUNTS = (DeliveryStatus.SENT, DeliveryStatus.SKIPPED, DeliveryStatus.FAILED, DeliveryStatus.PENDING)
 
@@ -40,6 +36,15 @@ def add_command(
     as_json: JsonOption = False,
 ) -> None:
     """Add (or change) a subscriber's alert on a skill."""
+    from sqlalchemy import select
+
+    from digest.db import transaction
+    from digest.deliver import alerts, suppression
+    from digest.deliver.subscribers import normalise_email
+    from digest.ingest.skills import resolve_skill
+    from digest.models import Subscriber
+    from digest.ops import audit
+
     address = normalise_email(email)
     with runtime() as rt, transaction(rt.sessions) as session:
         subscriber = session.scalars(select(Subscriber).where(Subscriber.email == address)).first()
@@ -63,6 +68,12 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """List alerts."""
+    from sqlalchemy import select
+
+    from digest.db import transaction
+    from digest.deliver.subscribers import normalise_email
+    from digest.models import Alert, Skill, Subscriber
+
     with runtime() as rt, transaction(rt.sessions) as session:
         query = (
             select(Alert, Subscriber.email, Skill.name)
@@ -95,6 +106,10 @@ def list_command(
 @alerts_app.command("remove")
 def remove_command(alert_id: Annotated[int, typer.Argument(help="The alert to turn off.")]) -> None:
     """Turn an alert off (its past emails stay replayable)."""
+    from digest.db import transaction
+    from digest.deliver import alerts
+    from digest.ops import audit
+
     with runtime() as rt, transaction(rt.sessions) as session:
         alerts.remove(session, alert_id)
         audit.record(session, audit.cli_actor(), "alerts.remove", {"alert": alert_id}, clock())
@@ -107,6 +122,8 @@ def check_command(
     as_json: JsonOption = False,
 ) -> None:
     """Run one alert check and send what fires, in the foreground (what beat and the worker do)."""
+    from digest.deliver import alerts
+
     at = parse_time(now) if now else clock()
     outcomes = []
     with runtime() as rt:
@@ -140,6 +157,8 @@ def replay_command(
     as_json: JsonOption = False,
 ) -> None:
     """Re-render a past alert from its stored figures and items; say whether it is identical."""
+    from digest.deliver import alerts
+
     if preview.suffix not in (".html", ".eml"):
         raise InvalidInputError("--preview takes a file ending in .html or .eml")
     with runtime() as rt:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, iso, out, print_json, runtime
-from digest.db import transaction
-from digest.ops import apikeys, audit
+
+if TYPE_CHECKING:
+    from digest.ops import apikeys
 
 apikeys_app = typer.Typer(
     help="API keys for the stream API: higher rate limits than anonymous use.", no_args_is_help=True
@@ -23,6 +24,9 @@ Name = Annotated[str, typer.Argument(help="A name for the key: who or what uses 
 @apikeys_app.command("create")
 def apikeys_create(name: Name, as_json: JsonOption = False) -> None:
     """Create a key and print it once: only its hash is stored, so it cannot be shown again."""
+    from digest.db import transaction
+    from digest.ops import apikeys, audit
+
     now = clock()
     with runtime() as rt, transaction(rt.sessions) as session:
         info, key = apikeys.create(session, name, now)
@@ -38,6 +42,9 @@ def apikeys_create(name: Name, as_json: JsonOption = False) -> None:
 @apikeys_app.command("list")
 def apikeys_list(as_json: JsonOption = False) -> None:
     """List keys: name, the first characters, when created, last used and revoked (never the key)."""
+    from digest.db import transaction
+    from digest.ops import apikeys
+
     with runtime() as rt, transaction(rt.sessions) as session:
         rows = [_key_json(info) for info in apikeys.list_keys(session)]
     if as_json:
@@ -55,6 +62,9 @@ def apikeys_list(as_json: JsonOption = False) -> None:
 @apikeys_app.command("revoke")
 def apikeys_revoke(name: Name, as_json: JsonOption = False) -> None:
     """Revoke a key at once: requests with it are refused (401). Revoking twice is harmless."""
+    from digest.db import transaction
+    from digest.ops import apikeys, audit
+
     now = clock()
     with runtime() as rt, transaction(rt.sessions) as session:
         info, changed = apikeys.revoke(session, name, now)

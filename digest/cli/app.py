@@ -9,6 +9,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Click's plain help and usage errors (one line and a hint), for every group: Typer's Rich panels load
+    # Rich's Markdown and traceback modules, a third of the start-up of ``digest --help`` (issue 17).
+    rich_markup_mode=None,
 )
 db_app = typer.Typer(help="Database schema and bundled data.", no_args_is_help=True)
 feeds_app = typer.Typer(help="The feeds we crawl.", no_args_is_help=True)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from digest.cli.app import app
 from digest.cli.common import JsonOption, iso, out, parse_time, print_json, runtime
-from digest.db import transaction
 from digest.errors import InvalidInputError
-from digest.models import AuditEntry
-from digest.ops import audit
+
+if TYPE_CHECKING:
+    from digest.models import AuditEntry
 
 audit_app = typer.Typer(
     help="What admins and operators did: who, what, when, with what.", no_args_is_help=True
@@ -33,6 +33,9 @@ def audit_list(
     as_json: JsonOption = False,
 ) -> None:
     """List audit entries, newest first: when, who, what, with which arguments, and the result."""
+    from digest.db import transaction
+    from digest.ops import audit
+
     if limit < 1:
         raise InvalidInputError("--limit takes a number from 1")
     start = parse_time(since) if since else None

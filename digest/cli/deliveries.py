@@ -5,17 +5,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from digest.cli.app import app, deliveries_app
-from digest.cli.common import JsonOption, clock, each, iso, out, parse_time, print_json, runtime
-from digest.db import transaction
-from digest.deliver import digests, history
+from digest.cli.common import (
+    JsonOption,
+    clock,
+    each,
+    fit,
+    iso,
+    out,
+    parse_time,
+    print_json,
+    relative,
+    runtime,
+    table,
+)
 from digest.errors import InvalidInputError, MailError
-from digest.records import DeliveryOutcome, DeliveryStatus
+from digest.records import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, DeliveryOutcome, DeliveryStatus
+
+if TYPE_CHECKING:
+    from digest.deliver import history
 
 Status = DeliveryStatus
 # What send-due counts; "pending" is a temporary refusal the next run retries.
@@ -46,6 +58,8 @@ def send_due(
     Prints what became of every delivery; a temporary refusal leaves it pending for the next run. Exits 1
     only when a delivery failed for good.
     """
+    from digest.deliver import digests
+
     at = parse_time(now) if now else clock()
     with runtime() as rt:
         delivery_ids = [did for batch in digests.dispatch_due(rt.sessions, at) for did in batch]
@@ -98,8 +112,8 @@ def deliveries_list(
     subscriber: Annotated[str | None, typer.Option(help="Only this address.")] = None,
     status: Annotated[str | None, typer.Option(help="sent, skipped, failed or pending.")] = None,
     limit: Annotated[
-        int, typer.Option(help=f"At most this many, newest first (1 to {history.MAX_LIMIT}).")
-    ] = history.DEFAULT_LIMIT,
+        int, typer.Option(help=f"At most this many, newest first (1 to {HISTORY_MAX_LIMIT}).")
+    ] = HISTORY_DEFAULT_LIMIT,
     before: Annotated[
         int | None,
         typer.Option("--before", metavar="ID", help="Only deliveries older than this id: the next page."),
@@ -107,6 +121,9 @@ def deliveries_list(
     as_json: JsonOption = False,
 ) -> None:
     """List deliveries, newest first, a page at a time: pass the last id shown as --before for the next."""
+    from digest.db import transaction
+    from digest.deliver import history
+
     if status is not None and status not in LISTED_STATUSES:
         raise InvalidInputError(f"--status takes one of {', '.join(LISTED_STATUSES)}, not {status!r}")
     if not 1 <= limit <= history.MAX_LIMIT:
@@ -123,19 +140,18 @@ def deliveries_list(
     if as_json:
         print_json(rows)
         return
-    table = Table()
-    for column in ("id", "subscriber", "cadence", "window end", "status", "items"):
-        table.add_column(column)
+    grid = table("id", "subscriber", "cadence", "window end", "status", "items", right=("id", "items"))
+    now = clock()
     for row in found.rows:
-        table.add_row(
+        grid.add_row(
             str(row.id),
             row.subscriber,
             row.cadence,
-            iso(row.window_end),
+            relative(row.window_end, now),
             shown_status(row.status),
             str(row.item_count),
         )
-    out.print(table)
+    out.print(fit(grid))
     if found.next_before is not None:
         out.print(f"older deliveries: the same command with --before {found.next_before}", highlight=False)
 
@@ -160,6 +176,9 @@ def deliveries_show(
     as_json: JsonOption = False,
 ) -> None:
     """One delivery: subscriber, window, the items with why each was chosen, status history and replays."""
+    from digest.db import transaction
+    from digest.deliver import history
+
     with runtime() as rt, transaction(rt.sessions) as session:
         found = history.view(session, delivery_id)
     row = _view_json(found)

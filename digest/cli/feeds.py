@@ -7,22 +7,31 @@ import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from digest.cli.app import app, feeds_app
-from digest.cli.common import JsonOption, clock, each, iso, out, print_json, read_input, runtime
-from digest.db import transaction
+from digest.cli.common import (
+    JsonOption,
+    clock,
+    each,
+    fit,
+    iso,
+    out,
+    print_json,
+    read_input,
+    relative,
+    runtime,
+    table,
+)
 from digest.errors import InvalidInputError
-from digest.ingest import catalog, crawl
-from digest.ingest import sources as plan
-from digest.ingest.opml import parse_opml, write_opml
-from digest.ingest.parse import parse_feed
 from digest.records import CrawlOutcome
 from digest.vocabulary import parse_duration
+
+if TYPE_CHECKING:
+    from digest.ingest import catalog
 
 PARSERS = os.cpu_count() or 2
 POOL_FROM = 8
@@ -48,6 +57,10 @@ def feeds_add(
     as_json: JsonOption = False,
 ) -> None:
     """Add a feed to crawl. A web page is answered by the feed it links to (autodiscovery)."""
+    from digest.db import transaction
+    from digest.ingest import catalog, crawl
+    from digest.ingest import sources as plan
+
     interval = parse_duration(every) if every else None
     with runtime() as rt:
         found = crawl.find_feed(rt.fetcher, plan.check_feed_url(url))
@@ -65,39 +78,42 @@ def feeds_add(
 @feeds_app.command("list")
 def feeds_list(as_json: JsonOption = False) -> None:
     """List feeds: kind, interval, last status and error, failures in a row, next fetch, items."""
+    from digest.db import transaction
+    from digest.ingest import catalog
+
     with runtime() as rt, transaction(rt.sessions) as session:
         feeds = catalog.list_feeds(session)
     if as_json:
         print_json([_feed_json(info) for info in feeds])
         return
-    table = Table()
-    for column in (
+    # The state when not active, else how the last fetch went: one column where two did not fit in 80.
+    grid = table(
         "id",
         "name",
         "kind",
         "every",
-        "state",
         "status",
-        "failures",
-        "next fetch",
+        "fails",
+        "next",
         "items",
         "error",
-    ):
-        table.add_column(column, overflow="fold")
+        text=("name", "error"),
+        right=("id", "fails", "items"),
+    )
+    now = clock()
     for info in feeds:
-        table.add_row(
+        grid.add_row(
             str(info.id),
             info.name,
             info.kind,
             f"{info.interval // 60}m",
-            info.state,
-            info.last_status or "-",
+            info.state if info.state != "active" else info.last_status or "-",
             str(info.consecutive_failures),
-            iso(info.next_fetch) or "-",
+            relative(info.next_fetch, now, due=True) if info.state == "active" else "-",
             str(info.items),
             info.disabled_reason or info.last_error or info.last_warning or "",
         )
-    out.print(table)
+    out.print(fit(grid))
 
 
 @feeds_app.command("import")
@@ -116,6 +132,10 @@ def feeds_import(
     as_json: JsonOption = False,
 ) -> None:
     """Add every feed of an OPML file, or of the starter catalogue; feeds already known are left alone."""
+    from digest.db import transaction
+    from digest.ingest import catalog
+    from digest.ingest.opml import parse_opml
+
     if (file is None) == (not starter):
         raise InvalidInputError("give an OPML file or --starter (not both)")
     if only is not None and not starter:
@@ -138,6 +158,10 @@ def feeds_export(
     ] = None,
 ) -> None:
     """Write every feed as OPML 2.0 (kinds and intervals kept in attributes)."""
+    from digest.db import transaction
+    from digest.ingest import catalog
+    from digest.ingest.opml import write_opml
+
     with runtime() as rt, transaction(rt.sessions) as session:
         feeds = catalog.export_feeds(session)
     document = write_opml(feeds, title="digest feeds", created=clock())
@@ -148,6 +172,9 @@ def feeds_export(
 
 
 def _change(source_id: int, action: str, as_json: bool) -> None:
+    from digest.db import transaction
+    from digest.ingest import catalog
+
     with runtime() as rt, transaction(rt.sessions) as session:
         if action == "remove":
             info = catalog.remove_feed(session, source_id)
@@ -199,6 +226,9 @@ def crawl_command(
 
     Exits 1 when any feed failed.
     """
+    from digest.ingest import crawl
+    from digest.ingest.parse import parse_feed
+
     now = clock()
     with runtime() as rt, ExitStack() as stack:
         claimed = crawl.claim_due_sources(rt.sessions, now, everything=everything)

@@ -9,9 +9,6 @@ from rich.table import Table
 
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, iso, out, print_json, runtime
-from digest.db import transaction
-from digest.deliver import subscribers
-from digest.ops import audit, schedules, sending
 
 cadence_app = typer.Typer(
     help="Periodic schedules and default intervals, changed without a restart.", no_args_is_help=True
@@ -26,6 +23,9 @@ app.add_typer(sending_app, name="sending")
 @cadence_app.command("show")
 def cadence_show(as_json: JsonOption = False) -> None:
     """Every schedule and cadence setting: name, value, kind, on or off, last change."""
+    from digest.db import transaction
+    from digest.ops import schedules
+
     with runtime() as rt, transaction(rt.sessions) as session:
         infos = schedules.list_schedules(session)
     if as_json:
@@ -54,6 +54,9 @@ def cadence_set(
     as_json: JsonOption = False,
 ) -> None:
     """Change a schedule or setting; beat applies schedule changes within 30 seconds, without a restart."""
+    from digest.db import transaction
+    from digest.ops import audit, schedules
+
     with runtime() as rt, transaction(rt.sessions) as session:
         info = schedules.set_schedule(session, name, value, audit.cli_actor(), clock())
     if as_json:
@@ -75,6 +78,10 @@ def subscriptions_set_cadence(
     as_json: JsonOption = False,
 ) -> None:
     """Move every subscription at one cadence that follows a skill to another; nothing lost or repeated."""
+    from digest.db import transaction
+    from digest.deliver import subscribers
+    from digest.ops import audit
+
     now = clock()
     with runtime() as rt, transaction(rt.sessions) as session:
         result = subscribers.set_cadence(session, skill, from_cadence, to_cadence, now, dry_run=dry_run)
@@ -99,6 +106,9 @@ def subscriptions_set_cadence(
 
 
 def _sending(paused: bool | None, as_json: bool) -> None:
+    from digest.db import transaction
+    from digest.ops import audit, sending
+
     with runtime() as rt, transaction(rt.sessions) as session:
         if paused is None:
             state = sending.state(session)

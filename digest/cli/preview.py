@@ -10,7 +10,6 @@ import typer
 
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, iso, out, parse_time, print_json, runtime
-from digest.deliver import digests
 from digest.errors import InvalidInputError
 
 
@@ -33,6 +32,8 @@ def preview(
     as_json: JsonOption = False,
 ) -> None:
     """Render the digest EMAIL would get next, without sending it or recording a delivery."""
+    from digest.deliver import digests
+
     if to is not None and to.suffix not in (".html", ".eml"):
         raise InvalidInputError("--out takes a file ending in .html or .eml")
     at = parse_time(now) if now else clock()

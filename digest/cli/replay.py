@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, each, out, parse_time, print_json, runtime
-from digest.deliver import digests, replay
 from digest.errors import AlreadyResentError, ErasedError, InvalidInputError
-from digest.ops import audit
 from digest.records import DeliveryStatus
+
+if TYPE_CHECKING:
+    from digest.deliver import replay
 
 
 @app.command("replay")
@@ -36,6 +37,9 @@ def replay_command(
 ) -> None:
     """Replay a past digest exactly as it was sent: re-render it, send a copy, resend it, or resend every
     failed delivery of an outage (idempotent when run again)."""
+    from digest.deliver import replay
+    from digest.ops import audit
+
     if status is not None:
         if delivery_id is not None or preview or to or resend:
             raise InvalidInputError(
@@ -76,6 +80,8 @@ def replay_command(
 
 
 def _replay_preview(delivery_id: int, preview: Path, as_json: bool) -> None:
+    from digest.deliver import digests
+
     if preview.suffix not in (".html", ".eml"):
         raise InvalidInputError("--preview takes a file ending in .html or .eml")
     with runtime() as rt:
@@ -100,6 +106,9 @@ def _replay_preview(delivery_id: int, preview: Path, as_json: bool) -> None:
 
 
 def _replay_bulk(status: str, since: str | None, until: str | None, as_json: bool) -> None:
+    from digest.deliver import replay
+    from digest.ops import audit
+
     if status != DeliveryStatus.FAILED:
         raise InvalidInputError("--status takes failed: only failed deliveries are resent in bulk")
     if since is None:

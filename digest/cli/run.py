@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from digest.cli import bootstrap as setup
 from digest.cli.app import app, db_app
 from digest.cli.common import (
     JsonOption,
@@ -22,9 +21,7 @@ from digest.cli.common import (
     print_json,
     runtime,
 )
-from digest.config import load_settings
 from digest.errors import InvalidInputError
-from digest.ops import logs
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -32,6 +29,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 @db_app.command("upgrade")
 def db_upgrade(as_json: JsonOption = False) -> None:
     """Apply schema migrations and load the bundled skill taxonomy (idempotent)."""
+    from digest.cli import bootstrap as setup
+
     with runtime(schema=False) as rt:
         result = setup.upgrade_all(rt, clock())
     if as_json:
@@ -85,6 +84,8 @@ def up(
     port: Annotated[int, typer.Option(help="Port of the web app.")] = 8000,
 ) -> None:
     """Run the web app, two Celery workers (one only sends mail) and beat together. Ctrl-C stops all."""
+    from digest.cli import bootstrap as setup
+    from digest.config import load_settings
     from digest.ops import processes
 
     settings = load_settings()
@@ -117,6 +118,7 @@ def web(
     """Run the web app (subscribe, manage, unsubscribe, skill pages)."""
     import uvicorn
 
+    from digest.ops import logs
     from digest.web import create_app
     from digest.web.edge import UVICORN_OPTIONS
 

@@ -8,10 +8,9 @@ import json
 import sys
 import time
 from datetime import UTC, date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy import func, select
 
 from digest.cli.app import app, skills_app
 from digest.cli.common import (
@@ -22,18 +21,12 @@ from digest.cli.common import (
     progress,
     runtime,
 )
-from digest.db import transaction
 from digest.errors import DigestError, InvalidInputError, NotFoundError
-from digest.ingest.match import Matcher
-from digest.ingest.skills import resolve_skill, search_skills, unknown_skill
-from digest.ingest.taxonomy import json_objects
-from digest.models import (
-    SkillAlias,
-    Tag,
-)
 from digest.records import TagMatch
-from digest.site.figures import daily, read
 from digest.site.figures.records import WINDOW_DAYS
+
+if TYPE_CHECKING:
+    from digest.ingest.match import Matcher
 
 JSONL_BATCH = 500
 
@@ -64,8 +57,13 @@ def tag_command(
     as_json: JsonOption = False,
 ) -> None:
     """Tag text with skills from the taxonomy."""
+    from digest.db import transaction
+    from digest.ingest.taxonomy import compile_matcher
+
+    # One matcher for the life of the process, compiled here: the crawler's cache of it (``rt.matchers``)
+    # would import the whole crawler, a second of start-up (issue 15 item 6).
     with runtime() as rt, transaction(rt.sessions) as session:
-        matcher = rt.matchers.get(session)
+        matcher = compile_matcher(session)
     if jsonl:
         _tag_lines(matcher)
         return
@@ -82,6 +80,8 @@ def _tag_lines(matcher: Matcher) -> None:
     """Stream: one document in, one line out, in batches, so a million documents need one process and flat
     memory (and the matcher scans each batch once).
     """
+    from digest.ingest.taxonomy import json_objects
+
     documents = (
         (str(d.get("title") or ""), str(d.get("text") or "")) for _, d in json_objects(sys.stdin, "stdin")
     )
@@ -97,6 +97,9 @@ def skills_search(
     as_json: JsonOption = False,
 ) -> None:
     """The skills that best match a query (exact, then prefix, then substring, then close spellings)."""
+    from digest.db import transaction
+    from digest.ingest.skills import search_skills
+
     with runtime() as rt, transaction(rt.sessions) as session:
         hits = search_skills(session, query, limit)
     if as_json:
@@ -113,6 +116,12 @@ def skills_show(
     as_json: JsonOption = False,
 ) -> None:
     """Resolve skills and show their ids, aliases and item counts. Exit 1 if any is unknown."""
+    from sqlalchemy import func, select
+
+    from digest.db import transaction
+    from digest.ingest.skills import resolve_skill, search_skills
+    from digest.models import SkillAlias, Tag
+
     rows: list[dict[str, Any]] = []
     with runtime() as rt, transaction(rt.sessions) as session:
         for query in names:
@@ -171,6 +180,10 @@ def skills_stats(
     """A skill's figures, as its page shows them: items in the window, last 4 weeks against the 4 before,
     weekly counts, kinds, top sources, skills mentioned with it and the latest items.
     """
+    from digest.db import transaction
+    from digest.ingest.skills import resolve_skill, unknown_skill
+    from digest.site.figures import read
+
     last_day = _day(today) if today else clock().date()
     with runtime() as rt, transaction(rt.sessions) as session:
         try:
@@ -220,6 +233,9 @@ def skills_refresh_figures(
     """Rebuild the daily skill figures from SINCE to today in one transaction (pages keep showing the old
     ones until it commits). Run it after `taxonomy retag` or `taxonomy merge`, which change past days.
     """
+    from digest.db import transaction
+    from digest.site.figures import daily
+
     now, started = clock(), time.perf_counter()
     today = now.astimezone(UTC).date()
     with runtime() as rt, transaction(rt.sessions) as session:

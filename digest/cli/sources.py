@@ -6,13 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from digest.cli.app import skills_app
-from digest.cli.common import JsonOption, clock, out, print_json, runtime
-from digest.db import transaction
-from digest.ingest import coverage, queries
-from digest.ingest.skills import resolve_skill
+from digest.cli.common import JsonOption, clock, fit, out, print_json, relative, runtime, table
 
 
 @skills_app.command("sources")
@@ -25,6 +21,10 @@ def skills_sources(
     as_json: JsonOption = False,
 ) -> None:
     """The query feeds the service would watch for a skill (arXiv, Hacker News, tag feeds, releases)."""
+    from digest.db import transaction
+    from digest.ingest import queries
+    from digest.ingest.skills import resolve_skill
+
     with runtime() as rt, transaction(rt.sessions) as session:
         found = resolve_skill(session, skill)
         terms = queries.skill_terms(session, found, queries.bundled_repositories())
@@ -43,30 +43,25 @@ def skills_sources(
 @skills_app.command("coverage")
 def skills_coverage(as_json: JsonOption = False) -> None:
     """Every skill with subscribers, worst covered first: sources and items found for it lately."""
+    from digest.db import transaction
+    from digest.ingest import coverage
+
     with runtime() as rt, transaction(rt.sessions) as session:
         rows = coverage.coverage(session, clock())
     if as_json:
         print_json([row.as_json() for row in rows])
         return
-    table = Table()
-    for column in (
-        "skill",
-        "subscribers",
-        "sources 30d",
-        "items 7d",
-        "items 30d",
-        "last published",
-        "watched",
-    ):
-        table.add_column(column)
+    counts = ("subscribers", "sources 30d", "items 7d", "items 30d", "watched")
+    grid = table("skill", *counts[:4], "last item", counts[4], text=("skill",), right=counts)
+    now = clock()
     for row in rows:
-        table.add_row(
+        grid.add_row(
             row.name,
             str(row.subscribers),
             str(row.sources_30d),
             str(row.items_7d),
             str(row.items_30d),
-            f"{row.last_published:%Y-%m-%d}" if row.last_published else "-",
+            relative(row.last_published, now),
             str(row.watched),
         )
-    out.print(table)
+    out.print(fit(grid))

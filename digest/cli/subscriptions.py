@@ -5,20 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from digest.cli.app import app, subscribers_app
-from digest.cli.common import JsonOption, clock, iso, out, print_json, runtime
-from digest.config import load_settings
-from digest.db import transaction
-from digest.deliver import subscribers, suppression
-from digest.deliver.cadence import Schedule, check_cadence
-from digest.deliver.signup import SignupRequest, resolve_skills
-from digest.deliver.subscribers import normalise_email, subscribe
+from digest.cli.common import JsonOption, clock, fit, iso, out, print_json, relative, runtime, table
 from digest.errors import InvalidInputError
-from digest.ingest import queries
-from digest.ingest.skills import unknown_skill
-from digest.ops import schedules
 from digest.records import SubscriptionInfo
 from digest.vocabulary import WEEKDAYS, limit_skills
 
@@ -43,6 +33,16 @@ def subscribe_command(
     as_json: JsonOption = False,
 ) -> None:
     """Subscribe an address: send it a confirmation link, or with --confirmed start at once."""
+    from digest.config import load_settings
+    from digest.db import transaction
+    from digest.deliver import subscribers, suppression
+    from digest.deliver.cadence import Schedule, check_cadence
+    from digest.deliver.signup import SignupRequest, resolve_skills
+    from digest.deliver.subscribers import normalise_email, subscribe
+    from digest.ingest import queries
+    from digest.ingest.skills import unknown_skill
+    from digest.ops import schedules
+
     check_cadence(cadence)
     limit_skills(skill)
     if weekday is not None and weekday.lower() not in WEEKDAYS:
@@ -115,6 +115,9 @@ def subscribers_list(
     as_json: JsonOption = False,
 ) -> None:
     """Every subscription with its address, cadence, skills, state and next send time."""
+    from digest.db import transaction
+    from digest.deliver import subscribers, suppression
+
     with runtime() as rt, transaction(rt.sessions) as session:
         infos = [info for info in subscribers.list_all(session) if state is None or info.state == state]
         people = suppression.person_states(session)
@@ -123,20 +126,19 @@ def subscribers_list(
     if as_json:
         print_json(rows)
         return
-    table = Table()
-    for column in ("id", "email", "person", "cadence", "when", "skills", "state", "next"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        when = f"{row['weekday'][:3]} " if row["cadence"] == "weekly" else ""
-        when += f"{row['hour']:02d}:00 {row['timezone']}" if row["cadence"] != "hourly" else row["timezone"]
-        table.add_row(
+    # One "schedule" column, and the person's state only where it differs: two columns fewer, for 80.
+    grid = table("id", "email", "schedule", "skills", "state", "next", text=("schedule", "skills", "state"))
+    now = clock()
+    for row, info in zip(rows, infos, strict=True):
+        when = f" {row['weekday'][:3]}" if row["cadence"] == "weekly" else ""
+        when += f" {row['hour']:02d}:00" if row["cadence"] != "hourly" else ""
+        person = row["subscriber_state"]
+        grid.add_row(
             str(row["id"]),
             row["email"],
-            row["subscriber_state"],
-            row["cadence"],
-            when,
+            f"{row['cadence']}{when} {row['timezone']}",
             ", ".join(row["skills"]),
-            row["state"],
-            row["next_due_at"] or "-",
+            row["state"] if person == row["state"] else f"{row['state']} (person {person})",
+            relative(info.next_due_at, now) if info.next_due_at else "-",
         )
-    out.print(table)
+    out.print(fit(grid))

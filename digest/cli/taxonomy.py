@@ -11,10 +11,6 @@ import typer
 
 from digest.cli.app import taxonomy_app
 from digest.cli.common import JsonOption, clock, err, out, parse_time, print_json, progress, runtime
-from digest.db import transaction
-from digest.ingest import crawl, taxonomy
-from digest.ingest.skills import resolve_skill
-from digest.ingest.taxonomy import audit
 
 RETAG_BATCH = 500
 SkillArgument = Annotated[str, typer.Argument(help="A skill's name, slug, id or alias.")]
@@ -30,6 +26,9 @@ def taxonomy_load(
     as_json: JsonOption = False,
 ) -> None:
     """Load a taxonomy file. Loading the version already loaded changes nothing; ids never change."""
+    from digest.db import transaction
+    from digest.ingest import taxonomy
+
     parsed = taxonomy.read_taxonomy(file)
     with runtime() as rt, transaction(rt.sessions) as session:
         result = taxonomy.load(session, parsed, clock(), replace=replace)
@@ -51,6 +50,9 @@ def taxonomy_load(
 @taxonomy_app.command("stats")
 def taxonomy_stats(as_json: JsonOption = False) -> None:
     """Version of the loaded taxonomy and how many skills, aliases and ambiguous aliases it has."""
+    from digest.db import transaction
+    from digest.ingest import taxonomy
+
     with runtime() as rt, transaction(rt.sessions) as session:
         figures = taxonomy.stats(session)
     if as_json:
@@ -74,6 +76,9 @@ def taxonomy_audit(
 ) -> None:
     """Risky aliases and skills: dictionary words without an evidence rule, aliases two skills share,
     skills with no tag in 90 days, skills whose tags come mostly from one source."""
+    from digest.db import transaction
+    from digest.ingest.taxonomy import audit
+
     with runtime() as rt, transaction(rt.sessions) as session:
         report = audit.audit(session, clock(), audit.read_words(), limit)
     if as_json:
@@ -103,6 +108,10 @@ def taxonomy_alias(
     case_sensitive: Annotated[bool, typer.Option(help="Counts only written exactly so.")] = False,
 ) -> None:
     """Add an alias to a skill (kept across taxonomy reloads)."""
+    from digest.db import transaction
+    from digest.ingest import taxonomy
+    from digest.ingest.skills import resolve_skill
+
     with runtime() as rt, transaction(rt.sessions) as session:
         target = resolve_skill(session, skill)
         taxonomy.add_alias(
@@ -117,6 +126,10 @@ def taxonomy_merge(
     into: Annotated[str, typer.Argument(help="The skill that stays.")],
 ) -> None:
     """Merge skill A into skill B: A's id redirects to B; its tags, subscriptions and aliases go to B."""
+    from digest.db import transaction
+    from digest.ingest import taxonomy
+    from digest.ingest.skills import resolve_skill
+
     with runtime() as rt, transaction(rt.sessions) as session:
         source, target = resolve_skill(session, merged), resolve_skill(session, into)
         taxonomy.merge(session, source, target, clock())
@@ -129,6 +142,8 @@ def taxonomy_retag(
     as_json: JsonOption = False,
 ) -> None:
     """Tag stored items again with the taxonomy now loaded; batched, and resumable if interrupted."""
+    from digest.ingest import crawl
+
     after: datetime | None = parse_time(since) if since else None
     with runtime() as rt:
         pending = crawl.stale_items(rt.sessions, rt.matchers, after)

@@ -35,11 +35,10 @@ from digest.models import (
     Subscription,
     SubscriptionSkill,
 )
-from digest.records import DeliveryStatus
+from digest.records import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, DeliveryStatus
 
-DEFAULT_LIMIT = 50
-# A page's ids go into one IN (...) list; SQLite allows 32,766 parameters, this stays far below.
-MAX_LIMIT = 1000
+DEFAULT_LIMIT = HISTORY_DEFAULT_LIMIT
+MAX_LIMIT = HISTORY_MAX_LIMIT
 # No id is larger; a larger number would not even bind in SQLite (a 64-bit INTEGER).
 _LARGEST_ID = 2**63 - 1
 

@@ -231,9 +231,12 @@ def matcher_from(taxonomy: Taxonomy) -> Matcher:
 
 def compile_matcher(session: Session) -> Matcher:
     """Build a ``Matcher`` from the skills and aliases in the database."""
+    # Plain rows, not ORM objects: twelve thousand of them took a third of ``digest tag``'s start-up.
     skills = {
-        skill.id: SkillInfo(skill.name, skill.category, skill.popularity)
-        for skill in session.scalars(select(Skill).where(Skill.merged_into.is_(None)))
+        skill_id: SkillInfo(name, category, popularity)
+        for skill_id, name, category, popularity in session.execute(
+            select(Skill.id, Skill.name, Skill.category, Skill.popularity).where(Skill.merged_into.is_(None))
+        )
     }
     # A merged skill's aliases find the skill it was merged into.
     redirect: dict[str, str] = {
@@ -242,10 +245,10 @@ def compile_matcher(session: Session) -> Matcher:
         if target is not None
     }
     aliases = (
-        AliasSpec(
-            redirect.get(alias.skill_id, alias.skill_id), alias.text, alias.ambiguous, alias.case_sensitive
+        AliasSpec(redirect.get(skill_id, skill_id), text, ambiguous, case_sensitive)
+        for skill_id, text, ambiguous, case_sensitive in session.execute(
+            select(SkillAlias.skill_id, SkillAlias.text, SkillAlias.ambiguous, SkillAlias.case_sensitive)
         )
-        for alias in session.scalars(select(SkillAlias))
     )
     return Matcher(aliases, skills, version=loaded_version(session) or "")
 
