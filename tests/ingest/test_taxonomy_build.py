@@ -283,3 +283,13 @@ def test_the_shipped_bundle_knows_the_modern_stack(shipped: list[dict[str, Any]]
     for name in ("hugging face", "langchain", "databricks", "rlhf", "onnx", "pydantic", "kv cache", "sbom"):
         assert name in names, name
     assert all("popularity" in entity for entity in shipped[1:])
+
+
+def test_a_capitalised_name_that_is_a_word_counts_as_written_and_in_lower_case_with_evidence(
+    result: BuildResult,
+) -> None:
+    # digest/data/senses.yaml: capitalised product names are "cased" (issue 15, item 3).
+    flags = alias_flags(by_key(result, "haystack"))
+
+    assert flags["Haystack"] == (False, True)
+    assert flags["haystack"] == (True, True)
