@@ -225,7 +225,8 @@ def _retire(session: Session, gone: list[Skill], taxonomy: Taxonomy, now: dateti
 def matcher_from(taxonomy: Taxonomy) -> Matcher:
     """A ``Matcher`` straight from a taxonomy file's records (tests, benchmarks, tools without a database)."""
     skills = {
-        entity.id: SkillInfo(entity.name, entity.category, entity.popularity) for entity in taxonomy.entities
+        entity.id: SkillInfo(entity.name, entity.category, entity.popularity, frozenset(entity.parents))
+        for entity in taxonomy.entities
     }
     aliases = (
         AliasSpec(entity.id, alias.text, alias.ambiguous, alias.case_sensitive)
@@ -238,7 +239,7 @@ def matcher_from(taxonomy: Taxonomy) -> Matcher:
 def compile_matcher(session: Session) -> Matcher:
     """Build a ``Matcher`` from the skills and aliases in the database."""
     skills = {
-        skill.id: SkillInfo(skill.name, skill.category, skill.popularity)
+        skill.id: SkillInfo(skill.name, skill.category, skill.popularity, frozenset(skill.parents or ()))
         for skill in session.scalars(select(Skill).where(Skill.merged_into.is_(None)))
     }
     # A merged skill's aliases find the skill it was merged into.
