@@ -634,3 +634,20 @@ PART_ALIASES = [
 def test_a_longer_name_implies_its_parent_named_at_its_head(text: str, expected: set[str]) -> None:
     # Issue 15: "Docker images" is about Docker; Google is no parent of Google Cloud, so it stays out.
     assert skill_ids(Matcher(PART_ALIASES, PARTS).tag("", text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Two technology names in running text vouch for each other (issue 15)...
+        ("Scala is still used for Spark jobs at many companies.", {"Scala", "Apache Spark"}),
+        ("Cypress component tests run in Chrome.", {"cypressio", "Chrome"}),
+        # ...but not names in a list, which is how people are named.
+        ("Ray and Julia went to the beach.", set()),
+        ("Ray, Julia and Chef went home.", set()),
+    ],
+)
+def test_two_technology_names_vouch_for_each_other_unless_listed(
+    real: Matcher, text: str, expected: set[str]
+) -> None:
+    assert names(real.tag("", text)) == expected
