@@ -50,6 +50,8 @@ NEAR_WORDS = frozenset(
         "coding", "gem", "gems", "plugin", "plugins", "package", "packages", "module", "modules",
         "function", "functions", "bug", "bugs", "hacker", "hackers", "ecosystem", "browser", "user", "users",
         "script", "scripts", "syntax", "generics", "structs", "enums", "interpreter", "toolchain",
+        # A model's name beside "model(s)" (issue 15: "Anthropic's Claude models").
+        "model", "models",
     }
 )  # fmt: skip
 # Cues of one skill, keyed by its name: "Rust's crates", "Go's goroutines".
@@ -57,6 +59,8 @@ CUES: dict[str, tuple[str, ...]] = {
     "rust": ("crate", "crates", "cargo", "borrow checker", "rustc", "rustacean", "rustaceans"),
     "go": ("goroutine", "goroutines", "gopher", "gophers"),
     "docker": ("dockerfile", "container", "containers"),
+    # Container tools name the sense of "containers" (issue 15): "Podman runs rootless containers".
+    "containers": ("docker", "podman", "kubernetes", "k8s", "containerd", "rootless", "dockerfile"),
     "react": ("jsx", "component", "components", "hooks"),
     "pandas": ("dataframe", "dataframes", "data", "csv"),
     "git": ("commit", "commits", "rebase", "repo", "repos"),
@@ -79,7 +83,17 @@ COUNTER_CUES: dict[str, tuple[str, ...]] = {
     # Triton is also Neptune's moon (issue 15); Neptune is also Amazon's graph database, hence the cue.
     "triton inference server": ("moon", "moons", "neptune", "planet", "orbit", "orbits"),
     # Gaussian the chemistry package, not the distribution (issue 15: arXiv titles topped the index).
-    "gaussian": ("process", "processes", "distribution", "noise", "mixture", "kernel", "random", "prior"),
+    "gaussian": (
+        "process",
+        "processes",
+        "distribution",
+        "noise",
+        "mixture",
+        "kernel",
+        "random",
+        "prior",
+        "model",
+    ),
 }
 # Categories whose names head blog titles before a colon ("Swift: ...").
 _HEADED = frozenset({"language", "framework", "library"})
