@@ -247,18 +247,26 @@ def judge(
     strong -= losers | {skill_id for skill_id in strong - own if COUNTER + skill_id in signals}
     edges = {edge for hit in hits for edge in (hit.start, hit.name_stop)} if len(strong) < len(groups) else ()
     languages = any(skills[skill_id].category == "language" for skill_id in strong)
-    weak = {
+    candidates = [
         skill_id
-        for skill_id, group in groups.items()
+        for skill_id in groups
         if skill_id not in strong
         and skill_id not in losers
         and skills[skill_id].category not in GENERIC
         and COUNTER + skill_id not in signals
-        and any(_weak_here(text, folded, hit, edges, languages) for hit in group)
-    }
-    context = (
-        CONTEXT in signals or bool(strong) or _vouch(text, [hit for hit in hits if hit.skill_id in weak])
+    ]
+    context = CONTEXT in signals or bool(strong)
+    # Without context only two names can vouch for each other; the look around a hit is skipped otherwise.
+    weak = (
+        {
+            skill_id
+            for skill_id in candidates
+            if any(_weak_here(text, folded, hit, edges, languages) for hit in groups[skill_id])
+        }
+        if context or len(candidates) > 1
+        else set()
     )
+    context = context or _vouch(text, [hit for hit in hits if hit.skill_id in weak])
     tags = [
         _tag(skill_id, group, skills[skill_id])
         for skill_id, group in groups.items()
