@@ -97,7 +97,8 @@ def build() -> tuple[Matcher, list[AliasSpec], float, float, float]:
     """The matcher as ``compile_matcher`` builds it; seconds, tracemalloc peak MB, ru_maxrss growth MB."""
     taxonomy = read_bundled()
     skills = {
-        entity.id: SkillInfo(entity.name, entity.category, entity.popularity) for entity in taxonomy.entities
+        entity.id: SkillInfo(entity.name, entity.category, entity.popularity, frozenset(entity.parents))
+        for entity in taxonomy.entities
     }
     aliases = [
         AliasSpec(entity.id, alias.text, alias.ambiguous, alias.case_sensitive)

@@ -11,7 +11,9 @@ Two parts, split by a hash of each text (tests/data/gold/README.md): ``dev`` (tu
   sentence of the part, and per sentence that has a trap.
 
 The matcher is compiled from the database the way ``taxonomy.compile_matcher`` does it in production.
-Run ``python -m bench.taxonomy_eval [--show N]``; it ends with one JSON line.
+Run ``python -m bench.taxonomy_eval [--show N] [--part dev] [--figures-only]``; it ends with one JSON line.
+While tuning, run ``--part dev`` only; look at the held-out part with ``--figures-only``, so its misses
+never reach the loop.
 """
 
 from __future__ import annotations
@@ -94,11 +96,16 @@ class Report:
         def worst(counts: Counter[str]) -> str:
             return ", ".join(f"{name} ×{count}" for name, count in counts.most_common(show)) or "none"
 
-        return (
+        summary = (
             f"{self.part}: names {self.names - len(self.unresolved)}/{self.names} resolve; "
             f"{self.sentences} sentences, recall {self.recall:.3f} ({self.found}/{self.expected}), "
             f"wrong sense {sum(self.wrong.values())} ({self.wrong_sense:.1%} of sentences, "
-            f"{self.wrong_per_trap:.1%} of {self.trap_sentences} with a trap)\n"
+            f"{self.wrong_per_trap:.1%} of {self.trap_sentences} with a trap)"
+        )
+        if show == 0:
+            return summary
+        return (
+            f"{summary}\n"
             f"  unresolved: {', '.join(self.unresolved[:show]) or 'none'}\n"
             f"  misses: {worst(self.misses)}\n"
             f"  wrong sense: {worst(self.wrong)}"
@@ -154,10 +161,16 @@ def evaluate_bundled(parts: tuple[str, ...] = PARTS) -> list[Report]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--show", type=int, default=25, help="how many misses and wrong senses to list")
+    parser.add_argument(
+        "--part", choices=PARTS, action="append", help="evaluate only this part (repeatable; default both)"
+    )
+    parser.add_argument(
+        "--figures-only", action="store_true", help="print the figures, not the names behind the errors"
+    )
     args = parser.parse_args()
-    reports = evaluate_bundled()
+    reports = evaluate_bundled(tuple(args.part or PARTS))
     for report in reports:
-        print(report.text(args.show))
+        print(report.text(0 if args.figures_only else args.show))
     print(json.dumps({report.part: report.figures() for report in reports}))
 
 

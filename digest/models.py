@@ -324,6 +324,26 @@ class DeliveryItem(Base):
     copies: Mapped[list[Any]] = mapped_column(default=list)
 
 
+class SkillNotice(Base):
+    """That a skill a subscription followed was merged or dropped by a taxonomy change (issue 15, item 7).
+
+    The reader is told once, in the next digest: ``delivery_id`` is the delivery that showed it (NULL until
+    then), and ``body`` holds what it says (names and slugs as they were), so a replay renders the same.
+    """
+
+    __tablename__ = "skill_notices"
+    __table_args__ = (UniqueConstraint("subscription_id", "skill_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    skill_id: Mapped[str] = mapped_column(ForeignKey("skills.id"))
+    body: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime]
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+
+
 class Setting(Base):
     """Run-time settings that ops change without a deploy."""
 

@@ -142,6 +142,23 @@ class DigestSection:
 
 
 @dataclass(frozen=True, slots=True)
+class SkillLink:
+    """A skill offered to follow: its name and the slug of its page."""
+
+    name: str
+    slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class SkillNoticeContent:
+    """A followed skill that a taxonomy change merged into another (``into``) or dropped (issue 15)."""
+
+    skill_name: str
+    into: SkillLink | None
+    offers: tuple[SkillLink, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DigestContent:
     """Everything a digest email says, before rendering."""
 
@@ -156,6 +173,8 @@ class DigestContent:
     unsubscribe_url: str = ""
     manage_url: str = ""
     base_url: str = ""
+    # Followed skills merged or dropped since the last digest, told once (issue 15, item 7).
+    notices: tuple[SkillNoticeContent, ...] = ()
 
     @property
     def item_count(self) -> int:

@@ -178,3 +178,34 @@ def test_0011_adds_the_suppression_list_with_one_row_per_keyed_hash_and_removes_
 
     assert "suppressions" not in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_0013_adds_skill_notices_told_once_per_subscription_and_skill(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    db.upgrade(engine, "0010")
+    at = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
+    rows = [
+        "INSERT INTO skills (id, key, name, slug, category, description, related, parents, taxonomy_version,"
+        " popularity) VALUES ('s', 'mlops', 'MLOps', 'mlops', 'concept', '', '[]', '[]', 'v', 0)",
+        "INSERT INTO subscribers (id, email, timezone, state, created_at, bounces)"
+        " VALUES (1, 'a@example.com', 'UTC', 'active', :at, 0)",
+        "INSERT INTO subscriptions (id, subscriber_id, cadence, hour, weekday, timezone, state, next_due_at,"
+        " created_at) VALUES (1, 1, 'daily', 8, 0, 'UTC', 'active', :at, :at)",
+    ]
+    with engine.begin() as connection:
+        for row in rows:
+            connection.execute(text(row), {"at": at})
+
+    db.upgrade(engine)
+
+    notice = (
+        "INSERT INTO skill_notices (subscription_id, skill_id, body, created_at)"
+        ' VALUES (1, \'s\', \'{"skill": "MLOps", "into": null, "offers": []}\', :at)'
+    )
+    with engine.begin() as connection:
+        connection.execute(text(notice), {"at": at})
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text(notice), {"at": at})
+    db.downgrade(engine, "0012")
+    assert "skill_notices" not in inspect(engine).get_table_names()
+    engine.dispose()

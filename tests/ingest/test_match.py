@@ -600,10 +600,54 @@ def test_a_lone_capital_needs_a_language_beside_it(senses: Matcher, text: str, e
         ("Testing Gaussian Process with Applications to Super-Resolution", "Code on GitHub.", {"GitHub"}),
         ("", "We ran Gaussian 16 for the DFT calculations in our Python pipeline.", {"Gaussian", "Python"}),
         ("", "Triton orbits the planet backwards; our GPU cluster renders it.", {"GPU"}),
-        ("", "NVIDIA Triton serves the models on GPUs.", {"Triton Inference Server", "GPU"}),
+        # "NVIDIA Triton" names NVIDIA too: Triton's parent, at the head of its name (issue 15).
+        ("", "NVIDIA Triton serves the models on GPUs.", {"Triton Inference Server", "Nvidia", "GPU"}),
     ],
 )
 def test_a_word_of_the_other_reading_outweighs_a_programming_word_beside_the_name(
     real: Matcher, title: str, text: str, expected: set[str]
 ) -> None:
     assert names(real.tag(title, text)) == expected
+
+
+PARTS = {
+    "docker": SkillInfo("Docker", "tool"),
+    "docker-image": SkillInfo("Docker Image", "concept", parents=frozenset({"docker"})),
+    "google": SkillInfo("Google", "company"),
+    "google-cloud": SkillInfo("Google Cloud", "cloud"),
+}
+PART_ALIASES = [
+    AliasSpec("docker", "Docker"),
+    AliasSpec("docker-image", "Docker image"),
+    AliasSpec("google", "Google"),
+    AliasSpec("google-cloud", "Google Cloud"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Docker images are scanned before they reach the registry.", {"docker", "docker-image"}),
+        ("We moved the jobs to Google Cloud last year.", {"google-cloud"}),
+    ],
+)
+def test_a_longer_name_implies_its_parent_named_at_its_head(text: str, expected: set[str]) -> None:
+    # Issue 15: "Docker images" is about Docker; Google is no parent of Google Cloud, so it stays out.
+    assert skill_ids(Matcher(PART_ALIASES, PARTS).tag("", text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Two technology names in running text vouch for each other (issue 15)...
+        ("Scala is still used for Spark jobs at many companies.", {"Scala", "Apache Spark"}),
+        ("Cypress component tests run in Chrome.", {"cypressio", "Chrome"}),
+        # ...but not names in a list, which is how people are named.
+        ("Ray and Julia went to the beach.", set()),
+        ("Ray, Julia and Chef went home.", set()),
+    ],
+)
+def test_two_technology_names_vouch_for_each_other_unless_listed(
+    real: Matcher, text: str, expected: set[str]
+) -> None:
+    assert names(real.tag("", text)) == expected

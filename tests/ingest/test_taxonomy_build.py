@@ -14,7 +14,7 @@ from digest.ingest.taxonomy import Entity, matcher_from, read_bundled
 from tools.taxonomy import build as taxonomy_build
 from tools.taxonomy import curated, modern
 from tools.taxonomy.build import BuildResult
-from tools.taxonomy.registry import CATEGORIES
+from tools.taxonomy.registry import CATEGORIES, Registry
 
 SOURCES = Path(__file__).parent.parent / "data" / "taxonomy-sources"
 PACKAGES = Path(__file__).parent.parent / "data" / "package-popularity"
@@ -283,3 +283,27 @@ def test_the_shipped_bundle_knows_the_modern_stack(shipped: list[dict[str, Any]]
     for name in ("hugging face", "langchain", "databricks", "rlhf", "onnx", "pydantic", "kv cache", "sbom"):
         assert name in names, name
     assert all("popularity" in entity for entity in shipped[1:])
+
+
+def test_a_capitalised_name_that_is_a_word_counts_as_written_and_in_lower_case_with_evidence(
+    result: BuildResult,
+) -> None:
+    # digest/data/senses.yaml: capitalised product names are "cased" (issue 15, item 3).
+    flags = alias_flags(by_key(result, "haystack"))
+
+    assert flags["Haystack"] == (False, True)
+    assert flags["haystack"] == (True, True)
+
+
+def test_a_skill_named_for_a_kind_of_another_is_under_it() -> None:
+    # words.yaml kind_words: "penetration testing tool" is a kind of penetration testing (issue 15).
+    registry = Registry()
+    testing = registry.create("Penetration testing", "concept", 1, "curated")
+    tool = registry.create("penetration testing tool", "tool", 1, "onet")
+    sql = registry.create("SQL", "database", 1, "curated")
+    server = registry.create("SQL Server", "database", 1, "curated")
+
+    taxonomy_build._kind_parents(registry)
+
+    assert tool.parents == {testing.key} and not testing.parents
+    assert sql.key not in server.parents  # not_kinds

@@ -9,8 +9,9 @@ downloads) in section 4. Run::
 
 The pipeline: topics -> curated entities and concepts -> Linguist -> devicon -> ESCO -> O*NET -> simple-icons
 brands a package confirms -> CNCF terms -> drop generic entities -> popularity and O*NET commodity drops
-(``_weigh``) -> aliases, ambiguity and references (``finish``) -> Stack Overflow aliases. Curated data is in
-``tools/taxonomy/data`` (``curated``). Two files come out: ``taxonomy.jsonl`` (CC BY 4.0, MIT and CC0
+(``_weigh``) -> parents of kinds ("Docker Image" under Docker, ``_kind_parents``) -> aliases, ambiguity
+and references (``finish``) -> Stack Overflow aliases. Curated data is in ``tools/taxonomy/data``
+(``curated``). Two files come out: ``taxonomy.jsonl`` (CC BY 4.0, MIT and CC0
 sources only) and ``taxonomy-stackoverflow.jsonl`` (extra aliases from Stack Overflow tag synonyms). Stack
 Overflow data is CC BY-SA 4.0, whose ShareAlike term would spread to anything it is mixed into, so it never
 enters the main file. The output depends only on the sources, so rebuilding gives byte-identical files.
@@ -45,6 +46,7 @@ from tools.taxonomy.registry import (
     STACKOVERFLOW_LICENCE,
     Registry,
     Source,
+    loose,
 )
 from tools.taxonomy.sources import (
     add_curated,
@@ -101,6 +103,23 @@ def _by_source(entities: Sequence[Entity], registry: Registry) -> dict[str, dict
     }
 
 
+def _kind_parents(registry: Registry) -> None:
+    """A skill named another's name and a word for a kind of thing ("penetration testing tool", "Docker
+    Image") is a part or kind of that skill: it becomes a parent (``words.yaml``, ``kind_words``). The
+    head must be the other skill's name, not an alias ("Esoteric Software" is no Esolang), and no
+    language; ``not_kinds`` lists the names that only look like kinds ("SQL Server")."""
+    for draft in registry.drafts.values():
+        words = draft.name.split()
+        if len(words) < 2 or words[-1].lower() not in TABLES.kind_words or draft.name in TABLES.not_kinds:
+            continue
+        named = " ".join(words[:-1])
+        head = registry.drafts.get(registry.resolve(named) or "")
+        if head is None or head.key == draft.key or head.category == "language":
+            continue
+        if loose(head.name) == loose(named):
+            draft.parents.add(head.key)
+
+
 def build(sources: Path, packages: Path | None = None) -> BuildResult:
     """Read every source under ``sources`` (and the package lists in ``packages``) and return the merged
     taxonomy and the Stack Overflow aliases."""
@@ -125,6 +144,7 @@ def build(sources: Path, packages: Path | None = None) -> BuildResult:
     for key, aliases in sorted(TABLES.extra_aliases.items()):
         if key in registry.drafts:  # cut-down test sources may lack it
             registry.add_aliases(registry.drafts[key], aliases, trusted=True)
+    _kind_parents(registry)
     entities = finish_entities(registry, words)
     extras = stackoverflow_aliases(sources, registry, entities, words)
     return BuildResult(

@@ -3,7 +3,7 @@
 - ``curated.yaml``: hand-made entities and corrections to source entities (display name, category,
   aliases, hierarchy), each with a ``why``;
 - ``words.yaml``: word lists (homonyms, everyday words, stopwords, generic entities) and corrections
-  (wrong aliases, source errata, skipped entries), each entry with a ``why``;
+  (wrong aliases, source errata, skipped entries, words for a kind of a skill), each entry with a ``why``;
 - ``digest/data/homonyms.txt``: technology names that are also everyday words, shipped with the package
   because the matcher's audit reads it too;
 - ``digest/data/english-words.txt``: the lower-case words of SCOWL's American English list (wamerican;
@@ -55,6 +55,8 @@ class Tables:
     alias_errata: frozenset[tuple[str, str]]
     skipped_entries: frozenset[tuple[str, str]]
     esco_distinct: frozenset[str]
+    kind_words: frozenset[str]
+    not_kinds: frozenset[str]
     homonyms: frozenset[str]
     dictionary: frozenset[str]
 
@@ -104,6 +106,8 @@ def load(folder: Path = DATA, homonyms: Path = HOMONYMS, dictionary: Path = DICT
             (str(e["source"]), str(e["name"])) for e in entries("skipped_entries", "source", "name")
         ),
         esco_distinct=frozenset(str(e["label"]) for e in entries("esco_distinct", "label")),
+        kind_words=words("kind_words"),
+        not_kinds=frozenset(str(e["name"]) for e in entries("not_kinds", "name")),
         homonyms=read_word_list(homonyms),
         dictionary=read_word_list(dictionary),
     )

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from digest.ingest.taxonomy import Alias, Entity, skill_id_for
+from digest.ingest.taxonomy import Alias, Entity, Senses, is_dictionary_word, read_senses, skill_id_for
 from tools.taxonomy.curated import TABLES
 from tools.taxonomy.registry import (
     CATEGORIES,
@@ -31,6 +31,9 @@ MIN_WORD_OCCUPATIONS = 2
 # evidence ("Magic", "Loops"), whatever O*NET's word list says.
 _BRAND_SOURCES = frozenset({"simple-icons", "packages"})
 _SO_VERSION = re.compile(r"-\d+(\.[0-9x]+)*$")
+# Sense rules of dictionary-word aliases (issue 15, item 3), read by the audit too.
+SENSES: Senses = read_senses()
+SENSE_WORDS = TABLES.dictionary | TABLES.homonyms
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,10 @@ def _word_ambiguous(alias: str, words: frozenset[str]) -> bool:
     )
 
 
-def _aliases(forms: Sequence[str], shared: set[str], words: frozenset[str]) -> tuple[Alias, ...]:
-    result = []
+def _aliases(
+    forms: Sequence[str], shared: set[str], words: frozenset[str], draft: Draft
+) -> tuple[Alias, ...]:
+    result: list[Alias] = []
     for form in forms:
         homonym = _word_ambiguous(form, words)
         # An acronym spelling a word ("FIRST", "MEAN", "CALL") is only the acronym in capitals; so is a
@@ -130,8 +135,31 @@ def _aliases(forms: Sequence[str], shared: set[str], words: frozenset[str]) -> t
             result.append(Alias(form, form.lower() in shared, True))
             continue
         # Case only rescues a homonym when it is written with capitals: "Go" the language, "go" the verb.
-        result.append(Alias(form, homonym or form.lower() in shared, homonym and form != form.lower()))
+        alias = Alias(form, homonym or form.lower() in shared, homonym and form != form.lower())
+        result += _with_sense(alias, draft, form == draft.name)
     return tuple(result)
+
+
+def _with_sense(alias: Alias, draft: Draft, named: bool) -> list[Alias]:
+    """A dictionary word the flags above left open gets the rule ``digest/data/senses.yaml`` gives it."""
+    if alias.ambiguous or alias.case_sensitive or not is_dictionary_word(alias.text, SENSE_WORDS):
+        return [alias]
+    found = SENSES.rule_for(alias.text, draft.key, draft.category)
+    if found is None:
+        raise ValueError(f"senses.yaml: no rule fits {alias.text!r} of {draft.key!r}")
+    text, lower = alias.text, alias.text.lower()
+    if found.rule == "never" and named:
+        raise ValueError(f"senses.yaml: {text!r} is the name of {draft.key!r}; it cannot be dropped")
+    if found.rule == "never":
+        return []
+    if found.rule == "exact":
+        return [Alias(text, False, True)]
+    if found.rule == "cased" and text != lower:
+        # The lower-case twin keeps "a python library" while "a python in the garden" stays out.
+        return [Alias(text, False, True), Alias(lower, True, True)]
+    if found.rule in ("cased", "evidence"):
+        return [Alias(text, True, text != lower)]
+    return [alias]
 
 
 def _references(
@@ -163,7 +191,7 @@ def finish_entities(registry: Registry, words: frozenset[str]) -> tuple[Entity, 
                 slug=slugify(key),
                 category=draft.category if draft.category in CATEGORIES else "other",
                 description=draft.description,
-                aliases=_aliases(forms[key], shared, words | TABLES.dictionary if brand else words),
+                aliases=_aliases(forms[key], shared, words | TABLES.dictionary if brand else words, draft),
                 parents=parents,
                 related=_references(registry, draft, draft.related, parent_keys),
                 sources=tuple(sorted(draft.sources, key=SOURCE_ORDER.__getitem__)),
@@ -203,6 +231,10 @@ def _so_alias_fits(tag: str, key: str, registry: Registry, known: set[str], word
         or tag.lower().removesuffix("s") in words
     ):
         return False
+    if is_dictionary_word(tag, SENSE_WORDS):
+        found = SENSES.rule_for(tag, key, "", source=STACKOVERFLOW.name)
+        if found is None or found.rule != "one-sense":
+            return False
     return _keeps(tag, "other") and not _word_ambiguous(tag, words)
 
 

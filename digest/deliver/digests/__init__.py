@@ -8,6 +8,8 @@
               or pending for a retry until the attempt cap                                (send.py)
     render:   a past delivery from its manifest and archived templates, or the preview of the next
               one, over the same window the dispatch opens                               (render.py)
+    notices:  followed skills a taxonomy change merged or dropped, shown once: marked with the
+              delivery that showed them when its manifest is stored                     (notices.py)
 
 A window is fixed when its delivery row is created and the row is unique per (subscription, window end),
 so two ticks, two beats or a redelivered task never make a second digest for one slot, and the next

@@ -18,6 +18,7 @@ from digest.db import transaction
 from digest.deliver import rights
 from digest.deliver.cadence import Schedule, window
 from digest.deliver.compose import Composer, archived_templates, build_message, message_id
+from digest.deliver.digests import notices
 from digest.deliver.outbox import DeliveryConfig
 from digest.deliver.selection import ITEM_COLUMNS, item_from_row, manifest_select, select_window
 from digest.errors import InvalidInputError, NotFoundError
@@ -28,7 +29,14 @@ from digest.models import (
     Subscription,
     SubscriptionSkill,
 )
-from digest.records import ComposedEmail, DigestContent, DigestSection, ItemForDigest, OtherCopy
+from digest.records import (
+    ComposedEmail,
+    DigestContent,
+    DigestSection,
+    ItemForDigest,
+    OtherCopy,
+    SkillNoticeContent,
+)
 from digest.tokens import MANAGE, UNSUBSCRIBE, make_token
 
 
@@ -67,6 +75,7 @@ def content(
     end: datetime,
     sections: tuple[DigestSection, ...],
     more: int,
+    told: tuple[SkillNoticeContent, ...] = (),
 ) -> DigestContent:
     """Everything the digest of ``[start, end)`` says to ``reader``, with its signed links."""
     unsubscribe_token = make_token(config.secret, UNSUBSCRIBE, {"s": reader.subscription_id})
@@ -83,6 +92,7 @@ def content(
         unsubscribe_url=f"{config.base_url}/u/{unsubscribe_token}",
         manage_url=f"{config.base_url}/manage/{manage_token}",
         base_url=config.base_url,
+        notices=told,
     )
 
 
@@ -161,8 +171,16 @@ def render_delivery(
             subscription.timezone,
         )
         sections = manifest_sections(session, delivery_id, delivery.more_by_skill or {})
+        _, told = notices.shown_in(session, delivery_id)
         said = content(
-            config, delivery_id, reader, delivery.window_start, delivery.window_end, sections, delivery.more
+            config,
+            delivery_id,
+            reader,
+            delivery.window_start,
+            delivery.window_end,
+            sections,
+            delivery.more,
+            told,
         )
         sent_at, stored = delivery.finished_at or delivery.created_at, delivery.body_hash
         files = archived_templates(session, "digest", delivery.template_version)
@@ -212,7 +230,8 @@ def preview(
         reader = Reader(
             subscription.id, subscriber.id, subscriber.email, subscription.cadence, subscription.timezone
         )
-        said = content(config, 0, reader, start, end, selection.sections, selection.more)
+        _, told = notices.pending(session, subscription.id)
+        said = content(config, 0, reader, start, end, selection.sections, selection.more, told)
     composed = composer.digest(said)
     domain = config.sender.rpartition("@")[2] or "localhost"
     msgid = f"<digest.preview.{subscription.id}.{int(end.timestamp())}@{domain}>"

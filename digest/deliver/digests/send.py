@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.db import transaction
 from digest.deliver import outbox, suppression
 from digest.deliver.compose import Composer, archive_templates
+from digest.deliver.digests import notices
 from digest.deliver.digests.render import Reader, content, manifest_sections, message, stored_copies
 from digest.deliver.mail import Mailer
 from digest.deliver.outbox import DIGESTS, Attempt, DeliveryConfig
@@ -33,6 +34,8 @@ class _Claimed:
     attempt: Attempt
     content: DigestContent
     has_manifest: bool
+    # The skill notices it shows (issue 15): marked shown with the manifest.
+    notice_ids: tuple[int, ...]
     # Why this delivery must not be mailed (suppressed, unsubscribed or bouncing since it was opened).
     refusal: str | None
 
@@ -71,6 +74,7 @@ def send_delivery(
             return DeliveryOutcome(delivery_id, DeliveryStatus.FAILED, 0, None, error)
         if not claimed.has_manifest:
             _store_manifest(session, delivery_id, said, email, built["Message-ID"])
+            notices.mark_shown(session, claimed.notice_ids, delivery_id)
             archive_templates(session, composer, "digest", email.template_version, now)
     result = outbox.transmit(sessions, DIGESTS, attempt, built, mailer=mailer, config=config, now=now)
     sent = result.status == DeliveryStatus.SENT
@@ -110,6 +114,7 @@ def _claim(
             SubscriptionSkill.skill_id,
             Suppression.reason.label("suppressed"),
             Suppression.created_at.label("suppressed_at"),
+            notices.any_for(delivery_id).label("noticed"),
         )
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
         # Suppression wins over everything (issue 14), checked here, at claim time, in the same query.
@@ -136,6 +141,14 @@ def _claim(
             max_age=config.max_item_age,
         )
         sections, more = selection.sections, selection.more
+    # Only a subscription with a notice to show costs a statement more (the test of statement counts).
+    shown = notices.NONE
+    if person.noticed:
+        shown = (
+            notices.shown_in(session, delivery_id)
+            if has_manifest
+            else notices.pending(session, delivery.subscription_id)
+        )
     refusal = suppression.refusal(
         person.suppressed,
         person.suppressed_at,
@@ -148,8 +161,8 @@ def _claim(
     attempt = Attempt(
         delivery_id, delivery.attempts, delivery.created_at, person.subscriber_id, person.bounces
     )
-    said = content(config, delivery_id, reader, start, end, sections, more)
-    return _Claimed(attempt, said, has_manifest, refusal)
+    said = content(config, delivery_id, reader, start, end, sections, more, shown[1])
+    return _Claimed(attempt, said, has_manifest, shown[0], refusal)
 
 
 def _store_manifest(

@@ -16,7 +16,8 @@ item by offset:
    unambiguous one does ("LLM-based", "GPU-accelerated");
 4. URLs and file names: nothing inside a URL counts ("https://..." is no mention of HTTP); after a dot
    inside a word only a lower-case language name counts, as a file extension ("takerevolve.php");
-5. the longest of overlapping matches wins ("C++" over "C", "ASP.NET" over ".NET");
+5. the longest of overlapping matches wins ("C++" over "C", "ASP.NET" over ".NET"), but a parent of the
+   longer skill named at its head counts too ("NVIDIA A100" names NVIDIA, "Docker images" Docker);
 6. a version right after a name is part of it ("Python 3.12", "Java 21", "C++17");
 7. evidence: an ambiguous alias (a common word, a person's name) counts only with evidence; see
    ``digest.match._evidence``.
@@ -130,7 +131,7 @@ class Matcher:
             if urls:
                 found = [span for span in found if not _inside(urls, span[0])]
             if index in overlapping:
-                found = _longest(found)
+                found = _longest(found, self.skills)
             hits: list[Hit] = []
             title_end = title_ends[index]
             for start, stop, entries in found:
@@ -222,13 +223,30 @@ def _inside(urls: list[tuple[int, int]], position: int) -> bool:
     return index >= 0 and urls[index][0] <= position < urls[index][1]
 
 
-def _longest(spans: list[_Span]) -> list[_Span]:
-    """Of overlapping spans the longest wins (then the leftmost); returned in text order."""
+def _longest(spans: list[_Span], skills: dict[str, SkillInfo]) -> list[_Span]:
+    """Of overlapping spans the longest wins (then the leftmost); returned in text order.
+
+    A shorter span at the head of a winner stays for the skills that are a parent of the winner's: a
+    longer entity implies its parent product when it names it (issue 15: "Docker images" is about Docker,
+    "NVIDIA A100" about NVIDIA), while "Google Cloud" says nothing of Google, which is no parent of it.
+    """
     chosen: list[_Span] = []
+    heads: list[_Span] = []
     for span in sorted(spans, key=lambda span: (span[0] - span[1], span[0])):
         if all(span[1] <= other[0] or span[0] >= other[1] for other in chosen):
             chosen.append(span)
-    return sorted(chosen, key=lambda span: span[0])
+            continue
+        parents = {
+            parent
+            for other in chosen
+            if other[0] == span[0] and span[1] < other[1]
+            for entry in other[2]
+            for parent in skills[entry.skill_id].parents
+        }
+        implied = tuple(entry for entry in span[2] if entry.skill_id in parents)
+        if implied:
+            heads.append((span[0], span[1], implied))
+    return sorted(chosen + heads, key=lambda span: span[0])
 
 
 def _add_hits(

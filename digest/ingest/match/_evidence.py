@@ -5,16 +5,19 @@ a camel-case form ("CMake"), a cue of that skill anywhere in the item ("Rust's c
 right beside the name ("Java programs", "a ruby library", "applications with Julia") or the name heading a
 title before a colon ("Swift: When to use guard", "in Elixir:", for languages and frameworks only).
 
-Weak evidence is context in the item: a context word ("developers") or another skill with strong evidence.
-It counts only for a capitalised name read in running text: not a lower-case word ("pass", "rust"), not a
-word of a Title Case headline and not part of a person's or a product's name (a capitalised neighbour that
-is not a skill: "Peter Kafka", "Julia Lawall", "Go To Page"). It never counts for a generic concept
-("Server"), nor where a counter-cue names the other reading (Atom beside RSS is the feed format).
+Weak evidence is context in the item: a context word ("developers"), another skill with strong evidence,
+or two names that may count this way and vouch for each other, not in a list ("Scala is still used for
+Spark jobs", but not "Ray and Julia"; issue 15). It counts only for a capitalised name read in running
+text: not a lower-case word ("pass", "rust"), not a word of a Title Case headline and not part of a
+person's or a product's name (a capitalised neighbour that is not a skill: "Peter Kafka", "Julia Lawall",
+"Go To Page"). It never counts for a generic concept ("Server"), nor where a counter-cue names the other
+reading (Atom beside RSS is the feed format).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from itertools import pairwise
 from typing import NamedTuple
 
 from digest.ingest.match._fold import separate
@@ -47,6 +50,8 @@ NEAR_WORDS = frozenset(
         "coding", "gem", "gems", "plugin", "plugins", "package", "packages", "module", "modules",
         "function", "functions", "bug", "bugs", "hacker", "hackers", "ecosystem", "browser", "user", "users",
         "script", "scripts", "syntax", "generics", "structs", "enums", "interpreter", "toolchain",
+        # A model's name beside "model(s)" (issue 15: "Anthropic's Claude models").
+        "model", "models",
     }
 )  # fmt: skip
 # Cues of one skill, keyed by its name: "Rust's crates", "Go's goroutines".
@@ -54,6 +59,8 @@ CUES: dict[str, tuple[str, ...]] = {
     "rust": ("crate", "crates", "cargo", "borrow checker", "rustc", "rustacean", "rustaceans"),
     "go": ("goroutine", "goroutines", "gopher", "gophers"),
     "docker": ("dockerfile", "container", "containers"),
+    # Container tools name the sense of "containers" (issue 15): "Podman runs rootless containers".
+    "containers": ("docker", "podman", "kubernetes", "k8s", "containerd", "rootless", "dockerfile"),
     "react": ("jsx", "component", "components", "hooks"),
     "pandas": ("dataframe", "dataframes", "data", "csv"),
     "git": ("commit", "commits", "rebase", "repo", "repos"),
@@ -76,7 +83,17 @@ COUNTER_CUES: dict[str, tuple[str, ...]] = {
     # Triton is also Neptune's moon (issue 15); Neptune is also Amazon's graph database, hence the cue.
     "triton inference server": ("moon", "moons", "neptune", "planet", "orbit", "orbits"),
     # Gaussian the chemistry package, not the distribution (issue 15: arXiv titles topped the index).
-    "gaussian": ("process", "processes", "distribution", "noise", "mixture", "kernel", "random", "prior"),
+    "gaussian": (
+        "process",
+        "processes",
+        "distribution",
+        "noise",
+        "mixture",
+        "kernel",
+        "random",
+        "prior",
+        "model",
+    ),
 }
 # Categories whose names head blog titles before a colon ("Swift: ...").
 _HEADED = frozenset({"language", "framework", "library"})
@@ -90,6 +107,8 @@ _VERB_FOLLOWERS = frozenset(
     {"to", "with", "for", "from", "into", "onto", "on", "off", "ahead", "back", "up", "out", "away"}
 )
 _SENTENCE_ENDS = ".!?:;\x00\n|–—•"
+# What joins two names into a list rather than a statement about them (``_vouch``).
+_COORDINATORS = frozenset({"", "and", "or", "&", "nor", "and the", "or the"})
 _OPENERS = " \"'“‘([«"
 _WORD_TRIM = "./-&*@#+"
 _TITLE_WINDOW = 60
@@ -226,23 +245,48 @@ def judge(
     # A word of the other reading anywhere in the item outweighs a programming word beside the name
     # ("Gaussian process ... applications"), though not the skill's own evidence.
     strong -= losers | {skill_id for skill_id in strong - own if COUNTER + skill_id in signals}
-    context = CONTEXT in signals or bool(strong)
     edges = {edge for hit in hits for edge in (hit.start, hit.name_stop)} if len(strong) < len(groups) else ()
     languages = any(skills[skill_id].category == "language" for skill_id in strong)
+    candidates = [
+        skill_id
+        for skill_id in groups
+        if skill_id not in strong
+        and skill_id not in losers
+        and skills[skill_id].category not in GENERIC
+        and COUNTER + skill_id not in signals
+    ]
+    context = CONTEXT in signals or bool(strong)
+    # Without context only two names can vouch for each other; the look around a hit is skipped otherwise.
+    weak = (
+        {
+            skill_id
+            for skill_id in candidates
+            if any(_weak_here(text, folded, hit, edges, languages) for hit in groups[skill_id])
+        }
+        if context or len(candidates) > 1
+        else set()
+    )
+    context = context or _vouch(text, [hit for hit in hits if hit.skill_id in weak])
     tags = [
         _tag(skill_id, group, skills[skill_id])
         for skill_id, group in groups.items()
-        if skill_id in strong
-        or (
-            skill_id not in losers
-            and context
-            and skills[skill_id].category not in GENERIC
-            and COUNTER + skill_id not in signals
-            and any(_weak_here(text, folded, hit, edges, languages) for hit in group)
-        )
+        if skill_id in strong or (context and skill_id in weak)
     ]
     tags.sort(key=_rank)
     return tags
+
+
+def _vouch(text: str, hits: list[Hit]) -> bool:
+    """Whether two technology names in running text vouch for each other, as context for both ("Scala is
+    still used for Spark jobs", "Cypress component tests run in Chrome"; issue 15). Names that follow
+    each other in a list do not: that is how people are named ("Ray and Julia", "Ray, Julia and Chef")."""
+    ordered = sorted(hits, key=lambda hit: hit.start)
+    for first, second in pairwise(ordered):
+        if second.skill_id == first.skill_id or second.start < first.stop:
+            continue
+        if text[first.stop : second.start].strip(" ,").lower() not in _COORDINATORS:
+            return True
+    return False
 
 
 def _tie_losers(hits: list[Hit], strong: set[str], skills: dict[str, SkillInfo]) -> set[str]:

@@ -36,6 +36,8 @@ class SkillInfo:
     category: str
     # How widely the skill is used, 0..1 (issue 15): of two senses of one name, the popular one wins.
     popularity: float = 0.0
+    # Ids of its parents: one named at the head of the skill's name counts too ("NVIDIA A100").
+    parents: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

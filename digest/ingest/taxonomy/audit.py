@@ -2,7 +2,8 @@
 
 - dictionary words without a rule: a one-word alias that is an English word
   (``digest/data/english-words.txt``, SCOWL) or a listed homonym (``digest/data/homonyms.txt``) but is
-  neither ambiguous (needs evidence) nor case-sensitive, so "a ray of light" would tag it;
+  neither ambiguous (needs evidence) nor case-sensitive, so "a ray of light" would tag it, unless
+  ``digest/data/senses.yaml`` says the word has one sense ("malware");
 - aliases shared by two or more live skills: one written name, several senses;
 - silent skills: live skills with no tag in the last 90 days (the most popular first: a popular skill that
   never tags has lost its aliases or its evidence);
@@ -22,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.ingest.taxonomy.files import DATA
+from digest.ingest.taxonomy.senses import Senses, is_dictionary_word, read_senses
 from digest.models import Item, Skill, SkillAlias, Source, Tag
 
 WINDOW = timedelta(days=90)
@@ -82,20 +84,32 @@ def read_words(folder: Path = DATA) -> frozenset[str]:
     return frozenset(words)
 
 
-def audit(session: Session, now: datetime, words: frozenset[str], limit: int = LIMIT) -> Audit:
+def audit(
+    session: Session, now: datetime, words: frozenset[str], limit: int = LIMIT, senses: Senses | None = None
+) -> Audit:
     """Audit the taxonomy loaded in ``session`` against the tags of the last ``WINDOW``."""
+    senses = senses if senses is not None else read_senses()
     live = (
-        select(SkillAlias.text, SkillAlias.folded, SkillAlias.ambiguous, SkillAlias.case_sensitive, Skill)
+        select(
+            SkillAlias.text,
+            SkillAlias.folded,
+            SkillAlias.ambiguous,
+            SkillAlias.case_sensitive,
+            SkillAlias.source,
+            Skill,
+        )
         .join(Skill, Skill.id == SkillAlias.skill_id)
         .where(Skill.merged_into.is_(None))
         .order_by(Skill.popularity.desc(), Skill.name, SkillAlias.text)
     )
     risky: list[RiskyAlias] = []
     owners: dict[str, dict[str, str]] = {}
-    for text, folded, ambiguous, case_sensitive, skill in session.execute(live):
+    for text, folded, ambiguous, case_sensitive, source, skill in session.execute(live):
         owners.setdefault(folded, {})[skill.id] = skill.name
-        word = folded.rstrip("!?.")
-        if word in words and " " not in word and not ambiguous and not case_sensitive:
+        if ambiguous or case_sensitive or not is_dictionary_word(folded, words):
+            continue
+        found = senses.rule_for(text, skill.key, skill.category, source)
+        if found is None or found.rule != "one-sense":
             risky.append(RiskyAlias(text, skill.id, skill.name))
     shared = [
         SharedAlias(alias, tuple(sorted(names.values()))) for alias, names in owners.items() if len(names) > 1

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from digest.errors import InvalidInputError
 from digest.ingest.match import AliasSpec, Matcher, SkillInfo
 from digest.ingest.taxonomy.files import Entity, Taxonomy
+from digest.ingest.taxonomy.notices import record as record_notices
 from digest.models import Setting, Skill, SkillAlias, SubscriptionSkill, Tag
 
 VERSION_KEY = "taxonomy.version"
@@ -107,11 +108,13 @@ def merge(session: Session, merged: Skill, into: Skill, now: datetime) -> None:
     """
     if merged.id == into.id:
         raise InvalidInputError(f"cannot merge {merged.name} into itself")
-    _redirect(session, merged, into)
+    _redirect(session, merged, into, now)
     _count_edit(session, now)
 
 
-def _redirect(session: Session, merged: Skill, into: Skill) -> None:
+def _redirect(session: Session, merged: Skill, into: Skill, now: datetime) -> None:
+    # Its subscribers are told once, in their next digest, before their subscriptions move (issue 15).
+    record_notices(session, merged, into, now)
     _move(session, cast(Table, Tag.__table__), "item_id", merged.id, into.id)
     _move(session, cast(Table, SubscriptionSkill.__table__), "subscription_id", merged.id, into.id)
     # Earlier merges into the merged skill now point at the survivor: redirects stay one hop.
@@ -173,7 +176,7 @@ def load(session: Session, taxonomy: Taxonomy, now: datetime, *, replace: bool =
         for skill_id, skill in known.items()
         if replace and skill_id not in kept and not skill.merged_into
     ]
-    redirected = _retire(session, gone, taxonomy)
+    redirected = _retire(session, gone, taxonomy, now)
     _set_version(session, taxonomy.version, now, taxonomy.meta.get("by_source") or {})
     return LoadResult(
         taxonomy.version,
@@ -185,13 +188,14 @@ def load(session: Session, taxonomy: Taxonomy, now: datetime, *, replace: bool =
     )
 
 
-def _retire(session: Session, gone: list[Skill], taxonomy: Taxonomy) -> int:
+def _retire(session: Session, gone: list[Skill], taxonomy: Taxonomy, now: datetime) -> int:
     """Redirect each skill the new file dropped to its nearest skill, or retire it; the count redirected.
 
     The nearest is the most popular new skill that has the dropped skill's name (or one of its file-given
     aliases) among its aliases, else its first parent that is still there. A redirect moves tags and
     subscriptions like a merge, so subscribers keep their digest section (issue 15). A skill with no
-    nearest keeps resolving but loses its file-given aliases, so it tags nothing more.
+    nearest keeps resolving but loses its file-given aliases, so it tags nothing more. Either way its
+    subscribers are told once, in their next digest (``notices``).
     """
     if not gone:
         return 0
@@ -208,8 +212,10 @@ def _retire(session: Session, gone: list[Skill], taxonomy: Taxonomy) -> int:
         target_id = nearest.id if nearest else next((p for p in skill.parents if p in ids), None)
         target = session.get(Skill, target_id) if target_id else None
         if target is not None:
-            _redirect(session, skill, target)
+            _redirect(session, skill, target, now)
             redirected += 1
+        else:
+            record_notices(session, skill, None, now)
         session.execute(
             delete(SkillAlias).where(SkillAlias.skill_id == skill.id, SkillAlias.source != "admin")
         )
@@ -219,7 +225,8 @@ def _retire(session: Session, gone: list[Skill], taxonomy: Taxonomy) -> int:
 def matcher_from(taxonomy: Taxonomy) -> Matcher:
     """A ``Matcher`` straight from a taxonomy file's records (tests, benchmarks, tools without a database)."""
     skills = {
-        entity.id: SkillInfo(entity.name, entity.category, entity.popularity) for entity in taxonomy.entities
+        entity.id: SkillInfo(entity.name, entity.category, entity.popularity, frozenset(entity.parents))
+        for entity in taxonomy.entities
     }
     aliases = (
         AliasSpec(entity.id, alias.text, alias.ambiguous, alias.case_sensitive)
@@ -233,9 +240,11 @@ def compile_matcher(session: Session) -> Matcher:
     """Build a ``Matcher`` from the skills and aliases in the database."""
     # Plain rows, not ORM objects: twelve thousand of them took a third of ``digest tag``'s start-up.
     skills = {
-        skill_id: SkillInfo(name, category, popularity)
-        for skill_id, name, category, popularity in session.execute(
-            select(Skill.id, Skill.name, Skill.category, Skill.popularity).where(Skill.merged_into.is_(None))
+        skill_id: SkillInfo(name, category, popularity, frozenset(parents or ()))
+        for skill_id, name, category, popularity, parents in session.execute(
+            select(Skill.id, Skill.name, Skill.category, Skill.popularity, Skill.parents).where(
+                Skill.merged_into.is_(None)
+            )
         )
     }
     # A merged skill's aliases find the skill it was merged into.
