@@ -33,7 +33,9 @@ def digest(
     home: Path, *args: str, extra_env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env |= {"DIGEST_HOME": str(home), **(extra_env or {})}
+    # Offline, as the test settings are: a confirmed subscription must not add the public query feeds
+    # (issue 16), which the next crawl would fetch from beyond loopback.
+    env |= {"DIGEST_HOME": str(home), "DIGEST_SKILL_SOURCES": "off", **(extra_env or {})}
     return subprocess.run(
         [sys.executable, "-m", "digest.cli", *args], env=env, capture_output=True, text=True, timeout=120
     )

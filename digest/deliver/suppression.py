@@ -23,12 +23,13 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, case, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from digest.errors import ConflictError, InvalidInputError
-from digest.models import Subscriber, Suppression
+from digest.models import Subscriber, Subscription, Suppression
 
 UNSUBSCRIBED, BOUNCE, COMPLAINT, ERASED, MANUAL = "unsubscribed", "bounce", "complaint", "erased", "manual"
 REASONS = (UNSUBSCRIBED, BOUNCE, COMPLAINT, ERASED, MANUAL)
@@ -127,15 +128,41 @@ def of_emails(session: Session, emails: list[str] | None = None) -> dict[str, Su
     return {row.email: _info(row) for row in session.scalars(query) if row.email is not None}
 
 
+def person_state() -> Any:
+    """A person's state as a SQL expression over ``subscribers`` outer-joined to ``suppressions`` by
+    address: ``suppressed`` if the address is on the list; ``unsubscribed`` for someone stored as active
+    whose every subscription has ended, since that person gets nothing and must not be counted as active
+    (issue 17); else as stored (``pending``, ``active``, ``bouncing``, ``unsubscribed``)."""
+    receiving = exists().where(
+        Subscription.subscriber_id == Subscriber.id, Subscription.state.in_(("active", "paused", "pending"))
+    )
+    return case(
+        (Suppression.id.is_not(None), "suppressed"),
+        (and_(Subscriber.state == "active", ~receiving), "unsubscribed"),
+        else_=Subscriber.state,
+    )
+
+
 def person_states(session: Session, ids: list[int] | None = None) -> dict[int, str]:
-    """Each subscriber's state by id, all or ``ids`` (issue 14): ``suppressed`` if the address is on the
-    list, else as stored (``pending``, ``active``, ``bouncing``, ``unsubscribed``)."""
-    query = select(Subscriber.id, Subscriber.state, Suppression.id.label("suppressed")).outerjoin(
+    """Each subscriber's state by id, all or ``ids`` (issue 14; ``person_state``)."""
+    query = select(Subscriber.id, person_state().label("state")).outerjoin(
         Suppression, Suppression.email == Subscriber.email
     )
     if ids is not None:
         query = query.where(Subscriber.id.in_(ids))
-    return {row.id: "suppressed" if row.suppressed else row.state for row in session.execute(query)}
+    return {row.id: row.state for row in session.execute(query)}
+
+
+def count_by_state(session: Session) -> dict[str, int]:
+    """How many people are in each state (``person_state``), for the admin's overview."""
+    state = person_state()
+    query = (
+        select(state, func.count())
+        .select_from(Subscriber)
+        .outerjoin(Suppression, Suppression.email == Subscriber.email)
+        .group_by(state)
+    )
+    return dict(session.execute(query).tuples().all())
 
 
 def entries(session: Session) -> list[SuppressionInfo]:

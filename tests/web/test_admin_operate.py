@@ -3,6 +3,7 @@ a confirmation, feed actions, and the audit log with filters and paging."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import httpx
@@ -10,12 +11,18 @@ from sqlalchemy import select
 
 from digest import health
 from digest.db import transaction
+from digest.deliver import suppression
+from digest.deliver.cadence import Schedule
+from digest.deliver.subscribers import subscribe
+from digest.deliver.unsubscribe import unsubscribe
 from digest.models import AuditEntry, Source
 from digest.ops import audit
 from digest.records import DeliveryStatus
 from digest.runtime import Runtime
 from tests.web.conftest import CLOCK
 from tests.web_support import csrf
+
+DAILY = Schedule("daily", 8, 0, "UTC")
 
 
 def add_feed(rt: Runtime, name: str, *, fetched_days_ago: float | None, state: str = "active") -> int:
@@ -200,3 +207,25 @@ def test_the_audit_page_filters_by_action_actor_and_day_and_pages_fifty_at_a_tim
     # CLOCK is 09:30 on the 16th: entries n = 10..33 fall on the 15th.
     assert one_day.count("cadence.set</td>") == 24
     assert bad.status_code == 400 and "from: write a date like 2026-11-29" in bad.text
+
+
+def test_someone_whose_only_subscription_ended_is_counted_unsubscribed_with_no_next_digest(
+    client: httpx.Client, rt: Runtime
+) -> None:
+    with transaction(rt.sessions) as session:
+        kept = subscribe(session, "kept@example.com", ["Python"], DAILY, CLOCK, confirmed=True)
+        gone = subscribe(session, "gone@example.com", ["Python"], DAILY, CLOCK, confirmed=True)
+        unsubscribe(session, gone.id)
+
+    overview = client.get("/admin").text
+    page = client.get("/admin/subscribers?q=gone").text
+
+    assert re.search(r'<th scope="row">active</th><td>1</td>', overview)
+    assert re.search(r'<th scope="row">unsubscribed</th><td>1</td>', overview)
+    assert "<p>unsubscribed" in page and "<td>unsubscribed</td>" in page
+    assert "<p>active" in client.get("/admin/subscribers?q=kept").text
+    with transaction(rt.sessions) as session:
+        assert suppression.person_states(session) == {
+            kept.subscriber_id: "active",
+            gone.subscriber_id: "unsubscribed",
+        }

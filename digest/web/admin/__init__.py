@@ -39,7 +39,7 @@ from sqlalchemy import func, or_, select
 
 from digest import health
 from digest.db import transaction
-from digest.deliver import digests, history, replay, subscribers
+from digest.deliver import digests, history, replay, subscribers, suppression
 from digest.deliver.signup import TooManyRequestsError
 from digest.errors import DigestError, ErasedError, InvalidInputError
 from digest.ingest import catalog
@@ -186,7 +186,7 @@ def router(web: Web) -> APIRouter:
     def overview(request: Request) -> HTMLResponse:
         with transaction(web.rt.sessions) as session:
             deliveries = dict(session.execute(views.count_by(Delivery.status)).tuples().all())
-            people = dict(session.execute(views.count_by(Subscriber.state)).tuples().all())
+            people = suppression.count_by_state(session)
             failing = session.scalar(
                 select(func.count())
                 .select_from(Source)
@@ -336,11 +336,19 @@ def router(web: Web) -> APIRouter:
                 query = query.where(Subscriber.email.contains(text, autoescape=True))
             found = session.execute(query.order_by(Subscriber.email).limit(PAGE_SIZE + 1)).all()
             rows = [(who, subscribers.subscriptions_of(session, who.id)) for who in found[:PAGE_SIZE]]
+            # The person's state, not the stored one: whoever has no subscription left is not "active".
+            states = suppression.person_states(session, [who.id for who in found[:PAGE_SIZE]])
         now = web.clock()
         # The next digest is the end of the window its next dispatch opens (``cadence.window``).
         next_digest = {s.id: subscribers.next_window(s, now)[1] for _, infos in rows for s in infos}
         return page(
-            request, "subscribers.html", q=q, rows=rows, next_digest=next_digest, more=len(found) > PAGE_SIZE
+            request,
+            "subscribers.html",
+            q=q,
+            rows=rows,
+            states=states,
+            next_digest=next_digest,
+            more=len(found) > PAGE_SIZE,
         )
 
     coverage.add_routes(private, page, web)
