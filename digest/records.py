@@ -181,6 +181,12 @@ class DigestContent:
         """Items shown in the email."""
         return sum(len(section.items) for section in self.sections)
 
+    @property
+    def headline(self) -> ItemForDigest | None:
+        """The item the subject leads with: the best-scored one shown, the first of equals (issue 17)."""
+        shown = [item for section in self.sections for item in section.items]
+        return max(shown, key=lambda item: item.score, default=None)
+
 
 @dataclass(frozen=True, slots=True)
 class ComposedEmail:

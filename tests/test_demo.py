@@ -60,7 +60,8 @@ def test_the_demo_crawls_tags_and_mails_every_cadence_and_can_run_twice(tmp_path
         text, html = message.get_body(("plain",)), message.get_body(("html",))
         assert text is not None and html is not None
         assert "Why:" in text.get_content() and "Why:" in html.get_content()
-        cadences.add(str(message["Subject"]).split("·")[1].split()[0])
+        # The heading names the cadence ("Your daily digest"); the subject leads with a headline.
+        cadences.add(text.get_content().split("\n", 1)[0].split()[1])
     assert cadences == {"hourly", "daily", "weekly"}
     assert Path(str(first["preview"])).read_text().startswith("<!DOCTYPE html>")
     # Fresh means fresh (issue 16): the bundled arXiv answers are years old and stay out of every digest.

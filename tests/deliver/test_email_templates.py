@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -381,9 +381,31 @@ def test_the_subject_is_one_line(sample: Sample) -> None:
     assert "\n" not in sample.email.subject and "\r" not in sample.email.subject
 
 
-def test_the_digest_subject_names_the_first_skill_the_count_and_the_day(composer: Composer) -> None:
-    assert composer.digest(digest_content()).subject == (
-        "AI infrastructure +1: 9 new items · daily digest, 29 Nov"
+def test_the_digest_subject_leads_with_the_top_headline_counts_what_it_shows_and_names_the_skills(
+    composer: Composer,
+) -> None:
+    best = replace(item(5, "Kubernetes gang scheduling reaches beta", None, "news"), score=9.0)
+    go = DigestSection("go", "Go", "go", (item(6, "Go 1.26 ships", None, "blog"),))
+    kubernetes = DigestSection(
+        "k8s",
+        "Kubernetes",
+        "kubernetes",
+        (best, *(item(10 + n, f"Story {n}", None, "news") for n in range(5))),
+        more=7,
+    )
+
+    # Issue 17's example: the best-scored item, "+ N more" of those the email shows, the skills.
+    assert composer.digest(digest_content(sections=(go, kubernetes), more=7)).subject == (
+        "Kubernetes gang scheduling reaches beta + 6 more · Go, Kubernetes"
+    )
+    long_title = item(7, "word " * 40, None, "news")
+    one = composer.digest(digest_content(sections=(DigestSection("go", "Go", "go", (long_title,)),), more=0))
+    assert one.subject.endswith("word… · Go") and len(one.subject) < 90
+    many = tuple(
+        DigestSection(f"s{n}", f"Skill {n}", f"s{n}", (item(n, "T", None, "news"),)) for n in range(5)
+    )
+    assert composer.digest(digest_content(sections=many, more=0)).subject == (
+        "T + 4 more · Skill 0, Skill 1, Skill 2 +2"
     )
 
 
@@ -395,9 +417,17 @@ def test_each_item_shows_its_kind_and_why_it_was_chosen(composer: Composer) -> N
 
     assert [kind for kind, _ in badges] == ["news", "paper", "blog", "news"]
     assert all(f"badge-{kind}" in classes for kind, classes in badges)
-    assert whys[0] == "Why: AI infrastructure, matched “GPU” in the title"
-    assert whys[1] == "Why: AI infrastructure, matched “AI infrastructure”, “GPU”"
-    assert 'Why: AI infrastructure, matched "AI infrastructure", "GPU"' in text
+    # One short reason each, never the section's name again nor every variant (issue 17).
+    assert whys == ["Why: in the title", "Why: as “GPU”", "Why: in the title", "Why: in the title"]
+    assert [line.strip() for line in text.splitlines() if "Why:" in line] == [
+        "Why: in the title",
+        'Why: as "GPU"',
+        "Why: in the title",
+        "Why: in the title",
+    ]
+    plain = item(8, "A post", None, "blog", matched=("python",), in_title=False)
+    section = DigestSection("py", "Python", "python", (plain,))
+    assert "Why: in the text" in composer.digest(digest_content(sections=(section,), more=0)).text
     assert "[paper] Example Wire · 28 Nov 2026" in text
 
 
@@ -446,9 +476,10 @@ def test_a_digest_without_cut_items_has_no_more_links(composer: Composer) -> Non
 def test_an_empty_digest_says_so_in_both_parts(composer: Composer) -> None:
     email = composer.digest(digest_content(sections=(), more=0))
 
-    assert "Nothing new matched your skills in this window." in email.text
-    assert "Nothing new matched your skills in this window." in email.html
-    assert email.subject == "Your skills: 0 new items · daily digest, 29 Nov"
+    # Issue 17: when nothing came, say so and since when, not "0 new items".
+    assert "Nothing new about your skills since Sat 28 Nov, 08:00." in email.text
+    assert "Nothing new about your skills since Sat 28 Nov, 08:00." in email.html
+    assert email.subject == "Nothing new since 28 Nov · your daily digest"
 
 
 def test_line_breaks_in_feed_text_or_a_skill_name_never_become_headers(composer: Composer) -> None:
@@ -592,7 +623,7 @@ def test_preview_json_names_the_window_subject_and_items_in_order(
         None,
     )
     assert (shown["window_start"], shown["window_end"]) == ("2026-11-15T07:00:00Z", "2026-11-16T07:00:00Z")
-    assert shown["subject"].endswith(": 3 new items · daily digest, 16 Nov")
+    assert shown["subject"] == "Python 3.14 is out + 2 more · Python, Kubernetes"
     assert sorted(shown["items"]) == sorted(titles)
     positions = [text.index(titles[item_id]) for item_id in shown["items"]]
     assert positions == sorted(positions)

@@ -305,8 +305,9 @@ def test_an_item_ingested_before_a_bulk_cadence_change_arrives_exactly_once_afte
     assert [(o.status, o.items) for o in daily] == [("sent", 1)]
     assert [o.status for o in later] in ([], ["skipped"])
     got = received(rt, "reader@example.com")
-    hourly = [body for subject, body in got if "hourly" in subject]
-    daily_bodies = [body for subject, body in got if "daily" in subject]
+    # The heading names the cadence; the subject leads with a headline (issue 17).
+    hourly = [body for _subject, body in got if body.startswith("Your hourly digest")]
+    daily_bodies = [body for _subject, body in got if body.startswith("Your daily digest")]
     assert len(got) == 2
     assert [body.count("Python 3.14 beta") for body in hourly + daily_bodies] == [1, 0]
     assert [body.count("Python packaging news") for body in hourly + daily_bodies] == [0, 1]

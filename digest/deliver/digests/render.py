@@ -5,7 +5,7 @@ content (the window, its sections, the signed links) -> compose -> MIME message 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import EmailMessage
@@ -94,6 +94,47 @@ def content(
         base_url=config.base_url,
         notices=told,
     )
+
+
+# Gmail clips a message whose HTML passes 102 KB, and the unsubscribe link goes with the clipped end
+# (issue 17): a digest's HTML stays under this, whatever DIGEST_MAX_ITEMS allows.
+MAX_HTML_BYTES = 90 * 1024
+
+
+def within_clip(
+    said: DigestContent, render: Callable[[DigestContent], ComposedEmail]
+) -> tuple[DigestContent, ComposedEmail]:
+    """``said`` and its rendering, keeping the most items in reading order whose HTML stays under
+    ``MAX_HTML_BYTES``: the rest go into their section's "+N more" (or, for a section left with none, the
+    digest's own), so the manifest stores what the email shows and a replay renders the same bytes."""
+    email = render(said)
+    if len(email.html.encode()) <= MAX_HTML_BYTES or said.item_count <= 1:
+        return said, email
+    # Binary search on how many to keep: a render is a few ms, and only an oversized digest pays it.
+    fits, best, low, high = 1, kept(said, 1), 1, said.item_count - 1
+    while low <= high:
+        middle = (low + high) // 2
+        trial = kept(said, middle)
+        if len(render(trial).html.encode()) <= MAX_HTML_BYTES:
+            fits, best, low = middle, trial, middle + 1
+        else:
+            high = middle - 1
+    return best, render(best) if fits else email
+
+
+def kept(said: DigestContent, count: int) -> DigestContent:
+    """``said`` with its first ``count`` items in reading order; the others counted as more: in their
+    section's "+N more", or in the digest's own for a section left with none (``unlisted`` in the body)."""
+    sections, left = [], count
+    for section in said.sections:
+        shown = section.items[: max(0, left)]
+        left -= len(shown)
+        if shown:
+            sections.append(
+                replace(section, items=shown, more=section.more + len(section.items) - len(shown))
+            )
+    trimmed = replace(said, sections=tuple(sections))
+    return replace(trimmed, more=said.more + said.item_count - trimmed.item_count)
 
 
 def manifest_sections(
@@ -232,7 +273,7 @@ def preview(
         )
         _, told = notices.pending(session, subscription.id)
         said = content(config, 0, reader, start, end, selection.sections, selection.more, told)
-    composed = composer.digest(said)
+    said, composed = within_clip(said, composer.digest)
     domain = config.sender.rpartition("@")[2] or "localhost"
     msgid = f"<digest.preview.{subscription.id}.{int(end.timestamp())}@{domain}>"
     built = build_message(

@@ -20,7 +20,14 @@ from digest.db import transaction
 from digest.deliver import outbox, suppression
 from digest.deliver.compose import Composer, archive_templates
 from digest.deliver.digests import notices
-from digest.deliver.digests.render import Reader, content, manifest_sections, message, stored_copies
+from digest.deliver.digests.render import (
+    Reader,
+    content,
+    manifest_sections,
+    message,
+    stored_copies,
+    within_clip,
+)
 from digest.deliver.mail import Mailer
 from digest.deliver.outbox import DIGESTS, Attempt, DeliveryConfig
 from digest.deliver.selection import WindowCache, select_window
@@ -64,7 +71,11 @@ def send_delivery(
         if refusal is not None or (not said.sections and not config.send_empty):
             outbox.finish(session, DIGESTS, delivery_id, DeliveryStatus.SKIPPED, now, refusal)
             return DeliveryOutcome(delivery_id, DeliveryStatus.SKIPPED, 0, None, refusal)
-        email = composer.digest(said)
+        if claimed.has_manifest:
+            email = composer.digest(said)
+        else:
+            # The manifest then stores what fits under Gmail's clip, so a re-claim and a replay agree.
+            said, email = within_clip(said, composer.digest)
         try:
             built = message(said, email, config, now)
         except ValueError as exc:
