@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import email
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,11 +17,16 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from digest.config import settings_env
+
+if TYPE_CHECKING:
+    from digest.runtime import Runtime
 
 # How often a test server's loop looks for shutdown(): socketserver's default of 0.5 s made stopping each
 # server cost a quarter of a second on average, in hundreds of tests.
@@ -358,3 +366,16 @@ def scripted_server(respond: Responder) -> Iterator[ScriptedServer]:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+def digest_child(rt: Runtime, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``digest ARGS`` in a child process on the test's settings, for its real exit code and output; 200
+    columns wide unless ``COLUMNS`` is given, so no table folds."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    return subprocess.run(
+        [sys.executable, "-m", "digest.cli", *args],
+        env=base | settings_env(rt.settings) | {"COLUMNS": "200"} | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

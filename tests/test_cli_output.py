@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
 
-from digest.config import settings_env
 from digest.db import transaction
 from digest.deliver.cadence import Schedule
 from digest.deliver.subscribers import subscribe
@@ -22,21 +18,10 @@ from digest.models import Skill, Source
 from digest.ops import sending
 from digest.runtime import Runtime
 from tests.support import FeedServer, Route, feed_server, rss, smtp_sink
+from tests.support import digest_child as digest
 
 MARKUP = "C++ [abc] [/] [bold] language"
 DAILY = Schedule("daily", 8, 0, "UTC")
-
-
-def digest(rt: Runtime, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """The command in a child process on the test's settings, 200 columns wide so no table folds."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    return subprocess.run(
-        [sys.executable, "-m", "digest.cli", *args],
-        env=base | settings_env(rt.settings) | {"COLUMNS": "200"} | env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture

@@ -4,22 +4,19 @@ strings (ids, addresses, statuses) on one line, times in words; free text wraps 
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import insert
 
 from digest.cli.common import relative
-from digest.config import settings_env
 from digest.db import transaction
 from digest.deliver.cadence import Schedule
 from digest.deliver.subscribers import subscribe
 from digest.models import Delivery, Source
 from digest.runtime import Runtime
+from tests.support import digest_child
 
 LONG_NAME = "The Morning Wire about distributed systems, deep learning and [bold] everything else"
 ERROR = "could not connect to 127.0.0.1: Connection refused (after 3 attempts with a 10 s timeout each)"
@@ -31,14 +28,7 @@ SKILLS = ["Python", "Kubernetes", "Large language model", "Distributed systems",
 
 def digest(rt: Runtime, *args: str, columns: int = 80) -> str:
     """The command's output in a child process, ``columns`` wide as a terminal would say."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "digest.cli", *args],
-        env=base | settings_env(rt.settings) | {"COLUMNS": str(columns)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = digest_child(rt, *args, COLUMNS=str(columns))
     assert done.returncode in (0, 1), done.stderr
     assert "Traceback" not in done.stderr
     return done.stdout

@@ -7,9 +7,6 @@ that holds something about the person.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +15,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from digest.config import settings_env
 from digest.db import transaction
 from digest.deliver import alerts, digests, rights, suppression
 from digest.deliver.cadence import Schedule
@@ -29,22 +25,11 @@ from digest.runtime import Runtime
 from digest.tokens import MANAGE, make_token
 from digest.web import create_app
 from tests.factories import NewItem, NewTag, add_items, add_source
+from tests.support import digest_child as digest
 from tests.web_support import csrf, link, outbox, serve
 
 ADDRESS = "v@example.com"
 HOURLY = Schedule("hourly", 8, 0, "UTC")
-
-
-def digest(rt: Runtime, *args: str) -> subprocess.CompletedProcess[str]:
-    """The command in a child process, for its real exit code and output."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    return subprocess.run(
-        [sys.executable, "-m", "digest.cli", *args],
-        env=base | settings_env(rt.settings) | {"COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture

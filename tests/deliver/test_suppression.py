@@ -8,9 +8,6 @@ only the person's own new confirmation or an audited `digest suppression remove`
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +26,7 @@ from digest.models import AuditEntry, Delivery, Subscription
 from digest.runtime import Runtime
 from digest.tokens import MANAGE, make_token
 from digest.web import create_app
+from tests.support import digest_child as digest
 from tests.web_support import csrf, link, outbox, serve
 
 ADDRESS = "v@example.com"
@@ -39,18 +37,6 @@ HOURLY = Schedule("hourly", 8, 0, "UTC")
 def client(rt: Runtime) -> Iterator[httpx.Client]:
     with serve(create_app(rt.settings)) as http:
         yield http
-
-
-def digest(rt: Runtime, *args: str) -> subprocess.CompletedProcess[str]:
-    """The command in a child process, for its real exit code and its one line on stderr."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    return subprocess.run(
-        [sys.executable, "-m", "digest.cli", *args],
-        env=base | settings_env(rt.settings) | {"COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def cli_json(rt: Runtime, *args: str) -> object:
