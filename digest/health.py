@@ -26,7 +26,7 @@ from digest.ingest import catalog
 from digest.models import Delivery, Source
 from digest.ops import metrics, schedules, sending
 from digest.ops.beat import REFRESH
-from digest.records import FINAL, DeliveryStatus, iso
+from digest.records import FINAL, DeliveryStatus, iso, relative
 from digest.tasks import QUEUES, broker_options, create_celery
 from digest.vocabulary import interval_for
 
@@ -174,7 +174,7 @@ def overdue_feeds(session: Session, now: datetime, limit: int = FAILING_FEEDS) -
             late.append((since - interval, row.id))
     late.sort(key=lambda pair: (-pair[0], pair[1]))
     found = {info.id: info for info in catalog.list_feeds(session, [i for _, i in late[:limit]])}
-    return [_feed(found[i], f"overdue {_days_or_hours(delay)}") for delay, i in late[:limit]]
+    return [_feed(found[i], relative(now - delay, now, due=True)) for delay, i in late[:limit]]
 
 
 def beat_tick(home: Path) -> datetime | None:
@@ -185,11 +185,6 @@ def beat_tick(home: Path) -> datetime | None:
 
 def _feed(info: catalog.FeedInfo, trouble: str) -> FailingFeed:
     return FailingFeed(info.id, info.name, info.url, info.state, info.consecutive_failures, trouble)
-
-
-def _days_or_hours(delay: timedelta) -> str:
-    hours = int(delay.total_seconds() // 3600)
-    return f"{hours // 24} d" if hours >= 48 else f"{max(hours, 1)} h"
 
 
 def _counts(session: Session, statuses: tuple[str, ...], *conditions: Any) -> dict[str, int]:

@@ -342,3 +342,26 @@ class SubscriptionInfo:
 def iso(value: datetime | None) -> str | None:
     """A time as ISO 8601 in UTC with a ``Z`` (how every JSON output writes times); None stays None."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def relative(value: datetime | None, now: datetime, *, due: bool = False) -> str:
+    """``value`` in words from ``now``: "in 8 min", "3 h ago", or "overdue 8 d" for a ``due`` time past."""
+    if value is None:
+        return "-"
+    seconds = (value - now).total_seconds()
+    span = _span(abs(seconds))
+    if span is None:
+        return "now"
+    if seconds > 0:
+        return f"in {span}"
+    return f"overdue {span}" if due else f"{span} ago"
+
+
+def _span(seconds: float) -> str | None:
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return None
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    return f"{hours} h" if hours < 48 else f"{hours // 24} d"

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from digest.errors import InvalidInputError
 from digest.records import iso as iso  # the CLI's modules print times with it
+from digest.records import relative as relative  # and say them in words
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -138,29 +139,6 @@ def fit(grid: Table) -> Table:
     for index in free:
         columns[index].width = widths[index] + extra[index] * left // max(1, sum(extra.values()))
     return grid
-
-
-def relative(value: datetime | None, now: datetime, *, due: bool = False) -> str:
-    """``value`` in words from ``now``: "in 8 min", "3 h ago", or "overdue 8 d" for a ``due`` time past."""
-    if value is None:
-        return "-"
-    seconds = (value - now).total_seconds()
-    span = _span(abs(seconds))
-    if span is None:
-        return "now"
-    if seconds > 0:
-        return f"in {span}"
-    return f"overdue {span}" if due else f"{span} ago"
-
-
-def _span(seconds: float) -> str | None:
-    minutes = int(seconds // 60)
-    if minutes < 1:
-        return None
-    if minutes < 60:
-        return f"{minutes} min"
-    hours = minutes // 60
-    return f"{hours} h" if hours < 48 else f"{hours // 24} d"
 
 
 def parse_time(text: str) -> datetime:

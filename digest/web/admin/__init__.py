@@ -46,6 +46,7 @@ from digest.ingest import catalog
 from digest.models import Delivery, Source, Subscriber
 from digest.ops import audit, schedules
 from digest.ops.ratelimit import retry_after
+from digest.records import relative
 from digest.web import security
 from digest.web.admin import coverage, operate, views
 from digest.web.admin.auth import (
@@ -123,7 +124,7 @@ def router(web: Web) -> APIRouter:
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         if not context.get("anonymous"):
             context |= {"health": banner.status(), "now": web.clock()}
-        response = web.page(request, f"admin/{name}", status, when=views.when, ago=views.ago, **context)
+        response = web.page(request, f"admin/{name}", status, when=views.when, ago=relative, **context)
         # Admin pages hold personal data: never cached, never framed by another site.
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Frame-Options"] = "DENY"

@@ -102,12 +102,3 @@ def deliveries(session: Session, wanted: DeliveryFilter) -> history.DeliveryPage
     """One page of the deliveries the filters select, newest first (``digest.deliver.history``)."""
     skill_id = resolve_skill(session, wanted.skill).id if wanted.skill else ""
     return history.page(session, wanted.query(skill_id))
-
-
-def ago(value: datetime, now: datetime) -> str:
-    """How long before ``now`` in words, to the unit a person reads at a glance: "12 s ago", "3 min ago"."""
-    seconds = max(0, int((now - value).total_seconds()))
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{seconds // size} {unit} ago"
-    return f"{seconds} s ago"
