@@ -15,6 +15,7 @@ from digest.config import Settings
 from digest.runtime import Runtime
 from digest.web import create_app
 from tests.browser.conftest import chromium
+from tests.browser.pages import click_through
 from tests.support import FeedServer, feed_server
 from tests.web.conftest import CLOCK, TOKEN
 from tests.web.test_admin import SENT_AT, at, follow, ingest, send_all
@@ -56,11 +57,11 @@ def test_an_admin_logs_in_opens_a_delivery_and_sends_a_copy(
         browser.save_screenshot(str(shots / "1-login.png"))
         assert browser.current_url.startswith(f"{base}/admin/login")
         browser.find_element(By.ID, "token").send_keys(TOKEN)
-        browser.find_element(By.CSS_SELECTOR, "form[action='/admin/login'] button[type=submit]").click()
+        click_through(browser, By.CSS_SELECTOR, "form[action='/admin/login'] button[type=submit]")
         browser.save_screenshot(str(shots / "2-deliveries.png"))
         assert browser.current_url == f"{base}/admin/deliveries"
 
-        browser.find_element(By.LINK_TEXT, str(delivery_id)).click()
+        click_through(browser, By.LINK_TEXT, str(delivery_id))
         browser.save_screenshot(str(shots / "3-delivery.png"))
         main = browser.find_element(By.TAG_NAME, "main").text
         assert "reader@example.com" in main and "Identical to what was sent" in main
@@ -69,7 +70,7 @@ def test_an_admin_logs_in_opens_a_delivery_and_sends_a_copy(
         browser.switch_to.default_content()
 
         browser.find_element(By.ID, "address").send_keys("boss@example.com")
-        browser.find_element(By.CSS_SELECTOR, "form[action$='/copy'] button[type=submit]").click()
+        click_through(browser, By.CSS_SELECTOR, "form[action$='/copy'] button[type=submit]")
         browser.save_screenshot(str(shots / "4-copied.png"))
         note = browser.find_element(By.CSS_SELECTOR, "p.note").text
 

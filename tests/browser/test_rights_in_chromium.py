@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from digest.cli import app
 from digest.config import Settings, settings_env
 from digest.web import create_app
+from tests.browser.pages import click_through
 from tests.support import WAIT
 from tests.web_support import link, outbox, serve
 
@@ -58,15 +59,15 @@ def test_a_person_unsubscribes_from_everything_downloads_their_data_and_erases_i
         base = str(http.base_url).rstrip("/")
         browser.get(f"{base}/subscribe?skill=k8s&cadence=daily")
         browser.find_element(By.ID, "email").send_keys(ADDRESS)
-        browser.find_element(By.CSS_SELECTOR, "form[action='/subscribe'] button[type=submit]").click()
+        click_through(browser, By.CSS_SELECTOR, "form[action='/subscribe'] button[type=submit]")
         [confirmation] = outbox(settings)
         browser.get(base + link(confirmation, "confirm"))
-        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-        browser.find_element(By.LINK_TEXT, "Manage your digests").click()
+        click_through(browser, By.CSS_SELECTOR, "form button[type=submit]")
+        click_through(browser, By.LINK_TEXT, "Manage your digests")
         browser.save_screenshot(str(shots / "1-manage.png"))
 
         unsubscribe = "form input[value='unsubscribe_all'] ~ button"
-        browser.find_element(By.CSS_SELECTOR, unsubscribe).click()
+        click_through(browser, By.CSS_SELECTOR, unsubscribe)
         browser.save_screenshot(str(shots / "2-unsubscribed.png"))
         assert "Unsubscribed." in browser.find_element(By.TAG_NAME, "main").text
         assert suppressed(settings) == [(ADDRESS, "unsubscribed")]
@@ -77,11 +78,11 @@ def test_a_person_unsubscribes_from_everything_downloads_their_data_and_erases_i
         assert [s["skills"] for s in data["subscriptions"]] == [["Kubernetes"]]
         assert data["suppression"]["reason"] == "unsubscribed"
 
-        browser.find_element(By.ID, "erase-data").click()
+        click_through(browser, By.ID, "erase-data")
         browser.save_screenshot(str(shots / "3-erase-confirm.png"))
         assert "cannot be undone" in browser.find_element(By.TAG_NAME, "main").text
         assert suppressed(settings) == [(ADDRESS, "unsubscribed")]
-        browser.find_element(By.ID, "erase-confirm").click()
+        click_through(browser, By.ID, "erase-confirm")
         browser.save_screenshot(str(shots / "4-erased.png"))
         assert "Erased" in browser.find_element(By.TAG_NAME, "h2").text
 

@@ -13,6 +13,7 @@ import pytest
 
 from digest.config import Settings
 from digest.web import create_app
+from tests.browser.pages import click_through
 from tests.web_support import link, outbox, serve
 
 pytestmark = pytest.mark.slow
@@ -35,18 +36,18 @@ def test_a_visitor_subscribes_from_a_skill_link_confirms_and_manages(
         browser.save_screenshot(str(shots / "1-subscribe.png"))
         assert "Kubernetes" in browser.page_source
         browser.find_element(By.ID, "email").send_keys("reader@example.com")
-        browser.find_element(By.CSS_SELECTOR, "form[action='/subscribe'] button[type=submit]").click()
+        click_through(browser, By.CSS_SELECTOR, "form[action='/subscribe'] button[type=submit]")
         browser.save_screenshot(str(shots / "2-check-your-email.png"))
         assert "email" in browser.find_element(By.TAG_NAME, "main").text.lower()
 
         [confirmation] = outbox(settings)
         browser.get(base + link(confirmation, "confirm"))
         browser.save_screenshot(str(shots / "3-confirm.png"))
-        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        click_through(browser, By.CSS_SELECTOR, "form button[type=submit]")
         browser.save_screenshot(str(shots / "4-confirmed.png"))
         assert "Manage your digests" in browser.page_source
 
-        browser.find_element(By.LINK_TEXT, "Manage your digests").click()
+        click_through(browser, By.LINK_TEXT, "Manage your digests")
         browser.save_screenshot(str(shots / "5-manage.png"))
         page = browser.find_element(By.TAG_NAME, "main").text
 
