@@ -11,7 +11,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy
@@ -379,3 +380,47 @@ def digest_child(rt: Runtime, *args: str, **env: str) -> subprocess.CompletedPro
         text=True,
         timeout=120,
     )
+
+
+def digest_here(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``digest ARGS`` run in this process as ``python -m digest.cli`` runs it (``digest.cli.main``, with its
+    one-line errors and exit codes), its output captured, with no DIGEST_ variable but ``env``'s.
+
+    A child process pays about a second of CPU to import the command (issue 13: the suite is CPU-bound);
+    tests of a process's own behaviour (start-up, signals, servers) use ``digest_child``. An exception the
+    command lets out is printed as a child would print it, so "no traceback" assertions hold here too."""
+    from click.testing import CliRunner
+
+    from digest.cli import common, main
+
+    scrubbed: dict[str, str | None] = {name: None for name in os.environ if name.startswith("DIGEST_")}
+    wanted = {"COLUMNS": "200"} | dict(env)
+    # The command's consoles were made, and sized, when this process imported it (xdist's workers say
+    # COLUMNS=80): size them as a new process would be.
+    common.out.width = common.err.width = int(wanted["COLUMNS"])
+    with CliRunner().isolation(env=scrubbed | wanted) as (out, err, _):
+        code = _run_main(main, args)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+    return subprocess.CompletedProcess(["digest", *args], code, stdout, stderr)
+
+
+def _run_main(main: Callable[[list[str]], None], args: tuple[str, ...]) -> int:
+    try:
+        main(list(args))
+    except SystemExit as exit:
+        if exit.code is None or isinstance(exit.code, int):
+            return exit.code or 0
+        print(exit.code, file=sys.stderr)
+        return 1
+    except Exception:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def digest_in(rt: Runtime, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``digest ARGS`` on the test's settings, in this process (``digest_here``); 200 columns wide unless
+    ``COLUMNS`` is given."""
+    return digest_here(settings_env(rt.settings) | env, *args)

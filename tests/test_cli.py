@@ -17,7 +17,7 @@ import typer
 from typer.testing import CliRunner
 
 from digest.cli import app
-from tests.support import FeedServer, Route, feed_server, rss
+from tests.support import FeedServer, Route, digest_here, feed_server, rss
 
 
 def commands(group: click.Command, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
@@ -30,14 +30,22 @@ ALL_COMMANDS = sorted(commands(typer.main.get_command(app)))
 
 
 def digest(
-    home: Path, *args: str, extra_env: dict[str, str] | None = None
+    home: Path, *args: str, extra_env: dict[str, str] | None = None, child: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    """``digest ARGS`` on ``home``, in this process unless ``child`` (the end-to-end pipeline runs the real
+    ``python -m digest.cli``)."""
     # Offline, as the test settings are: a confirmed subscription must not add the public query feeds
     # (issue 16), which the next crawl would fetch from beyond loopback.
-    env |= {"DIGEST_HOME": str(home), "DIGEST_SKILL_SOURCES": "off", **(extra_env or {})}
+    env = {"DIGEST_HOME": str(home), "DIGEST_SKILL_SOURCES": "off", **(extra_env or {})}
+    if not child:
+        return digest_here(env, *args)
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     return subprocess.run(
-        [sys.executable, "-m", "digest.cli", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "digest.cli", *args],
+        env=inherited | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -82,14 +90,16 @@ def server() -> Iterator[FeedServer]:
         yield running
 
 
-def run_json(home: Path, *args: str) -> object:
-    done = digest(home, *args, "--json")
+def run_json(home: Path, *args: str, child: bool = False) -> object:
+    done = digest(home, *args, "--json", child=child)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
 def test_the_pipeline_runs_from_the_command_line(home: Path, server: FeedServer) -> None:
-    added = run_json(home, "feeds", "add", server.url("/feed"), "--kind", "blog", "--every", "30m")
+    added = run_json(
+        home, "feeds", "add", server.url("/feed"), "--kind", "blog", "--every", "30m", child=True
+    )
     # Subscribed before the crawl: the item is then stored inside the first window on the real clock, even
     # when the commands straddle the hour on a loaded machine (the window opens at the slot before the
     # subscription, and an item stored before that slot is not new to this reader).
@@ -106,12 +116,13 @@ def test_the_pipeline_runs_from_the_command_line(home: Path, server: FeedServer)
         "--timezone",
         "UTC",
         "--confirmed",
+        child=True,
     )
-    crawled = run_json(home, "crawl")
+    crawled = run_json(home, "crawl", child=True)
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-    sent = run_json(home, "send-due", "--now", later)
-    again = run_json(home, "send-due", "--now", later)
-    deliveries = run_json(home, "deliveries", "list")
+    sent = run_json(home, "send-due", "--now", later, child=True)
+    again = run_json(home, "send-due", "--now", later, child=True)
+    deliveries = run_json(home, "deliveries", "list", child=True)
 
     assert isinstance(added, dict) and added["interval"] == 1800 and added["kind"] == "blog"
     assert isinstance(crawled, dict)
@@ -136,7 +147,9 @@ def test_the_pipeline_runs_from_the_command_line(home: Path, server: FeedServer)
     assert delivery["status"] == "sent" and len(delivery["items"]) == 1
     assert delivery["window_end"].endswith("Z")
 
-    replayed = run_json(home, "replay", str(delivery["id"]), "--preview", str(home / "again.html"))
+    replayed = run_json(
+        home, "replay", str(delivery["id"]), "--preview", str(home / "again.html"), child=True
+    )
     assert isinstance(replayed, dict) and replayed["identical"] is True
     assert (home / "again.html").read_text().startswith("<!DOCTYPE html>")
 

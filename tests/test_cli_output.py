@@ -18,7 +18,7 @@ from digest.models import Skill, Source
 from digest.ops import sending
 from digest.runtime import Runtime
 from tests.support import FeedServer, Route, feed_server, rss, smtp_sink
-from tests.support import digest_child as digest
+from tests.support import digest_in as digest
 
 MARKUP = "C++ [abc] [/] [bold] language"
 DAILY = Schedule("daily", 8, 0, "UTC")

@@ -16,7 +16,7 @@ from digest.deliver.cadence import Schedule
 from digest.deliver.subscribers import subscribe
 from digest.models import Delivery, Source
 from digest.runtime import Runtime
-from tests.support import digest_child
+from tests.support import digest_in
 
 LONG_NAME = "The Morning Wire about distributed systems, deep learning and [bold] everything else"
 ERROR = "could not connect to 127.0.0.1: Connection refused (after 3 attempts with a 10 s timeout each)"
@@ -27,8 +27,8 @@ SKILLS = ["Python", "Kubernetes", "Large language model", "Distributed systems",
 
 
 def digest(rt: Runtime, *args: str, columns: int = 80) -> str:
-    """The command's output in a child process, ``columns`` wide as a terminal would say."""
-    done = digest_child(rt, *args, COLUMNS=str(columns))
+    """The command's output, ``columns`` wide as a terminal would say."""
+    done = digest_in(rt, *args, COLUMNS=str(columns))
     assert done.returncode in (0, 1), done.stderr
     assert "Traceback" not in done.stderr
     return done.stdout

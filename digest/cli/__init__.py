@@ -6,6 +6,7 @@ Errors the user can act on print one line (``error: ...``) and exit 1; a bad set
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 from digest.cli import (
     alerts,
@@ -52,10 +53,14 @@ __all__ = [
 ]
 
 
-def main() -> None:
-    """Entry point: run the CLI, turning our errors into one readable line."""
+def main(args: Sequence[str] | None = None) -> None:
+    """Entry point: run the CLI on ``args`` (the command line's when None; given, the usage lines name the
+    command ``digest``), turning our errors into one readable line."""
     try:
-        app()
+        if args is None:
+            app()
+        else:
+            app(args=list(args), prog_name="digest")
     except ConfigError as exc:
         err.print(alarm("configuration error:", f" {exc}"), highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -25,7 +25,7 @@ from digest.runtime import Runtime
 from digest.tokens import MANAGE, make_token
 from digest.web import create_app
 from tests.factories import NewItem, NewTag, add_items, add_source
-from tests.support import digest_child as digest
+from tests.support import digest_in as digest
 from tests.web_support import csrf, link, outbox, serve
 
 ADDRESS = "v@example.com"

@@ -26,7 +26,7 @@ from digest.models import AuditEntry, Delivery, Subscription
 from digest.runtime import Runtime
 from digest.tokens import MANAGE, make_token
 from digest.web import create_app
-from tests.support import digest_child as digest
+from tests.support import digest_in as digest
 from tests.web_support import csrf, link, outbox, serve
 
 ADDRESS = "v@example.com"

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from digest.ingest.opml import OpmlFeed, parse_opml, write_opml
-from tests.support import FeedServer, Route, feed_server, rss
+from tests.support import FeedServer, Route, digest_here, feed_server, rss
 
 pytestmark = pytest.mark.slow
 PAGE = b"""<!doctype html><html><head><title>A blog</title>
@@ -24,10 +22,7 @@ PAGE = b"""<!doctype html><html><head><title>A blog</title>
 
 
 def digest(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")} | {"DIGEST_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "digest.cli", *args], env=env, capture_output=True, text=True, timeout=120
-    )
+    return digest_here({"DIGEST_HOME": str(home)}, *args)
 
 
 def run_json(home: Path, *args: str) -> object:
