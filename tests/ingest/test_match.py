@@ -232,6 +232,21 @@ def test_the_text_fold_lowers_the_non_ascii_capitals_that_keys_hold() -> None:
     assert "ΑΘΗΝΑ" in folded
 
 
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ["plain", "ASCII, only"],
+        ["LÖVE 11", "plain", "“ΑΘΗΝΑ”…"],
+        # A lone surrogate folds its own part the slow way and leaves the others as the keys need them.
+        ["LÖVE 11", "bad \ud800 SURROGATE Ж", "Ж and EKŞİ"],
+    ],
+)
+def test_a_joined_batch_folds_as_its_parts_do(parts: list[str]) -> None:
+    folder = TextFolder(["löve", "ekşi sözlük"])
+
+    assert folder.joined("  \x00  ", parts) == "  \x00  ".join(folder(part) for part in parts)
+
+
 def test_the_matcher_finds_a_non_ascii_name_in_capitals() -> None:
     matcher = Matcher([AliasSpec("love2d", "LÖVE")], {"love2d": SkillInfo("LÖVE", "framework")})
 
