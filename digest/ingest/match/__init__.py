@@ -123,9 +123,11 @@ class Matcher:
         folded = _PAD + self._fold.joined(_SEPARATOR, parts) + _PAD
         spans, overlapping, signals = self._scan(whole, folded, ends)
         urls = _urls(whole) if "://" in whole else []
+        # A URL ends at white space, so it lies inside one item: only that item's names are looked up.
+        linked = {bisect_left(ends, start) for start, _ in urls}
         results: list[list[TagMatch]] = [[] for _ in documents]
         for index, found in spans.items():
-            if urls:
+            if index in linked:
                 found = [span for span in found if not _inside(urls, span[0])]
             if index in overlapping:
                 found = _longest(found, self.skills)
