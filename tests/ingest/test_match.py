@@ -519,6 +519,25 @@ def test_nothing_inside_a_url_counts(rich: Matcher) -> None:
     assert skill_ids(rich.tag("", "HTTP/2 is here: https://example.org")) == {"http"}
 
 
+def test_a_url_in_one_item_of_a_batch_hides_no_name_of_another(rich: Matcher) -> None:
+    items = [
+        ("", "https://example.org/python"),
+        ("https://example.org/kubernetes", "Kubernetes and https://go.dev/python"),
+        ("", "Python, Kubernetes"),
+        ("See https://example.org/", "python.org: Python"),
+    ]
+
+    tagged = rich.tag_many(items)
+
+    assert tagged == [rich.tag(title, text) for title, text in items]
+    assert [skill_ids(tags) for tags in tagged] == [
+        set(),
+        {"kubernetes"},
+        {"python", "kubernetes"},
+        {"python"},
+    ]
+
+
 def test_a_lower_case_language_after_a_dot_is_a_file_extension(rich: Matcher) -> None:
     assert skill_ids(rich.tag("", "An injection in takerevolve.php.")) == {"php"}
     assert rich.tag("", "from scipy.stats import binom") == []
