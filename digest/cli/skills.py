@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from digest.ingest.match import Matcher
 
 JSONL_BATCH = 500
+# Under DIGEST_HOME: the compiled matcher of the loaded taxonomy (``digest.ingest.match.cache``).
+MATCHER_CACHE = "cache/matcher.pickle"
 
 
 def _tag_rows(tags: list[TagMatch]) -> list[dict[str, Any]]:
@@ -61,9 +63,10 @@ def tag_command(
     from digest.ingest.taxonomy import compile_matcher
 
     # One matcher for the life of the process, compiled here: the crawler's cache of it (``rt.matchers``)
-    # would import the whole crawler, a second of start-up (issue 15 item 6).
+    # would import the whole crawler, a second of start-up (issue 15 item 6). The compiled matcher is kept
+    # in the home for the next run while the taxonomy stays the same.
     with runtime() as rt, transaction(rt.sessions) as session:
-        matcher = compile_matcher(session)
+        matcher = compile_matcher(session, cache=rt.settings.home / MATCHER_CACHE)
     if jsonl:
         _tag_lines(matcher)
         return
@@ -78,16 +81,19 @@ def tag_command(
 
 def _tag_lines(matcher: Matcher) -> None:
     """Stream: one document in, one line out, in batches, so a million documents need one process and flat
-    memory (and the matcher scans each batch once).
+    memory (and the matcher scans each batch once). Each batch's lines are written at once.
     """
     from digest.ingest.taxonomy import json_objects
 
+    # ``json.dumps`` with an option builds an encoder per call; one encoder writes the same bytes.
+    encode = json.JSONEncoder(ensure_ascii=False).encode
     documents = (
         (str(d.get("title") or ""), str(d.get("text") or "")) for _, d in json_objects(sys.stdin, "stdin")
     )
+    write = sys.stdout.write
     while batch := list(itertools.islice(documents, JSONL_BATCH)):
-        for tags in matcher.tag_many(batch):
-            sys.stdout.write(json.dumps(_tag_rows(tags), ensure_ascii=False) + "\n")
+        # Most items have no tag: their line is a constant.
+        write("".join(encode(_tag_rows(tags)) + "\n" if tags else "[]\n" for tags in matcher.tag_many(batch)))
 
 
 @skills_app.command("search")

@@ -232,6 +232,21 @@ def test_the_text_fold_lowers_the_non_ascii_capitals_that_keys_hold() -> None:
     assert "ΑΘΗΝΑ" in folded
 
 
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ["plain", "ASCII, only"],
+        ["LÖVE 11", "plain", "“ΑΘΗΝΑ”…"],
+        # A lone surrogate folds its own part the slow way and leaves the others as the keys need them.
+        ["LÖVE 11", "bad \ud800 SURROGATE Ж", "Ж and EKŞİ"],
+    ],
+)
+def test_a_joined_batch_folds_as_its_parts_do(parts: list[str]) -> None:
+    folder = TextFolder(["löve", "ekşi sözlük"])
+
+    assert folder.joined("  \x00  ", parts) == "  \x00  ".join(folder(part) for part in parts)
+
+
 def test_the_matcher_finds_a_non_ascii_name_in_capitals() -> None:
     matcher = Matcher([AliasSpec("love2d", "LÖVE")], {"love2d": SkillInfo("LÖVE", "framework")})
 
@@ -502,6 +517,25 @@ def test_a_counter_cue_keeps_the_other_reading(rich: Matcher) -> None:
 def test_nothing_inside_a_url_counts(rich: Matcher) -> None:
     assert rich.tag("", "See https://example.org/python for more.") == []
     assert skill_ids(rich.tag("", "HTTP/2 is here: https://example.org")) == {"http"}
+
+
+def test_a_url_in_one_item_of_a_batch_hides_no_name_of_another(rich: Matcher) -> None:
+    items = [
+        ("", "https://example.org/python"),
+        ("https://example.org/kubernetes", "Kubernetes and https://go.dev/python"),
+        ("", "Python, Kubernetes"),
+        ("See https://example.org/", "python.org: Python"),
+    ]
+
+    tagged = rich.tag_many(items)
+
+    assert tagged == [rich.tag(title, text) for title, text in items]
+    assert [skill_ids(tags) for tags in tagged] == [
+        set(),
+        {"kubernetes"},
+        {"python", "kubernetes"},
+        {"python"},
+    ]
 
 
 def test_a_lower_case_language_after_a_dot_is_a_file_extension(rich: Matcher) -> None:

@@ -106,10 +106,7 @@ class Matcher:
         """Tags for each (title, text) item of a batch, in order; one scan for the whole batch."""
         if not documents:
             return []
-        # Each item is folded on its own: most are ASCII, which folds in one C pass, while one non-ASCII
-        # item would send a whole joined batch down the slower Unicode path.
         parts: list[str] = []
-        folded_parts: list[str] = []
         title_ends: list[int] = []
         ends: list[int] = []
         position = len(_PAD)
@@ -117,18 +114,20 @@ class Matcher:
             title = nfkc(title)
             document = title + _BETWEEN + nfkc(text)
             parts.append(document)
-            folded_parts.append(self._fold(document))
             title_ends.append(position + len(title))
             position += len(document)
             ends.append(position)
             position += len(_SEPARATOR)
         whole = _PAD + _SEPARATOR.join(parts) + _PAD
-        folded = _PAD + _SEPARATOR.join(folded_parts) + _PAD
+        # Folded as one text: per item it was a tenth of the matcher's time, in calls (issue 15 item 6).
+        folded = _PAD + self._fold.joined(_SEPARATOR, parts) + _PAD
         spans, overlapping, signals = self._scan(whole, folded, ends)
         urls = _urls(whole) if "://" in whole else []
+        # A URL ends at white space, so it lies inside one item: only that item's names are looked up.
+        linked = {bisect_left(ends, start) for start, _ in urls}
         results: list[list[TagMatch]] = [[] for _ in documents]
         for index, found in spans.items():
-            if urls:
+            if index in linked:
                 found = [span for span in found if not _inside(urls, span[0])]
             if index in overlapping:
                 found = _longest(found, self.skills)

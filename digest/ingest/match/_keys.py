@@ -39,6 +39,10 @@ class SkillInfo:
     # Ids of its parents: one named at the head of the skill's name counts too ("NVIDIA A100").
     parents: frozenset[str] = frozenset()
 
+    def __reduce__(self) -> tuple[type[SkillInfo], tuple[str, str, float, frozenset[str]]]:
+        # By its fields: the dataclass's own ``__setstate__`` runs a Python loop per object (``match.cache``).
+        return (SkillInfo, (self.name, self.category, self.popularity, self.parents))
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
@@ -54,6 +58,12 @@ class Entry:
     # A capitalised ambiguous word ("Ruby") may also be read in lower case ("a ruby library"), but then
     # only with evidence right beside it.
     lowers: bool
+
+    def __reduce__(self) -> tuple[type[Entry], tuple[str, str, bool, str | None, bool, bool]]:
+        # By its fields: the dataclass's own ``__setstate__`` took most of a cached matcher's load time
+        # (33,000 entries; ``match.cache``).
+        fields = (self.skill_id, self.category, self.ambiguous, self.cased, self.distinctive, self.lowers)
+        return (Entry, fields)
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, insert, select, update
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from digest.errors import InvalidInputError
 from digest.ingest.match import AliasSpec, Matcher, SkillInfo
+from digest.ingest.match.cache import cached_matcher
 from digest.ingest.taxonomy.files import Entity, Taxonomy
 from digest.ingest.taxonomy.notices import record as record_notices
 from digest.models import Setting, Skill, SkillAlias, SubscriptionSkill, Tag
@@ -236,8 +238,9 @@ def matcher_from(taxonomy: Taxonomy) -> Matcher:
     return Matcher(aliases, skills, version=taxonomy.version)
 
 
-def compile_matcher(session: Session) -> Matcher:
-    """Build a ``Matcher`` from the skills and aliases in the database."""
+def compile_matcher(session: Session, cache: Path | None = None) -> Matcher:
+    """Build a ``Matcher`` from the skills and aliases in the database; with ``cache``, a file that keeps
+    the compiled matcher for the next process while these rows stay the same (``match.cache``)."""
     # Plain rows, not ORM objects: twelve thousand of them took a third of ``digest tag``'s start-up.
     skills = {
         skill_id: SkillInfo(name, category, popularity, frozenset(parents or ()))
@@ -253,13 +256,16 @@ def compile_matcher(session: Session) -> Matcher:
         for skill_id, target in session.execute(select(Skill.id, Skill.merged_into))
         if target is not None
     }
-    aliases = (
+    aliases = [
         AliasSpec(redirect.get(skill_id, skill_id), text, ambiguous, case_sensitive)
         for skill_id, text, ambiguous, case_sensitive in session.execute(
             select(SkillAlias.skill_id, SkillAlias.text, SkillAlias.ambiguous, SkillAlias.case_sensitive)
         )
-    )
-    return Matcher(aliases, skills, version=loaded_version(session) or "")
+    ]
+    version = loaded_version(session) or ""
+    if cache is None:
+        return Matcher(aliases, skills, version=version)
+    return cached_matcher(cache, aliases, skills, version)
 
 
 def _upsert(session: Session, skill: Skill | None, entity: Entity, version: str) -> None:
