@@ -100,13 +100,16 @@ def _closeness(query: str, text: str) -> int:
 
 
 def _close_spellings(session: Session, query: str, room: int, seen: set[str]) -> list[SkillHit]:
+    # Columns, not ORM objects: building thousands of ``Skill`` instances cost ten times the comparison
+    # itself, on every typo a web visitor makes (issue 17, bench/skill_pages.py).
     skills = {
-        skill.name.casefold(): skill
-        for skill in session.scalars(select(Skill).where(Skill.merged_into.is_(None)))
+        name.casefold(): SkillHit(skill_id, name, slug, category, name)
+        for skill_id, name, slug, category in session.execute(
+            select(Skill.id, Skill.name, Skill.slug, Skill.category).where(Skill.merged_into.is_(None))
+        ).tuples()
     }
     close = difflib.get_close_matches(query, list(skills), n=room + len(seen), cutoff=0.75)
-    found = [skills[name] for name in close if skills[name].id not in seen][:room]
-    return [SkillHit(skill.id, skill.name, skill.slug, skill.category, skill.name) for skill in found]
+    return [skills[name] for name in close if skills[name].id not in seen][:room]
 
 
 def unknown_skill(session: Session, query: str, limit: int = SUGGESTIONS) -> str:
