@@ -1,9 +1,9 @@
-"""The public pages in headless Chromium at 375 and 1280 px, light and dark (issue 17): the skill page, the
-home page, the search results and the 404. Each is saved as a screenshot in the test's temporary folder
-(``screenshots/<width>-<scheme>-<page>.png``) and checked: nothing wider than the screen, the header on one
-line, the chart's labels at least 12 px and none overlapping another, a dark background in dark mode, no
-Content-Security-Policy refusal; then the header's search and a 404's suggestion are followed by clicks.
-"""
+"""The public pages in headless Chromium at 375 and 1280 px, light and dark (issue 17): a skill's page, one
+without items, the home page, the search results and the 404. Each is saved as a screenshot in the test's
+temporary folder (``screenshots/<width>-<scheme>-<page>.png``) and checked: nothing wider than the screen,
+the header on one line, the chart's labels at least 12 px and none overlapping another, a dark background in
+dark mode, no Content-Security-Policy refusal; then the header's search and a 404's suggestion are followed
+by clicks."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 
 PAGES = {
     "skill": "/skills/python",
+    "empty-skill": "/skills/go",
     "home": "/",
     "search": "/search?q=learn",
     "404": "/skills/large-language-model",
@@ -146,6 +147,7 @@ def test_the_public_pages_read_well_on_a_phone_and_a_desktop_light_and_dark(
         assert min(box[4] for box in boxes) >= 12 and min(box[3] - box[1] for box in boxes) >= 12
         assert overlapping(boxes) == [], scheme
     assert "items mentioned Python" in seen["light", "skill"]["main"]
+    assert "No items mentioned Go in the last 90 days." in seen["light", "empty-skill"]["main"]
     assert "Rising this week" in seen["light", "home"]["main"]
     assert "No skill is called “learn”. The closest:" in seen["light", "search"]["main"]
     assert "Did you mean:" in seen["light", "404"]["main"]

@@ -94,7 +94,7 @@ def test_the_skills_rising_most_against_their_4_weeks_lead_the_home_page(
 
     assert page.status_code == 200
     assert rising_rows(page.text) == [
-        ("/skills/docker", "Docker", 3, "new", "from 0.0 a week"),
+        ("/skills/docker", "Docker", 3, "new", "none in the 4 weeks before"),
         ("/skills/rust", "Rust", 6, "+200%", "from 2.0 a week"),
         ("/skills/python", "Python", 30, "+20%", "from 25.0 a week"),
     ]
