@@ -100,13 +100,23 @@ def _closeness(query: str, text: str) -> int:
 
 
 def _close_spellings(session: Session, query: str, room: int, seen: set[str]) -> list[SkillHit]:
-    skills = {
-        skill.name.casefold(): skill
-        for skill in session.scalars(select(Skill).where(Skill.merged_into.is_(None)))
-    }
-    close = difflib.get_close_matches(query, list(skills), n=room + len(seen), cutoff=0.75)
-    found = [skills[name] for name in close if skills[name].id not in seen][:room]
-    return [SkillHit(skill.id, skill.name, skill.slug, skill.category, skill.name) for skill in found]
+    # Names only, then the few close ones in full: building an object per skill (thousands) cost ten times
+    # the comparison itself and set off garbage collections, on every typo a web visitor makes (issue 17,
+    # bench/skill_pages.py). Of skills that share a name, the most popular (issue 15).
+    active = Skill.merged_into.is_(None)
+    names = {name.casefold(): name for name in session.scalars(select(Skill.name).where(active))}
+    close = difflib.get_close_matches(query, list(names), n=room + len(seen), cutoff=0.75)
+    if not close:
+        return []
+    found: dict[str, SkillHit] = {}
+    for skill_id, name, slug, category in session.execute(
+        select(Skill.id, Skill.name, Skill.slug, Skill.category)
+        .where(active, Skill.name.in_([names[folded] for folded in close]))
+        .order_by(Skill.popularity.desc(), Skill.id)
+    ).tuples():
+        found.setdefault(name.casefold(), SkillHit(skill_id, name, slug, category, name))
+    hits = [found[folded] for folded in close if folded in found]
+    return [hit for hit in hits if hit.id not in seen][:room]
 
 
 def unknown_skill(session: Session, query: str, limit: int = SUGGESTIONS) -> str:

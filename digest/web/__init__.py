@@ -1,6 +1,6 @@
 """The web app: ``create_app(settings)``. Pages are Jinja2 templates under ``templates/web``.
 
-    pages.py      home page and skill pages
+    pages/        home page (rising skills), skill pages, the skill search and its 404 with suggestions
     subscribe.py  the pre-filled signup form and the confirmation link (double opt-in)
     manage.py     the signed manage page and RFC 8058 one-click unsubscribe
     api.py        the same operations as JSON under /api/, described at /docs

@@ -5,11 +5,12 @@
     skill_daily, skill_pair_daily ──read.skill_figures(today)──> SkillFigures     ~100 rows read, not 1M tags
                                                                  (arithmetic.summarise: pure)
     skill_daily ──ranking.skill_volumes──> ranking.IndexCache ──> /skills (skill_index) and / (top_skills)
+    skill_daily ──rising.weekly_counts───> rising.RisingCache ──> / (the skills rising most this week)
 
 Modules: ``records`` (the frozen records and window constants), ``daily`` (rebuilding the daily tables and
 how far they reach), ``arithmetic`` (pure sums, changes and words), ``read`` (one skill's figures and latest
-items), ``ranking`` (skills by volume, cached per process). Import the module you need; this package
-re-exports nothing.
+items), ``ranking`` (skills by volume) and ``rising`` (the week against the 4 before), both cached per
+process by ``kept``. Import the module you need; this package re-exports nothing.
 
 A page reads the daily tables, never the tag table (except for a skill's ten latest items by publication
 date, read from the skill's tags through the index on ``item_skills (skill_id, …)``), so its figures cost the

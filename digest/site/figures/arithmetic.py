@@ -36,6 +36,19 @@ def change_between(last: int, prior: int) -> Change:
     return Change(last, prior, percent, words)
 
 
+def rise_between(recent: int, baseline: float) -> tuple[int | None, str]:
+    """The last 7 days against the weekly average of the 4 weeks before, as a rounded percentage (None
+    when that average is 0) and in words: "up 120% on the 4 weeks before", "new: none in the 4 weeks
+    before", "flat on the 4 weeks before", "down 40% on the 4 weeks before".
+    """
+    if baseline == 0:
+        return None, "new: none in the 4 weeks before" if recent else "none in either period"
+    percent = _round_half_away((recent - baseline) * 100 / baseline)
+    if percent == 0:
+        return 0, "flat on the 4 weeks before"
+    return percent, f"{'up' if percent > 0 else 'down'} {abs(percent)}% on the 4 weeks before"
+
+
 def _round_half_away(value: float) -> int:
     # Python's round() goes to even (2.5 → 2); people expect 2.5 % to read as 3 %.
     return int(math.copysign(math.floor(abs(value) + 0.5), value))

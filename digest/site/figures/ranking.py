@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from digest.ingest.taxonomy import loaded_version
 from digest.models import Skill, SkillAlias, SkillDaily
-from digest.site.figures.daily import data_as_of, refresh_generation
+from digest.site.figures.daily import data_as_of
+from digest.site.figures.kept import KeptUntilRefresh
 from digest.site.figures.records import INDEX_PAGE_SIZE, WINDOW_DAYS, SkillIndexPage, SkillVolume
 
 # The home page lists this many skills, most items first.
@@ -36,31 +35,24 @@ def skill_volumes(session: Session, today: date, window_days: int = WINDOW_DAYS)
 
 class IndexCache:
     """The skill index's ranking (``ranked_skills`` over ``skill_volumes``), kept per process until the
-    next refresh, taxonomy edit or day.
-
-    Computed per request, the totals read every row of the window (about 0.2 s at a million items) and
-    the ranking builds an object per skill, whose garbage collections cost a tenth of requests 50 ms or
-    more (docs/performance.md); yet both change only when a refresh commits or the taxonomy changes. The
-    key is read first, so a kept ranking is never older than its key.
+    next refresh, taxonomy edit or day (``kept.KeptUntilRefresh``): computed per request, the ranking builds
+    an object per skill, whose garbage collections cost a tenth of requests 50 ms or more
+    (docs/performance.md).
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key: tuple[int, str | None, date, int] | None = None
-        self._ranked: tuple[SkillVolume, ...] = ()
+        self._kept: KeptUntilRefresh[tuple[SkillVolume, ...]] = KeptUntilRefresh()
 
     def ranked(
         self, session: Session, today: date, window_days: int = WINDOW_DAYS
     ) -> tuple[SkillVolume, ...]:
         """Every skill by items over the window ending ``today``, computed again after a change."""
-        key = (refresh_generation(session), loaded_version(session), today, window_days)
-        with self._lock:
-            if key == self._key:
-                return self._ranked
-        ranked = ranked_skills(session, skill_volumes(session, today, window_days))
-        with self._lock:
-            self._key, self._ranked = key, ranked
-        return ranked
+        return self._kept.get(
+            session,
+            today,
+            lambda: ranked_skills(session, skill_volumes(session, today, window_days)),
+            window_days,
+        )
 
 
 def ranked_skills(session: Session, volumes: Mapping[str, int]) -> tuple[SkillVolume, ...]:

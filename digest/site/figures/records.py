@@ -17,6 +17,10 @@ LATEST_ITEMS = 10
 # How many times LATEST_ITEMS rows are read to fold copies of one story into one entry (issue 16).
 FOLD_DEPTH = 3
 INDEX_PAGE_SIZE = 50
+# The home page's rising skills (issue 17): the last 7 days against the weekly average of the 4 weeks
+# before, the comparison a 7-day trend alert makes.
+RECENT_DAYS = 7
+BASELINE_DAYS = 28
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +148,22 @@ class SkillVolume:
     name: str
     slug: str
     items: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rise:
+    """A skill on the home page's "rising" list: its items in the last 7 days against its weekly average
+    over the 4 weeks before."""
+
+    skill_id: str
+    name: str
+    slug: str
+    recent: int
+    # Items per 7 days over the 28 days before the recent ones.
+    baseline: float
+    # None when the baseline is 0: no percentage of nothing.
+    percent: int | None
+    words: str
 
 
 @dataclass(frozen=True, slots=True)
