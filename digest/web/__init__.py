@@ -33,7 +33,7 @@ from fastapi.templating import Jinja2Templates
 from digest.config import Settings, proxy_networks
 from digest.deliver.compose import templates_dir
 from digest.deliver.signup import TooManyRequestsError
-from digest.errors import ConflictError, DigestError, MailError, NotFoundError
+from digest.errors import ConflictError, DigestError, LinkExpiredError, MailError, NotFoundError
 from digest.runtime import Runtime
 from digest.web import admin, alerts, api, docs, edge, manage, metrics, pages, rights, stream, subscribe
 from digest.web.context import Web
@@ -109,6 +109,8 @@ def _printable(text: str) -> str:
 def _status(exc: DigestError) -> int:
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, LinkExpiredError):
+        return 410
     if isinstance(exc, ConflictError):
         return 409
     if isinstance(exc, TooManyRequestsError):
