@@ -30,6 +30,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -43,7 +44,7 @@ from digest.deliver.mail import MaildirMailer
 from digest.deliver.subscribers import subscribe
 from digest.ingest import crawl
 from digest.ingest.fetch import Fetcher
-from digest.models import Delivery, DeliveryItem, Item, Source, Subscriber, Subscription, Tag
+from digest.models import Delivery, DeliveryItem, Item, Skill, Source, Subscriber, Subscription, Tag
 from digest.ops import processes
 from digest.records import FINAL, CrawlOutcome, DeliveryStatus
 from digest.runtime import Runtime
@@ -106,8 +107,26 @@ class EmailRow:
 
 
 @dataclass(frozen=True, slots=True)
+class SkillRow:
+    """The skill the demo's items mention most: where a first visit to the site should start."""
+
+    name: str
+    slug: str
+    items: int
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class NextStep:
+    """A command to try after the demo, and what it shows (issue 17: the demo ends with what to do next)."""
+
+    command: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
 class DemoReport:
-    """What the demo did."""
+    """What the demo did, in figures it counted from the database."""
 
     feeds: tuple[FeedRow, ...]
     items: int
@@ -116,6 +135,10 @@ class DemoReport:
     outbox: str
     preview: str | None
     sent_now: int
+    # How many distinct skills the demo's items mention, and the one they mention most.
+    skills: int = 0
+    busiest: SkillRow | None = None
+    next_steps: tuple[NextStep, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
@@ -123,10 +146,14 @@ class DemoReport:
             "feeds": [_row(row) for row in self.feeds],
             "items": self.items,
             "tags": self.tags,
+            "skills": self.skills,
+            "busiest_skill": _row(self.busiest) if self.busiest else None,
             "emails": [_row(row) for row in self.emails],
+            "digests_sent": len(self.emails),
             "outbox": self.outbox,
             "preview": self.preview,
             "sent_now": self.sent_now,
+            "next_steps": [_row(step) for step in self.next_steps],
         }
 
 
@@ -365,7 +392,57 @@ def _report(
         preview_path.write_text(rendered.email.html, encoding="utf-8")
         preview = str(preview_path)
     outbox = str(mailer.path) if isinstance(mailer, MaildirMailer) else rt.settings.mail_url
-    return DemoReport(tuple(feeds), items, tags, tuple(emails), outbox, preview, sent_now)
+    skills, busiest = _skills(rt, list(ids))
+    return DemoReport(
+        tuple(feeds),
+        items,
+        tags,
+        tuple(emails),
+        outbox,
+        preview,
+        sent_now,
+        skills,
+        busiest,
+        next_steps(rt.settings.base_url, busiest, min(ids, default=None)),
+    )
+
+
+def _skills(rt: Runtime, source_ids: list[int]) -> tuple[int, SkillRow | None]:
+    """How many skills the demo's items mention, and the most mentioned (by items; ties by name)."""
+    items = func.count(Tag.item_id)
+    with transaction(rt.sessions) as session:
+        rows = session.execute(
+            select(Skill.name, Skill.slug, items)
+            .join(Tag, Tag.skill_id == Skill.id)
+            .join(Item, Item.id == Tag.item_id)
+            .where(Item.source_id.in_(source_ids))
+            .group_by(Skill.id, Skill.name, Skill.slug)
+            .order_by(items.desc(), Skill.name)
+        ).all()
+    if not rows:
+        return 0, None
+    name, slug, count = rows[0]
+    return len(rows), SkillRow(name, slug, count, f"{rt.settings.base_url}/skills/{quote(slug)}")
+
+
+def next_steps(base_url: str, busiest: SkillRow | None, feed_id: int | None) -> tuple[NextStep, ...]:
+    """What to try after the demo, with this run's own URL and feed id."""
+    site = (
+        f"then open {busiest.url} ({busiest.name}: the skill the demo's items mention most)"
+        if busiest
+        else f"then open {base_url}/"
+    )
+    steps = [
+        NextStep("digest web", site),
+        NextStep("digest feeds list", "the feeds, when each was fetched and how it went"),
+    ]
+    if feed_id is not None:
+        steps += [
+            NextStep(f"digest feeds pause {feed_id}", "stop fetching one demo feed; its items stay"),
+            NextStep(f"digest feeds resume {feed_id}", "fetch it again from now on"),
+        ]
+    steps.append(NextStep("digest up", "the web app, workers and beat together: digests go out on schedule"))
+    return tuple(steps)
 
 
 def _item_count(session: Session, delivery_id: int) -> int:
