@@ -25,7 +25,7 @@ from digest.cli.common import (
 from digest.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from digest.cli.demo import DemoReport
+    from digest.cli.demo_report import DemoReport
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
