@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class DigestError(Exception):
     """Base of every error this package raises on purpose."""
@@ -28,6 +30,14 @@ class NotFoundError(DigestError):
 
 class InvalidInputError(DigestError):
     """Input from a user or script was refused; the message says why."""
+
+
+class LinkExpiredError(InvalidInputError):
+    """A signed link past the deadline it carries (HTTP 410): pages say when it ran out and what to do."""
+
+    def __init__(self, message: str, until: datetime) -> None:
+        super().__init__(message)
+        self.until = until
 
 
 class ConflictError(DigestError):

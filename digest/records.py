@@ -175,6 +175,8 @@ class DigestContent:
     base_url: str = ""
     # Followed skills merged or dropped since the last digest, told once (issue 15, item 7).
     notices: tuple[SkillNoticeContent, ...] = ()
+    # The signed "view in browser" link of a sent delivery (issue 17); none in a preview.
+    view_url: str = ""
 
     @property
     def item_count(self) -> int:

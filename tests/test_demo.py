@@ -16,17 +16,21 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def run_demo(home: Path) -> dict[str, object]:
+def demo(home: Path, *options: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")} | {"DIGEST_HOME": str(home)}
     done = subprocess.run(
-        [sys.executable, "-m", "digest.cli", "demo", "--json"],
-        env=env,
+        [sys.executable, "-m", "digest.cli", "demo", *options],
+        env=env | {"COLUMNS": "80"},
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    return done.stdout
+
+
+def run_demo(home: Path) -> dict[str, object]:
+    report = json.loads(demo(home, "--json"))
     assert isinstance(report, dict)
     return report
 
@@ -76,3 +80,38 @@ def test_the_demo_crawls_tags_and_mails_every_cadence_and_can_run_twice(tmp_path
     assert second["items"] == first["items"] and second["tags"] == first["tags"]
     assert [feed["status"] for feed in second["feeds"]] == ["not-modified"] * 5  # type: ignore[union-attr]
     assert len(outbox(home)) == 3
+
+
+def test_the_demo_ends_with_the_figures_it_counted_and_what_to_try_next(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+
+    report = run_demo(home)
+    printed = demo(home)
+
+    # Figures counted from the database, consistent with each other (issue 17).
+    feeds = report["feeds"]
+    assert isinstance(feeds, list) and report["items"] == sum(feed["items"] for feed in feeds)
+    skills, busiest = report["skills"], report["busiest_skill"]
+    assert isinstance(skills, int) and 0 < skills <= report["tags"]  # type: ignore[operator]
+    assert isinstance(busiest, dict) and 0 < busiest["items"] <= report["items"]  # type: ignore[operator]
+    assert busiest["url"] == f"http://127.0.0.1:8000/skills/{busiest['slug']}"
+    assert report["digests_sent"] == 3
+    steps = report["next_steps"]
+    assert isinstance(steps, list)
+    commands = [step["command"] for step in steps]
+    first_feed = min(feed_id for feed_id in range(1, 100) if f"digest feeds pause {feed_id}" in commands)
+    assert commands == [
+        "digest web",
+        "digest feeds list",
+        f"digest feeds pause {first_feed}",
+        f"digest feeds resume {first_feed}",
+        "digest up",
+    ]
+    assert busiest["url"] in steps[0]["why"]
+    # The same, for people, at 80 columns (lines wrapped at spaces joined again to compare).
+    words = " ".join(printed.split())
+    assert f"{report['items']} items crawled, {skills} skills tagged ({report['tags']} tags)" in words
+    assert "3 digests sent" in words and f"Maildir: {home / 'outbox'}" in words
+    tail = words[words.index("Next steps") :]
+    assert all(command in tail for command in commands) and busiest["url"] in tail
+    assert max(len(line) for line in printed.splitlines()) <= 80

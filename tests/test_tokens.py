@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from digest.errors import InvalidInputError
-from digest.tokens import CONFIRM, MANAGE, UNSUBSCRIBE, make_token, read_token
+from digest.errors import InvalidInputError, LinkExpiredError
+from digest.tokens import CONFIRM, MANAGE, UNSUBSCRIBE, VIEW, make_token, make_until, read_token, read_until
 
 SECRET = "a-test-secret-that-is-long-enough"
 PAYLOAD = {"subscriber": 42, "email": "ada@example.org"}
@@ -109,3 +110,16 @@ def test_an_unsubscribe_link_is_the_same_every_time_so_a_replay_hashes_the_same(
 
     assert make_token(SECRET, UNSUBSCRIBE, PAYLOAD) == first
     assert make_token(SECRET, CONFIRM, PAYLOAD) != make_token(SECRET, CONFIRM, {**PAYLOAD, "n": 1})
+
+
+def test_a_token_with_a_deadline_reads_until_the_deadline_on_the_caller_s_clock() -> None:
+    deadline = datetime(2026, 12, 16, 6, 0, tzinfo=UTC)
+    token = make_until(SECRET, VIEW, {"d": 7}, deadline)
+
+    assert read_until(SECRET, VIEW, token, deadline) == ({"d": 7}, deadline)
+    assert make_until(SECRET, VIEW, {"d": 7}, deadline) == token  # deterministic: part of a digest's bytes
+    with pytest.raises(LinkExpiredError, match="expired") as expired:
+        read_until(SECRET, VIEW, token, deadline + timedelta(seconds=1))
+    assert expired.value.until == deadline
+    with pytest.raises(InvalidInputError, match="not valid"):
+        read_until(SECRET, VIEW, make_token(SECRET, VIEW, {"d": 7}), deadline)

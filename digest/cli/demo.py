@@ -2,6 +2,7 @@
 
     upgrade schema + taxonomy -> serve demo feeds on 127.0.0.1 -> crawl them (real fetch and parse)
     -> tag -> demo subscribers -> dispatch through a real Celery worker -> emails in the outbox
+    -> the figures it counted and the next steps (``demo_report``)
 
 The demo runs on a clock that starts eight days back, so every cadence has a full window of items by
 "now" without inventing items: crawling happens at the start of that clock, digests at its end. Run
@@ -32,20 +33,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from digest import PACKAGE_DIR
 from digest.cli import bootstrap as setup
+from digest.cli.demo_report import DemoReport, report
 from digest.db import transaction
 from digest.deliver.cadence import Schedule
-from digest.deliver.digests import render_delivery
-from digest.deliver.mail import MaildirMailer
 from digest.deliver.subscribers import subscribe
 from digest.ingest import crawl
 from digest.ingest.fetch import Fetcher
-from digest.models import Delivery, DeliveryItem, Item, Source, Subscriber, Subscription, Tag
+from digest.models import Delivery, Source, Subscription
 from digest.ops import processes
-from digest.records import FINAL, CrawlOutcome, DeliveryStatus
+from digest.records import FINAL, DeliveryStatus
 from digest.runtime import Runtime
 
 FEEDS = PACKAGE_DIR / "demo_data" / "feeds"
@@ -79,59 +78,6 @@ SUBSCRIBERS = (
         ("Rust", "PostgreSQL", "machine learning", "deep learning"),
     ),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class FeedRow:
-    """A demo feed in the summary."""
-
-    name: str
-    kind: str
-    status: str
-    new: int
-    items: int
-
-
-@dataclass(frozen=True, slots=True)
-class EmailRow:
-    """A demo email in the summary."""
-
-    delivery_id: int
-    to: str
-    cadence: str
-    status: str
-    items: int
-    subject: str
-    path: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class DemoReport:
-    """What the demo did."""
-
-    feeds: tuple[FeedRow, ...]
-    items: int
-    tags: int
-    emails: tuple[EmailRow, ...]
-    outbox: str
-    preview: str | None
-    sent_now: int
-
-    def as_json(self) -> dict[str, Any]:
-        """The report as JSON-ready data."""
-        return {
-            "feeds": [_row(row) for row in self.feeds],
-            "items": self.items,
-            "tags": self.tags,
-            "emails": [_row(row) for row in self.emails],
-            "outbox": self.outbox,
-            "preview": self.preview,
-            "sent_now": self.sent_now,
-        }
-
-
-def _row(row: Any) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in row.__slots__}
 
 
 class _QuietFeedHandler(SimpleHTTPRequestHandler):
@@ -185,7 +131,7 @@ def run_demo(rt: Runtime, now: datetime, step: Callable[[str], None] = lambda _:
     step("digests through a Celery worker")
     sent_now = _dispatch_with_worker(rt, subscription_ids, now)
     step("summary")
-    return _report(rt, ids, outcomes, subscription_ids, sent_now)
+    return report(rt, ids, outcomes, subscription_ids, sent_now)
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
@@ -305,73 +251,3 @@ def _sent_count(rt: Runtime, subscription_ids: list[int]) -> int:
             )
             or 0
         )
-
-
-def _report(
-    rt: Runtime,
-    ids: dict[int, str],
-    outcomes: dict[int, CrawlOutcome],
-    subscription_ids: list[int],
-    sent_now: int,
-) -> DemoReport:
-    mailer = rt.mailer
-    with transaction(rt.sessions) as session:
-        feeds = []
-        for source in session.scalars(select(Source).where(Source.id.in_(list(ids))).order_by(Source.id)):
-            count = (
-                session.scalar(select(func.count()).select_from(Item).where(Item.source_id == source.id)) or 0
-            )
-            outcome = outcomes.get(source.id)
-            feeds.append(
-                FeedRow(
-                    source.name, source.kind, source.last_status or "-", outcome.new if outcome else 0, count
-                )
-            )
-        item_ids = select(Item.id).where(Item.source_id.in_(list(ids)))
-        items = (
-            session.scalar(select(func.count()).select_from(Item).where(Item.source_id.in_(list(ids)))) or 0
-        )
-        tags = session.scalar(select(func.count()).select_from(Tag).where(Tag.item_id.in_(item_ids))) or 0
-        rows = session.execute(
-            select(Delivery, Subscriber.email, Subscription.cadence)
-            .join(Subscription, Subscription.id == Delivery.subscription_id)
-            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-            .where(Delivery.subscription_id.in_(subscription_ids), Delivery.status == DeliveryStatus.SENT)
-            .order_by(Delivery.id)
-        ).all()
-        emails = []
-        for delivery, email, cadence in rows:
-            path = (
-                mailer.find(delivery.message_id)
-                if isinstance(mailer, MaildirMailer) and delivery.message_id
-                else None
-            )
-            count = _item_count(session, delivery.id)
-            emails.append(
-                EmailRow(
-                    delivery.id,
-                    email,
-                    cadence,
-                    delivery.status,
-                    count,
-                    delivery.subject or "",
-                    str(path) if path else None,
-                )
-            )
-    preview = None
-    if emails:
-        rendered = render_delivery(rt.sessions, emails[0].delivery_id, rt.composer, rt.delivery)
-        preview_path = rt.settings.home / "preview.html"
-        preview_path.write_text(rendered.email.html, encoding="utf-8")
-        preview = str(preview_path)
-    outbox = str(mailer.path) if isinstance(mailer, MaildirMailer) else rt.settings.mail_url
-    return DemoReport(tuple(feeds), items, tags, tuple(emails), outbox, preview, sent_now)
-
-
-def _item_count(session: Session, delivery_id: int) -> int:
-    return (
-        session.scalar(
-            select(func.count()).select_from(DeliveryItem).where(DeliveryItem.delivery_id == delivery_id)
-        )
-        or 0
-    )

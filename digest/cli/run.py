@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.padding import Padding
 from rich.table import Table
 
 from digest.cli.app import app, db_app
@@ -22,6 +23,9 @@ from digest.cli.common import (
     runtime,
 )
 from digest.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from digest.cli.demo_report import DemoReport
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -57,25 +61,39 @@ def demo(as_json: JsonOption = False) -> None:
             return
         with err.status("demo") as status:
             report = run_demo(rt, clock(), step=lambda text: status.update(f"demo: {text}"))
+    _print_demo(report)
+
+
+def _print_demo(report: DemoReport) -> None:
+    """The demo's report for people: its figures, where the emails are, and what to try next (issue 17)."""
     feeds = Table(title="Feeds crawled from 127.0.0.1")
     for column in ("feed", "kind", "status", "new", "items"):
         feeds.add_column(column)
     for row in report.feeds:
         feeds.add_row(row.name, row.kind, row.status, str(row.new), str(row.items))
     out.print(feeds)
-    out.print(f"{report.items} items, {report.tags} skill tags")
     emails = Table(title=f"Emails ({report.sent_now} sent by this run)")
     for column in ("id", "to", "cadence", "items", "subject"):
         emails.add_column(column)
     for email in report.emails:
         emails.add_row(str(email.delivery_id), email.to, email.cadence, str(email.items), email.subject)
     out.print(emails)
-    out.print(f"outbox (Maildir): {report.outbox}")
+    out.print(
+        f"{report.items} items crawled, {report.skills} skills tagged ({report.tags} tags), "
+        f"{len(report.emails)} digests sent"
+    )
+    out.print(f"Maildir: {report.outbox}")
     for email in report.emails:
         if email.path:
             out.print(f"  {email.path}")
     if report.preview:
         out.print(f"HTML preview: {report.preview}")
+    out.print()
+    out.print("Next steps", style="bold")
+    for step in report.next_steps:
+        out.print(Padding(step.command, (0, 0, 0, 2), expand=False))
+        # Wrapped inside its indent at any width, so a long URL does not run back to the margin.
+        out.print(Padding(step.why, (0, 0, 0, 6), expand=False), style="dim")
 
 
 @app.command()

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.db import transaction
 from digest.deliver import rights
 from digest.deliver.compose import Composer, build_message, message_id
-from digest.deliver.digests import render_delivery
+from digest.deliver.digests import Rendered, render_delivery
 from digest.deliver.mail import Mailer
 from digest.deliver.outbox import DeliveryConfig
 from digest.deliver.subscribers import normalise_email
@@ -142,10 +142,17 @@ def _resent(rt: Means, delivery_id: int) -> Replay | None:
         ).first()
 
 
-def _replay(rt: Means, delivery_id: int, kind: str, address: str, actor: str, now: datetime) -> ReplayOutcome:
+def as_sent(rt: Means, delivery_id: int) -> Rendered:
+    """A sent delivery rendered again from its manifest, with its templates of the day: the bytes that
+    were sent (a copy, a resend, and the "view in browser" page all show this)."""
     rendered = render_delivery(rt.sessions, delivery_id, rt.composer, rt.delivery)
     if rendered.hash_stored is None:
         raise InvalidInputError(f"delivery {delivery_id} has no manifest: it was skipped, not sent")
+    return rendered
+
+
+def _replay(rt: Means, delivery_id: int, kind: str, address: str, actor: str, now: datetime) -> ReplayOutcome:
+    rendered = as_sent(rt, delivery_id)
     sender = rt.delivery.sender
     with transaction(rt.sessions) as session:
         replay = Replay(

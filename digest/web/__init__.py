@@ -5,6 +5,7 @@
     manage.py     the signed manage page and RFC 8058 one-click unsubscribe
     api.py        the same operations as JSON under /api/, described at /docs
     alerts.py     trend alerts on the manage page and the API, and their one-click "turn off" link
+    view.py       a sent digest as a web page: the signed "view in browser" link of each digest
     stream.py     a skill's items as JSON pages, Atom and JSON Feed; API keys and rate limits
     metrics.py    /metrics for Prometheus: counters, task latency, queue lengths read from the broker
     admin/        /admin behind DIGEST_ADMIN_TOKEN: deliveries, replays, feeds, schedules, subscribers
@@ -33,9 +34,9 @@ from fastapi.templating import Jinja2Templates
 from digest.config import Settings, proxy_networks
 from digest.deliver.compose import templates_dir
 from digest.deliver.signup import TooManyRequestsError
-from digest.errors import ConflictError, DigestError, MailError, NotFoundError
+from digest.errors import ConflictError, DigestError, LinkExpiredError, MailError, NotFoundError
 from digest.runtime import Runtime
-from digest.web import admin, alerts, api, docs, edge, manage, metrics, pages, rights, stream, subscribe
+from digest.web import admin, alerts, api, docs, edge, manage, metrics, pages, rights, stream, subscribe, view
 from digest.web.context import Web
 
 
@@ -80,7 +81,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> 
         message = "; ".join(f"{' '.join(map(str, e['loc'][1:])) or 'request'}: {e['msg']}" for e in errors)
         return web.page(request, "message.html", 422, title="That did not work", message=message)
 
-    for module in (pages, subscribe, manage, rights, api, stream, alerts, metrics, docs):
+    for module in (pages, subscribe, manage, rights, api, stream, alerts, metrics, docs, view):
         app.include_router(module.router(web))
     # Admin routes are in /openapi.json only when the admin web is on (issue 14, finding 8).
     app.include_router(admin.router(web), include_in_schema=bool(settings.admin_token))
@@ -109,6 +110,8 @@ def _printable(text: str) -> str:
 def _status(exc: DigestError) -> int:
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, LinkExpiredError):
+        return 410
     if isinstance(exc, ConflictError):
         return 409
     if isinstance(exc, TooManyRequestsError):

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -13,14 +13,15 @@ from sqlalchemy.orm import Session
 
 from digest.db import transaction
 from digest.deliver import alerts, suppression
-from digest.errors import InvalidInputError
-from digest.ingest.skills import resolve_skill
+from digest.errors import ConflictError, NotFoundError
+from digest.ingest.skills import resolve_skill, search_skills
 from digest.models import Alert, Skill, Subscriber
 from digest.tokens import MANAGE
 from digest.web import security
 from digest.web.api import one_line
 from digest.web.context import Web
 from digest.web.forms import MAX_ID, Fields, RowId, form_reader, whole_number
+from digest.web.manage import AlertForm, manage_page
 
 
 class AlertIn(BaseModel):
@@ -93,9 +94,24 @@ def router(web: Web) -> APIRouter:
         if get("action") == "alert_off":
             with transaction(web.rt.sessions) as session:
                 alerts.remove(session, whole_number(get("alert"), 1, MAX_ID) or 0, subscriber_id)
-        else:
-            add(subscriber_id, _form_alert(fields))
-        return RedirectResponse(f"/manage/{token}?note=saved", status_code=303)
+            return RedirectResponse(f"/manage/{token}?note=alert_off", status_code=303)
+        # A refused alert keeps the person on the manage page, the form filled in and each error beside
+        # its field (issue 17), instead of a page of its own.
+        form = AlertForm({name: get(name)[:1000] for name in ALERT_FIELDS})
+        body = _form_alert(form)
+        if body is not None:
+            try:
+                add(subscriber_id, body)
+            except NotFoundError:
+                form.errors["skill"] = f"We do not know the skill “{body.skill}”."
+                with transaction(web.rt.sessions) as session:
+                    hits = search_skills(session, body.skill, limit=5)
+                form = replace(form, suggestions=tuple(hit.name for hit in hits))
+            except ConflictError as exc:
+                return manage_page(web, request, token, 409, error=str(exc), alert_form=form)
+        if form.errors:
+            return manage_page(web, request, token, 400, alert_form=form)
+        return RedirectResponse(f"/manage/{token}?note=alert_added", status_code=303)
 
     @routes.get("/alerts/off/{token}", response_class=HTMLResponse)
     def off_form(request: Request, token: str) -> HTMLResponse:
@@ -116,23 +132,39 @@ def router(web: Web) -> APIRouter:
     return routes
 
 
-def _form_alert(fields: Fields) -> AlertIn:
-    """The alert the manage page's form asks for, checked by the model the API uses: a value out of range
-    or not a number is refused in words, never replaced by a default (issue 14, finding 6)."""
-    get = fields.first
-    values: dict[str, object] = {"skill": get("skill").strip(), "period": get("period") or "24h"}
+ALERT_FIELDS = ("skill", "period", "threshold", "min_count")
+# What to do about each field, in words (issue 17): the limits are AlertIn's.
+FIX = {
+    "skill": "Name a skill, such as Python or Kubernetes.",
+    "period": "Choose “last 24 hours” or “last 7 days”.",
+    "threshold": "Enter a whole number of percent from 1 to 1000.",
+    "min_count": "Enter a whole number of mentions from 1 to 100000.",
+}
+
+
+def _form_alert(form: AlertForm) -> AlertIn | None:
+    """The alert the manage page's form asks for, checked by the model the API uses; None with
+    ``form.errors`` filled in, one per field. A value out of range or not a number is refused in words,
+    never replaced by a default (issue 14, finding 6)."""
+    values: dict[str, object] = {
+        "skill": form.values["skill"].strip(),
+        "period": form.values["period"] or "24h",
+    }
     for name in ("threshold", "min_count"):
         # Left empty: the model's default. Anything else must be a whole number.
-        if text := get(name).strip():
+        if text := form.values[name].strip():
             number = whole_number(text, 0, 10**9)
             if number is None:
-                raise InvalidInputError(f"{name.replace('_', ' ')}: a whole number, not {text[:20]!r}")
+                form.errors[name] = FIX[name]
             values[name] = number
     try:
-        return AlertIn.model_validate(values)
+        body = AlertIn.model_validate(values)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        raise InvalidInputError(f"{str(error['loc'][0]).replace('_', ' ')}: {error['msg']}") from None
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "skill"
+            form.errors.setdefault(name, FIX.get(name, "Check this field."))
+        return None
+    return None if form.errors else body
 
 
 def _skill_name(session: Session, alert_id: int) -> str:

@@ -9,7 +9,10 @@ from typing import Annotated
 
 from fastapi import Path, Request
 
+from digest.errors import InvalidInputError
+from digest.vocabulary import CADENCES
 from digest.web import security
+from digest.web.zones import is_zone
 
 # The largest id a row can have: PostgreSQL's ``integer``. SQLite's are wider, so one bound suits both, and
 # a larger id in a path or form is a 4xx instead of a driver error (issue 14, finding 6).
@@ -27,6 +30,28 @@ def whole_number(text: str, low: int, high: int) -> int | None:
         return None
     value = int(text)
     return value if low <= value <= high else None
+
+
+def email_problem(address: str) -> str:
+    """What to tell a person whose address was refused: one sentence in our words, not the validator's
+    ("the part after the @-sign contains invalid characters: '@'", issue 17), shown once beside the field."""
+    if not address.strip():
+        return "Enter your email address."
+    return "That does not look like an email address: check it and try again (e.g. name@example.com)."
+
+
+def check_schedule(cadence: str, hour: int | None, weekday: int | None, timezone: str) -> None:
+    """``InvalidInputError`` in words a person acts on, for the first schedule field that will not do.
+
+    A field the cadence does not use may be missing (None): forms.js hides it (issue 17)."""
+    if cadence not in CADENCES:
+        raise InvalidInputError("Choose how often: hourly, daily or weekly.")
+    if hour is None and cadence in ("daily", "weekly"):
+        raise InvalidInputError("Choose a time of day from the list.")
+    if weekday is None and cadence == "weekly":
+        raise InvalidInputError("Choose a day of the week from the list.")
+    if not is_zone(timezone):
+        raise InvalidInputError("Choose your timezone from the list.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,6 @@ mails a confirmation link, answering with the same page whatever the address (``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
-from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
@@ -26,15 +24,10 @@ from digest.tokens import MANAGE, make_token
 from digest.vocabulary import CADENCES, MAX_SKILLS_PER_REQUEST, WEEKDAYS, limit_skills
 from digest.web import security
 from digest.web.context import Web
-from digest.web.forms import Fields, form_reader, whole_number
+from digest.web.forms import Fields, check_schedule, email_problem, form_reader, whole_number
+from digest.web.zones import is_zone, zone_choices
 
 HONEYPOT = "website"
-
-
-@cache
-def timezones() -> list[str]:
-    """Every IANA timezone name, sorted, for the form's list."""
-    return sorted(available_timezones())
 
 
 @dataclass
@@ -83,7 +76,7 @@ def router(web: Web) -> APIRouter:
             form=form,
             cadences=CADENCES,
             weekdays=WEEKDAYS,
-            timezones=timezones(),
+            zones=zone_choices(form.timezone if is_zone(form.timezone) else web.settings.default_timezone),
         )
 
     @routes.get("/subscribe", response_class=HTMLResponse)
@@ -99,8 +92,8 @@ def router(web: Web) -> APIRouter:
                 cadence=query.get("cadence", "daily") if query.get("cadence") in CADENCES else "daily",
                 hour=_number(query.get("hour", ""), 0, 23, hour),
                 weekday=_number(query.get("weekday", ""), 0, 6, weekday),
-                timezone=zone if zone in timezones() else web.settings.default_timezone,
-                timezone_given=zone in timezones(),
+                timezone=zone if is_zone(zone) else web.settings.default_timezone,
+                timezone_given=is_zone(zone),
             )
             _fill(session, form, query.getlist("skill"))
         return show(request, form)
@@ -169,22 +162,24 @@ def router(web: Web) -> APIRouter:
 
 def _validate(form: SignupForm) -> SignupRequest | None:
     """The request the form describes, or None with ``form.errors`` filled in."""
+    address = ""
     try:
         address = normalise_email(form.email)
-    except InvalidInputError as exc:
-        form.errors["email"] = str(exc).capitalize()
-        address = ""
+    except InvalidInputError:
+        form.errors["email"] = email_problem(form.email)
     if "too_many" in form.errors:
         form.errors["skills"] = form.errors.pop("too_many")
     elif form.unknown:
         form.errors["skills"] = "We do not know some of these skills: pick a suggestion or remove them."
     elif not form.skills:
         form.errors["skills"] = "Choose at least one skill."
-    schedule = None
+    hour, weekday = (None if value < 0 else value for value in (form.hour, form.weekday))
     try:
-        schedule = Schedule(form.cadence, form.hour, form.weekday, form.timezone)
+        check_schedule(form.cadence, hour, weekday, form.timezone)
     except InvalidInputError as exc:
-        form.errors["schedule"] = str(exc).capitalize()
-    if form.errors or schedule is None:
+        form.errors["schedule"] = str(exc)
+    if form.errors:
         return None
+    # A field the cadence does not use may be missing: any valid value will do, the slots ignore it.
+    schedule = Schedule(form.cadence, hour or 0, weekday or 0, form.timezone)
     return SignupRequest(address, tuple(skill_id for skill_id, _ in form.skills), schedule)

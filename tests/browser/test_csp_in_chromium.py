@@ -45,7 +45,7 @@ def test_docs_and_the_signup_form_work_under_the_policy(
         docs_refused = csp_violations(browser)
 
         browser.get(f"{base}/subscribe?skill=python")
-        # subscribe.js picks the browser's timezone when the link named none: it ran, from /static.
+        # forms.js picks the browser's timezone when the link named none: it ran, from /static.
         chosen = browser.execute_script("return document.getElementById('timezone').value")
         zone = browser.execute_script("return Intl.DateTimeFormat().resolvedOptions().timeZone")
         form_refused = csp_violations(browser)

@@ -121,6 +121,8 @@ def digest_content(**changes: Any) -> DigestContent:
         "unsubscribe_url": f"{BASE}/u/unsubscribe-token",
         "manage_url": f"{BASE}/manage/manage-token",
         "base_url": BASE,
+        # The masthead's link (issue 17), so the phone-width and dark-mode checks see it too.
+        "view_url": f"{BASE}/view/view-token",
     }
     return DigestContent(**(fields | changes))
 

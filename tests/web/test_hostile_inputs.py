@@ -390,13 +390,13 @@ def test_no_input_answers_500_on_any_route_or_form(
 @pytest.mark.parametrize(
     ("field", "value", "words"),
     [
-        ("threshold", "5000", "threshold: Input should be less than or equal to 1000"),
-        ("threshold", "-5", "threshold: a whole number, not &#39;-5&#39;"),
-        ("threshold", "abc", "threshold: a whole number"),
-        ("min_count", "0", "min count: Input should be greater than or equal to 1"),
-        ("skill", "x" * 201, "skill: String should have at most 200 characters"),
-        ("skill", "", "skill: String should have at least 1 character"),
-        ("period", "1y", "24h|7d"),
+        ("threshold", "5000", "Enter a whole number of percent from 1 to 1000."),
+        ("threshold", "-5", "Enter a whole number of percent from 1 to 1000."),
+        ("threshold", "abc", "Enter a whole number of percent from 1 to 1000."),
+        ("min_count", "0", "Enter a whole number of mentions from 1 to 100000."),
+        ("skill", "x" * 201, "Name a skill, such as Python or Kubernetes."),
+        ("skill", "", "Name a skill, such as Python or Kubernetes."),
+        ("period", "1y", "Choose “last 24 hours” or “last 7 days”."),
     ],
 )
 def test_the_alert_form_refuses_a_bad_value_in_words_instead_of_a_default(
@@ -420,7 +420,9 @@ def test_the_alert_form_refuses_a_bad_value_in_words_instead_of_a_default(
 
     answer = client.post(f"/manage/{valid.manage}/alerts", data=form)
 
-    assert answer.status_code == 400 and words in answer.text
+    # Issue 17: on the manage page, beside the field, once, with what was typed kept.
+    assert answer.status_code == 400 and answer.text.count(words) == 1
+    assert f'id="alert-{field}-error"' in answer.text and "Trend alerts" in answer.text
     with transaction(rt.sessions) as session:
         assert [alert.skill for alert in alerts.of_subscriber(session, valid.subscriber)] == ["Python"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -37,7 +37,10 @@ from digest.records import (
     OtherCopy,
     SkillNoticeContent,
 )
-from digest.tokens import MANAGE, UNSUBSCRIBE, make_token
+from digest.tokens import MANAGE, UNSUBSCRIBE, VIEW, make_token, make_until
+
+# How long a digest's "view in browser" link works after its window closed (issue 17).
+VIEW_PERIOD = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,13 @@ def content(
     """Everything the digest of ``[start, end)`` says to ``reader``, with its signed links."""
     unsubscribe_token = make_token(config.secret, UNSUBSCRIBE, {"s": reader.subscription_id})
     manage_token = make_token(config.secret, MANAGE, {"u": reader.subscriber_id})
+    # A preview (id 0) has no delivery to show. The deadline comes from the window, not the clock, so a
+    # replay from the manifest renders the same link and the same bytes.
+    view_url = (
+        f"{config.base_url}/view/{make_until(config.secret, VIEW, {'d': delivery_id}, end + VIEW_PERIOD)}"
+        if delivery_id
+        else ""
+    )
     return DigestContent(
         delivery_id=delivery_id,
         email=reader.email,
@@ -93,6 +103,7 @@ def content(
         manage_url=f"{config.base_url}/manage/{manage_token}",
         base_url=config.base_url,
         notices=told,
+        view_url=view_url,
     )
 
 
