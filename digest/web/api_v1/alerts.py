@@ -23,12 +23,13 @@ from sqlalchemy.orm import Session
 from digest.db import transaction
 from digest.deliver import alerts, subscribers, suppression
 from digest.errors import ConflictError, InvalidInputError, NotFoundError
-from digest.ingest.skills import resolve_skill, unknown_skill
+from digest.ingest.skills import resolve_skill
 from digest.models import Alert, Skill, Subscriber
 from digest.ops.apikeys import ADMIN, SUBSCRIBE, ApiKeyInfo
 from digest.web.api import Line
 from digest.web.api_v1.auth import scoped
 from digest.web.api_v1.problems import responses
+from digest.web.api_v1.subscriptions import skill_ids
 from digest.web.context import Web
 
 Period = Literal["24h", "7d"]
@@ -81,14 +82,12 @@ def router(web: Web) -> APIRouter:
     # A default, not an annotation: FastAPI reads string annotations in the module, not this closure.
     caller = Depends(scoped(web, SUBSCRIBE))
 
-    @routes.post("/alerts", status_code=201, responses=responses(404, 409))
+    @routes.post("/alerts", status_code=201, responses=responses(409))
     def create(body: AlertIn, key: ApiKeyInfo = caller) -> AlertOut:
         """Add a trend alert for an address that gets our mail; the same skill and period again updates it."""
         with transaction(web.rt.sessions) as session:
-            try:
-                skill = resolve_skill(session, body.skill)
-            except NotFoundError:
-                raise NotFoundError(unknown_skill(session, body.skill)) from None
+            [skill_id] = skill_ids(session, "skill", [body.skill])
+            skill = resolve_skill(session, skill_id)
             suppression.refuse(session, web.settings.secret_key, body.email)
             person = session.scalars(select(Subscriber).where(Subscriber.email == body.email)).first()
             if person is None or person.state != "active":
