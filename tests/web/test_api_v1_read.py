@@ -163,3 +163,15 @@ def test_trends_rank_by_percent_then_new_ones_by_count(client: httpx.Client, key
 @pytest.mark.parametrize("query", ["period=1y", "direction=sideways", "limit=0", "limit=101", "limit=ten"])
 def test_bad_trend_parameters_are_422(client: httpx.Client, key: dict[str, str], query: str) -> None:
     problem_of(client.get(f"/api/v1/trends?{query}", headers=key), 422)
+
+
+def test_the_edges_refusals_are_problems_too(client: httpx.Client, key: dict[str, str]) -> None:
+    huge = json.dumps({"text": "x" * 70_000})
+
+    too_big = client.post(
+        "/api/v1/resolve", content=huge, headers={**key, "Content-Type": "application/json"}
+    )
+    nul = client.get("/api/v1/trends?period=%00", headers=key)
+
+    assert "64 KiB" in problem_of(too_big, 413)["detail"]
+    assert "NUL" in problem_of(nul, 400)["detail"]

@@ -1,4 +1,4 @@
-"""The platform API, versioned under ``/api/v1`` (issue 19); docs/api.md describes it for its users.
+"""The platform API, versioned under ``/api/v1`` (issue 19); README.md ("Platform API") describes it.
 
     auth.py           ``Authorization: Bearer <key>``, the per-key rate limit, the scope a route needs
     problems.py       every error as RFC 9457 ``application/problem+json``, declared in the OpenAPI document

@@ -31,6 +31,7 @@ from digest.web.api_v1.auth import scoped
 from digest.web.api_v1.problems import responses
 from digest.web.api_v1.subscriptions import skill_ids
 from digest.web.context import Web
+from digest.web.forms import RowId
 
 Period = Literal["24h", "7d"]
 Threshold = Annotated[int, Field(ge=1, le=1000, description="percent change, up or down, that alerts")]
@@ -104,13 +105,13 @@ def router(web: Web) -> APIRouter:
             return _out(session, alert)
 
     @routes.get("/alerts/{alert_id}", responses=responses(404))
-    def read(alert_id: int, key: ApiKeyInfo = caller) -> AlertOut:
+    def read(alert_id: RowId, key: ApiKeyInfo = caller) -> AlertOut:
         """One alert this key made."""
         with transaction(web.rt.sessions) as session:
             return _out(session, _owned(session, key, alert_id))
 
     @routes.patch("/alerts/{alert_id}", responses=responses(404, 409))
-    def change(alert_id: int, body: AlertPatch, key: ApiKeyInfo = caller) -> AlertOut:
+    def change(alert_id: RowId, body: AlertPatch, key: ApiKeyInfo = caller) -> AlertOut:
         """Change the threshold, period or minimum count."""
         with transaction(web.rt.sessions) as session:
             alert = _owned(session, key, alert_id)
@@ -124,7 +125,7 @@ def router(web: Web) -> APIRouter:
             return _out(session, alert)
 
     @routes.delete("/alerts/{alert_id}", responses=responses(404))
-    def delete(alert_id: int, key: ApiKeyInfo = caller) -> AlertOut:
+    def delete(alert_id: RowId, key: ApiKeyInfo = caller) -> AlertOut:
         """Turn the alert off; deleting twice is not an error."""
         with transaction(web.rt.sessions) as session:
             alert = alerts.remove(session, _owned(session, key, alert_id).id)

@@ -32,6 +32,7 @@ from digest.web.api_v1.auth import scoped
 from digest.web.api_v1.problems import responses
 from digest.web.api_v1.subscriptions import owned
 from digest.web.context import Web
+from digest.web.forms import RowId
 
 
 class ItemOut(BaseModel):
@@ -96,7 +97,7 @@ def router(web: Web) -> APIRouter:
     caller = Depends(scoped(web, SUBSCRIBE))
 
     @routes.post("/subscriptions/{subscription_id}/preview", responses=responses(404))
-    def preview(subscription_id: int, key: ApiKeyInfo = caller) -> PreviewOut:
+    def preview(subscription_id: RowId, key: ApiKeyInfo = caller) -> PreviewOut:
         """The digest that would be sent now: sections and rendered parts; nothing is stored or sent."""
         with transaction(web.rt.sessions) as session:
             info = subscribers.describe(session, owned(session, key, subscription_id).id)
@@ -118,7 +119,7 @@ def router(web: Web) -> APIRouter:
     @routes.post("/subscriptions/{subscription_id}/run", response_model=RunOut, responses=responses(404, 409))
     def run(
         request: Request,
-        subscription_id: int,
+        subscription_id: RowId,
         body: Annotated[bytes, Depends(raw_body)],
         idempotency_key: Annotated[
             str | None,

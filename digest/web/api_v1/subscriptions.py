@@ -38,6 +38,7 @@ from digest.web.api import Line
 from digest.web.api_v1.auth import scoped
 from digest.web.api_v1.problems import responses
 from digest.web.context import Web
+from digest.web.forms import RowId
 
 Cadence = Literal["hourly", "daily", "weekly"]
 
@@ -198,13 +199,13 @@ def router(web: Web) -> APIRouter:
             return subscription_out(session, own(session, key, body.email, body.cadence, vouched=False))
 
     @routes.get("/subscriptions/{subscription_id}", responses=responses(404))
-    def read(subscription_id: int, key: ApiKeyInfo = caller) -> SubscriptionOut:
+    def read(subscription_id: RowId, key: ApiKeyInfo = caller) -> SubscriptionOut:
         """One subscription this key made."""
         with transaction(web.rt.sessions) as session:
             return subscription_out(session, owned(session, key, subscription_id).id)
 
     @routes.patch("/subscriptions/{subscription_id}", responses=responses(404, 409))
-    def change(subscription_id: int, body: SubscriptionPatch, key: ApiKeyInfo = caller) -> SubscriptionOut:
+    def change(subscription_id: RowId, body: SubscriptionPatch, key: ApiKeyInfo = caller) -> SubscriptionOut:
         """Change the schedule, state or skills; a cadence the address already has merges into it."""
         with transaction(web.rt.sessions) as session:
             row = owned(session, key, subscription_id)
@@ -227,7 +228,7 @@ def router(web: Web) -> APIRouter:
             return subscription_out(session, info.id)
 
     @routes.delete("/subscriptions/{subscription_id}", responses=responses(404))
-    def delete(subscription_id: int, key: ApiKeyInfo = caller) -> SubscriptionOut:
+    def delete(subscription_id: RowId, key: ApiKeyInfo = caller) -> SubscriptionOut:
         """Unsubscribe at once; deleting twice is not an error."""
         with transaction(web.rt.sessions) as session:
             unsubscribe.unsubscribe(session, owned(session, key, subscription_id).id)
