@@ -10,9 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.orm import sessionmaker
 from typer.testing import CliRunner
 
+from digest import db
 from digest.cli import app
 from digest.config import Settings
 from digest.db import transaction
@@ -108,18 +110,23 @@ def test_an_unknown_route_or_method_under_v1_is_a_problem_and_the_old_api_keeps_
     assert isinstance(old.json()["detail"], list)
 
 
-def test_keys_made_before_scopes_existed_read(rt: Runtime, now: datetime) -> None:
-    # As migration 0014 leaves a key stored before it: no scopes written, the column's default.
-    with rt.engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO api_keys (name, prefix, key_hash, created_at) "
-                "VALUES ('old', 'dg_aaaaaaaa', :hash, :at)"
-            ),
-            {"hash": "0" * 64, "at": now.replace(tzinfo=None)},
-        )
-    with transaction(rt.sessions) as session:
-        [info] = apikeys.list_keys(session)
+def test_keys_made_before_scopes_existed_read_after_migration_0014(database_url: str, now: datetime) -> None:
+    engine = create_engine(database_url)
+    try:
+        db.upgrade(engine, "0013")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO api_keys (name, prefix, key_hash, created_at) "
+                    "VALUES ('old', 'dg_aaaaaaaa', :hash, :at)"
+                ),
+                {"hash": "0" * 64, "at": now},
+            )
+        db.upgrade(engine, "0014")
+        with transaction(sessionmaker(engine)) as session:
+            [info] = apikeys.list_keys(session)
+    finally:
+        engine.dispose()
 
     assert info.scopes == ("read",)
     assert info.allows("read") and not info.allows("subscribe")
