@@ -264,6 +264,10 @@ class Subscription(Base):
     last_window_end: Mapped[datetime | None]
     next_due_at: Mapped[datetime] = mapped_column(index=True)
     created_at: Mapped[datetime]
+    # The API key whose platform made it (issue 19): that key manages it, and a key vouching for the
+    # address (``"verified": true``) is named here as the one who did.
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    vouched_by: Mapped[str | None] = mapped_column(String(100))
 
 
 class SubscriptionSkill(Base):
@@ -463,6 +467,26 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # What the key may do, space-separated as OAuth scopes are (RFC 6749 §3.3): read, subscribe, admin.
+    # Keys made before scopes existed (issue 19) read.
+    scopes: Mapped[str] = mapped_column(String(40), default="read", server_default="read")
+
+
+class IdempotentRequest(Base):
+    """A POST sent with an ``Idempotency-Key`` (draft-ietf-httpapi-idempotency-key-header): the first
+    answer, repeated to a retry with the same key; ``status`` is NULL while the first is still running."""
+
+    __tablename__ = "idempotent_requests"
+    __table_args__ = (UniqueConstraint("api_key_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    # SHA-256 of the method, path and body: the same key with another request is refused (422).
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None]
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Alert(Base):
@@ -481,6 +505,8 @@ class Alert(Base):
     min_count: Mapped[int] = mapped_column(default=10)
     state: Mapped[str] = mapped_column(String(15), default="active")
     created_at: Mapped[datetime]
+    # The API key whose platform made it (issue 19), as ``Subscription.api_key_id``.
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
 
 
 class AlertDelivery(Base):

@@ -196,11 +196,11 @@ def skills_stats(
             skill = resolve_skill(session, name)
         except NotFoundError:
             raise NotFoundError(unknown_skill(session, name)) from None
+        if as_json:
+            print_json(read.page_json(session, skill.id, last_day, window))
+            return
         shown = read.skill_figures(session, skill.id, last_day, window)
         latest = read.latest_items(session, skill.id)
-    if as_json:
-        print_json({**shown.as_json(), "latest": [item.as_json() for item in latest]})
-        return
     as_of = shown.as_of.strftime("%Y-%m-%d %H:%M UTC") if shown.as_of else "never refreshed"
     out.print(
         f"{shown.name} [{shown.skill_id}]: {shown.total} items in {shown.window_days} days", highlight=False

@@ -6,6 +6,10 @@ a fast unsalted hash is enough: there is nothing to brute-force that a salt or a
 (unlike a password). The final comparison is constant-time anyway, so the time a request takes says
 nothing about how close a guess was.
 
+A key holds scopes (issue 19), space-separated in one column as OAuth writes them (RFC 6749 §3.3):
+``read`` (resolve, skills, trends), ``subscribe`` (create and manage the subscriptions and alerts the key
+made) and ``admin`` (every scope, over every subscription). Keys made before scopes existed read.
+
 A caller with a valid key is limited per key (``DIGEST_API_RATE_KEY`` per minute), anyone else per
 client IP (``DIGEST_API_RATE_IP``, lower): counted in the shared limiter (``digest.ratelimit``).
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,8 +43,16 @@ RATE_WINDOW = timedelta(minutes=1)
 USE_RESOLUTION = timedelta(minutes=1)
 
 
+READ, SUBSCRIBE, ADMIN = "read", "subscribe", "admin"
+SCOPES = (READ, SUBSCRIBE, ADMIN)
+
+
 class InvalidKeyError(DigestError):
     """An API key that is unknown, malformed or revoked (HTTP 401)."""
+
+
+class ScopeError(DigestError):
+    """A valid key without the scope a route needs (HTTP 403)."""
 
 
 class RateLimitedError(DigestError):
@@ -62,6 +75,27 @@ class ApiKeyInfo:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    scopes: tuple[str, ...] = (READ,)
+
+    def allows(self, scope: str) -> bool:
+        """Whether this key may act in ``scope``: it holds it, or holds ``admin``."""
+        return scope in self.scopes or ADMIN in self.scopes
+
+    def require(self, scope: str) -> None:
+        """``ScopeError`` unless this key may act in ``scope``."""
+        if not self.allows(scope):
+            raise ScopeError(
+                f"the API key {self.name!r} lacks the {scope!r} scope "
+                f"(it has {', '.join(self.scopes)}; see `digest apikeys create --scope`)"
+            )
+
+
+def check_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
+    """The scopes asked for, without repeats, in the order of ``SCOPES``; ``read`` if none were named."""
+    unknown = [scope for scope in scopes if scope not in SCOPES]
+    if unknown:
+        raise InvalidInputError(f"unknown scope {unknown[0]!r}: use {', '.join(SCOPES)}")
+    return tuple(scope for scope in SCOPES if scope in scopes) or (READ,)
 
 
 def hash_key(key: str) -> str:
@@ -69,15 +103,25 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create(session: Session, name: str, now: datetime) -> tuple[ApiKeyInfo, str]:
-    """A new key called ``name``: its row, and the key itself, which is shown once and stored only hashed."""
+def create(
+    session: Session, name: str, now: datetime, scopes: Sequence[str] = (READ,)
+) -> tuple[ApiKeyInfo, str]:
+    """A new key called ``name`` with ``scopes``: its row, and the key itself, which is shown once and
+    stored only hashed."""
+    granted = check_scopes(scopes)
     name = name.strip()
     if not name or len(name) > NAME_MAX or not name.isprintable():
         raise InvalidInputError(f"an API key name is 1 to {NAME_MAX} printable characters")
     if session.scalar(select(ApiKey.id).where(ApiKey.name == name)) is not None:
         raise InvalidInputError(f"an API key called {name!r} exists already: pick another name")
     key = KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
-    row = ApiKey(name=name, prefix=key[:LOOKUP_CHARS], key_hash=hash_key(key), created_at=now)
+    row = ApiKey(
+        name=name,
+        prefix=key[:LOOKUP_CHARS],
+        key_hash=hash_key(key),
+        created_at=now,
+        scopes=" ".join(granted),
+    )
     session.add(row)
     session.flush()
     return _info(row), key
@@ -126,4 +170,5 @@ def throttle(limiter: Limiter, bucket: str, limit: int, now: datetime) -> None:
 
 
 def _info(row: ApiKey) -> ApiKeyInfo:
-    return ApiKeyInfo(row.id, row.name, row.prefix, row.created_at, row.last_used_at, row.revoked_at)
+    scopes = tuple(row.scopes.split())
+    return ApiKeyInfo(row.id, row.name, row.prefix, row.created_at, row.last_used_at, row.revoked_at, scopes)

@@ -4,6 +4,7 @@
     subscribe.py  the pre-filled signup form and the confirmation link (double opt-in)
     manage.py     the signed manage page and RFC 8058 one-click unsubscribe
     api.py        the same operations as JSON under /api/, described at /docs
+    api_v1/       the platform API under /api/v1 (issue 19): API keys with scopes, RFC 9457 problems
     alerts.py     trend alerts on the manage page and the API, and their one-click "turn off" link
     view.py       a sent digest as a web page: the signed "view in browser" link of each digest
     stream.py     a skill's items as JSON pages, Atom and JSON Feed; API keys and rate limits
@@ -26,17 +27,34 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digest.config import Settings, proxy_networks
 from digest.deliver.compose import templates_dir
 from digest.deliver.signup import TooManyRequestsError
 from digest.errors import ConflictError, DigestError, LinkExpiredError, MailError, NotFoundError
+from digest.ops import apikeys
 from digest.runtime import Runtime
-from digest.web import admin, alerts, api, docs, edge, manage, metrics, pages, rights, stream, subscribe, view
+from digest.web import (
+    admin,
+    alerts,
+    api,
+    api_v1,
+    docs,
+    edge,
+    manage,
+    metrics,
+    pages,
+    rights,
+    stream,
+    subscribe,
+    view,
+)
 from digest.web.context import Web
 
 
@@ -64,7 +82,9 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> 
             if isinstance(exc, MailError)
             else str(exc)
         )
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequestsError) else {}
+        headers = _headers(exc)
+        if _platform(request):
+            return api_v1.problem(status, message, headers=headers)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": message}, status_code=status, headers=headers)
         response = web.page(request, "message.html", status, title="That did not work", message=message)
@@ -76,12 +96,23 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> 
         # FastAPI's own handler echoes the input, and cannot encode NaN or a lone surrogate: a 500.
         # Only where and what, as printable text (issue 14, finding 6).
         errors = [_error(error) for error in exc.errors()]
+        if _platform(request):
+            if any(error["type"] == "json_invalid" for error in errors):
+                return api_v1.problem(400, "the request body is not valid JSON", errors=errors)
+            return api_v1.problem(422, "the request has invalid fields: see errors", errors=errors)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": errors}, status_code=422)
         message = "; ".join(f"{' '.join(map(str, e['loc'][1:])) or 'request'}: {e['msg']}" for e in errors)
         return web.page(request, "message.html", 422, title="That did not work", message=message)
 
-    for module in (pages, subscribe, manage, rights, api, stream, alerts, metrics, docs, view):
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # An unknown route or method under /api/v1 is a problem too (RFC 9457), with FastAPI's headers.
+        if _platform(request):
+            return api_v1.problem(exc.status_code, str(exc.detail), headers=exc.headers)
+        return await http_exception_handler(request, exc)
+
+    for module in (pages, subscribe, manage, rights, api, api_v1, stream, alerts, metrics, docs, view):
         app.include_router(module.router(web))
     # Admin routes are in /openapi.json only when the admin web is on (issue 14, finding 8).
     app.include_router(admin.router(web), include_in_schema=bool(settings.admin_token))
@@ -107,7 +138,26 @@ def _printable(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
+def _platform(request: Request) -> bool:
+    return request.url.path.startswith(api_v1.PREFIX + "/")
+
+
+def _headers(exc: DigestError) -> dict[str, str]:
+    if isinstance(exc, TooManyRequestsError | apikeys.RateLimitedError):
+        return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, apikeys.InvalidKeyError):
+        # RFC 6750 §3: a refused bearer credential names the scheme to use.
+        return {"WWW-Authenticate": "Bearer"}
+    return {}
+
+
 def _status(exc: DigestError) -> int:
+    if isinstance(exc, apikeys.InvalidKeyError):
+        return 401
+    if isinstance(exc, apikeys.ScopeError):
+        return 403
+    if isinstance(exc, apikeys.RateLimitedError):
+        return 429
     if isinstance(exc, NotFoundError):
         return 404
     if isinstance(exc, LinkExpiredError):

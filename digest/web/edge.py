@@ -16,7 +16,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from digest.web.api_v1 import problems
+
 API_PREFIX = "/api/"
+PLATFORM_PREFIX = "/api/v1/"
 # A signup or a change is a few hundred bytes; 64 KiB leaves room for any honest one (issue 14, finding 7).
 MAX_API_BODY = 64 * 1024
 # Pages whose URL is a signed token: the token must not leak in a Referer nor stay in a shared cache.
@@ -40,8 +43,12 @@ UVICORN_OPTIONS: dict[str, Any] = {"proxy_headers": False, "forwarded_allow_ips"
 
 
 async def refuse(send: Send, scope: Scope, status: int, message: str) -> None:
-    """Answer ``status`` with ``message``: JSON under /api/, plain text elsewhere."""
-    if str(scope.get("path", "")).startswith(API_PREFIX):
+    """Answer ``status`` with ``message``: an RFC 9457 problem under /api/v1/ (issue 19), JSON under /api/,
+    plain text elsewhere."""
+    path = str(scope.get("path", ""))
+    if path.startswith(PLATFORM_PREFIX):
+        body, kind = bytes(problems.problem(status, message).body), problems.MEDIA_TYPE.encode()
+    elif path.startswith(API_PREFIX):
         body, kind = json.dumps({"detail": message}).encode(), b"application/json"
     else:
         body, kind = message.encode(), b"text/plain; charset=utf-8"

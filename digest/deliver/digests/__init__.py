@@ -3,6 +3,7 @@
     dispatch: due subscriptions, a batch at a time (rows locked, others skip them)
               -> cadence.window, no later than the matcher's progress -> one delivery row each
               (pending, window fixed) -> the ids to enqueue                               (dispatch.py)
+    run now:  the open window of one subscription, closed at once (the platform API)     (dispatch.py)
     send:     outbox.claim (pending -> sending) -> select the window's items (or the stored manifest)
               -> compose -> store manifest -> outbox.transmit -> sent | skipped | failed,
               or pending for a retry until the attempt cap                                (send.py)
@@ -21,8 +22,8 @@ sender can close.
 
 from __future__ import annotations
 
-from digest.deliver.digests.dispatch import dispatch_due
+from digest.deliver.digests.dispatch import dispatch_due, open_now
 from digest.deliver.digests.render import Rendered, preview, render_delivery
 from digest.deliver.digests.send import send_delivery
 
-__all__ = ["Rendered", "dispatch_due", "preview", "render_delivery", "send_delivery"]
+__all__ = ["Rendered", "dispatch_due", "open_now", "preview", "render_delivery", "send_delivery"]

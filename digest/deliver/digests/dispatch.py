@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
 from digest.deliver import outbox
-from digest.deliver.cadence import Schedule, next_slot, window
+from digest.deliver.cadence import Schedule, next_slot, previous_slot, window
+from digest.errors import ConflictError, NotFoundError
 from digest.ingest.store import tag_horizon
 from digest.models import Delivery, Subscriber, Subscription
 from digest.ops import sending
@@ -123,19 +124,7 @@ def _open_windows(session: Session, rows: Sequence[Row[Any]], now: datetime, hor
             continue
         if end > horizon:
             continue  # the matcher is still on items of this window: the next tick takes it
-        deliveries.append(
-            {
-                "subscription_id": row.id,
-                "window_start": start,
-                "window_end": end,
-                "status": DeliveryStatus.PENDING,
-                "attempts": 0,
-                "more": 0,
-                "more_by_skill": {},
-                "created_at": now,
-                "requeue_at": now + outbox.REQUEUE_AFTER,
-            }
-        )
+        deliveries.append(_delivery_row(row.id, start, end, now))
         moves[row.id] = {"id": row.id, "next_due_at": next_slot(schedule, end), "last_window_end": end}
     created: list[int] = []
     if deliveries:
@@ -155,3 +144,51 @@ def _open_windows(session: Session, rows: Sequence[Row[Any]], now: datetime, hor
     if moves:
         session.execute(update(Subscription), list(moves.values()))
     return sorted(created)
+
+
+def open_now(session: Session, subscription_id: int, now: datetime) -> int:
+    """Close a subscription's open window at ``now`` (no later than the matcher's progress) and open its
+    delivery, to be sent at once (``POST /api/v1/subscriptions/{id}/run``, issue 19); its id.
+
+    The window starts where the last one ended, as a dispatch's would, and the next dispatch starts where
+    this one ends, at its usual slot: nothing is lost or sent twice. The subscription row is locked, so
+    two runs at once open one window; the second finds nothing new to send (``ConflictError``).
+    """
+    if sending.paused(session):
+        raise ConflictError("sending is paused (`digest sending resume`): nothing is sent now")
+    subscription = session.scalars(
+        select(Subscription).where(Subscription.id == subscription_id).with_for_update()
+    ).first()
+    if subscription is None:
+        raise NotFoundError(f"no subscription with id {subscription_id}")
+    person = session.scalar(select(Subscriber.state).where(Subscriber.id == subscription.subscriber_id))
+    if subscription.state != "active" or person != "active":
+        state = subscription.state if subscription.state != "active" else f"active, its subscriber {person}"
+        raise ConflictError(f"subscription {subscription_id} is {state}: only an active one is sent")
+    schedule = Schedule(subscription.cadence, subscription.hour, subscription.weekday, subscription.timezone)
+    start = subscription.last_window_end or previous_slot(schedule, subscription.next_due_at)
+    end = tag_horizon(session, now)
+    if end <= start:
+        raise ConflictError(f"nothing new since the last digest ({start:%Y-%m-%d %H:%M} UTC): try later")
+    delivery = Delivery(**_delivery_row(subscription.id, start, end, now))
+    session.add(delivery)
+    subscription.last_window_end = end
+    if subscription.next_due_at <= end:
+        subscription.next_due_at = next_slot(schedule, end)
+    session.flush()
+    return delivery.id
+
+
+def _delivery_row(subscription_id: int, start: datetime, end: datetime, now: datetime) -> dict[str, Any]:
+    """A new pending delivery of ``[start, end)``, to be enqueued again if its task is lost."""
+    return {
+        "subscription_id": subscription_id,
+        "window_start": start,
+        "window_end": end,
+        "status": DeliveryStatus.PENDING,
+        "attempts": 0,
+        "more": 0,
+        "more_by_skill": {},
+        "created_at": now,
+        "requeue_at": now + outbox.REQUEUE_AFTER,
+    }

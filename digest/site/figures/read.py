@@ -92,6 +92,13 @@ def skill_figures(
     )
 
 
+def page_json(session: Session, skill_id: str, today: date, window_days: int = WINDOW_DAYS) -> dict[str, Any]:
+    """A skill page's figures and latest items as JSON: what ``digest skills stats --json`` prints and
+    ``GET /api/v1/skills/{skill}`` answers (issue 19), one shape for both."""
+    shown = skill_figures(session, skill_id, today, window_days)
+    return {**shown.as_json(), "latest": [item.as_json() for item in latest_items(session, skill_id)]}
+
+
 def latest_items(session: Session, skill_id: str, limit: int = LATEST_ITEMS) -> list[LatestItem]:
     """The skill's latest items by publication date (issue 16), each with why it matched; a story told by
     several feeds is listed once, newest copy first, with the others as "also in N sources" (as digests do,
