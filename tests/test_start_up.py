@@ -12,12 +12,18 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SMALL_TAXONOMY
-from tests.support import free_port
+from tests.support import digest_here, free_port
 
 SECRET = "test-secret-key-0123456789abcdefghijkl"
 
 
 def digest(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``digest ARGS`` in this process (``digest_here``): the checks run in ``digest.cli.main`` either way."""
+    return digest_here({"DIGEST_HOME": str(home), "DIGEST_SECRET_KEY": SECRET, **env}, *args)
+
+
+def digest_process(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``digest ARGS`` in a child process: for a server, which would otherwise keep running in the test."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     clean |= {"DIGEST_HOME": str(home), "DIGEST_SECRET_KEY": SECRET, **env}
     return subprocess.run(
@@ -52,7 +58,7 @@ def stats(home: Path) -> dict[str, object]:
     "address", ["not an address", "digest@example.org\r\nBcc: everyone@example.org", "digest@example.org\n"]
 )
 def test_a_from_address_that_is_not_one_address_stops_start_up(home: Path, address: str) -> None:
-    result = digest(home, "web", "--port", str(free_port()), DIGEST_FROM=address)
+    result = digest_process(home, "web", "--port", str(free_port()), DIGEST_FROM=address)
 
     assert_one_line(result, 2, "DIGEST_FROM")
 
