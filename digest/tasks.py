@@ -58,6 +58,19 @@ RETRY_ON_DB: dict[str, Any] = {
 # unacknowledged, by the worker that fetched it until it runs, so this must exceed the longest countdown
 # plus the longest run, or a retry would run twice (tests/faults/test_queues.py checks the relation).
 VISIBILITY_TIMEOUT = timedelta(hours=2)
+# Brokers that kombu polls (its virtual transports) cannot wake a consumer: a worker sleeps
+# ``polling_interval`` (kombu's default: 1 s) whenever its queues are empty *or* its prefetch is full.
+# With two prefork children and one message each, the parent slept a second every time both were busy:
+# 1.5-2 digests/s against 40/s for ``digest send-due`` on the embedded default (issue 18,
+# bench/embedded.py). A short poll and a deeper prefetch keep the children fed: each holds more work than
+# a poll lasts. What a killed worker held is enqueued again by a later dispatch (``outbox.requeue``) and
+# still claimed once, so exactly-once does not depend on how much a worker holds.
+POLLED_SCHEMES = ("filesystem", "sqla+sqlite")
+POLL_INTERVAL = timedelta(milliseconds=100)
+POLLED_PREFETCH = 8
+# One message reserved per process on a broker that pushes (Redis): a long task never sits on messages
+# another worker could run.
+PUSHED_PREFETCH = 1
 
 
 def broker_options(settings: Settings) -> tuple[str, dict[str, Any]]:
@@ -69,8 +82,11 @@ def broker_options(settings: Settings) -> tuple[str, dict[str, Any]]:
     parts = urlsplit(url)
     if parts.scheme in ("redis", "rediss"):
         return url, {"visibility_timeout": int(VISIBILITY_TIMEOUT.total_seconds())}
-    if parts.scheme != "filesystem":
+    if parts.scheme not in POLLED_SCHEMES:
         return url, {}
+    polling = {"polling_interval": POLL_INTERVAL.total_seconds()}
+    if parts.scheme != "filesystem":
+        return url, polling
     folder = Path(unquote(parts.netloc + parts.path) or settings.home / "broker")
     for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -81,12 +97,14 @@ def broker_options(settings: Settings) -> tuple[str, dict[str, Any]]:
         "store_processed": False,
         # Otherwise kombu creates ./control in whatever directory the process started in.
         "control_folder": str(folder / "control"),
+        **polling,
     }
 
 
 def create_celery(settings: Settings) -> Celery:
     """The Celery app for these settings."""
     broker, transport_options = broker_options(settings)
+    polled = urlsplit(settings.broker_url).scheme in POLLED_SCHEMES
     app = Celery("digest", broker=broker, set_as_current=True)
     app.conf.update(
         broker_transport_options=transport_options,
@@ -97,8 +115,7 @@ def create_celery(settings: Settings) -> Celery:
         # Tasks are idempotent, so a task lost with its worker is run again rather than dropped.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        # One message reserved per process: a long task never sits on messages another worker could run.
-        worker_prefetch_multiplier=1,
+        worker_prefetch_multiplier=POLLED_PREFETCH if polled else PUSHED_PREFETCH,
         task_time_limit=int(TASK_TIME_LIMIT.total_seconds()),
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue="digest",

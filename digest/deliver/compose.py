@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest import PACKAGE_DIR
+from digest.deliver.fragments import FRAGMENT_LIMIT, Fragments, HtmlSplice, rendered
 from digest.models import TemplateVersion
 from digest.records import AlertContent, ComposedEmail, DigestContent
 
@@ -46,11 +47,18 @@ def templates_dir() -> Path:
 class Composer:
     """Renders emails from records with one Jinja2 environment."""
 
-    def __init__(self, root: Path | None = None, *, files: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        files: Mapping[str, str] | None = None,
+        fragments: int = FRAGMENT_LIMIT,
+    ) -> None:
         """Templates from ``root`` (the installed ones by default), or exactly ``files`` (an archived
-        version, by path under the templates folder)."""
+        version, by path under the templates folder); at most ``fragments`` shared pieces kept."""
         self.root = root or templates_dir()
         self._fixed = dict(files) if files is not None else None
+        self.fragments = Fragments(fragments)
         self.env = Environment(
             loader=FileSystemLoader(self.root) if self._fixed is None else DictLoader(self._fixed),
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
@@ -61,6 +69,8 @@ class Composer:
         )
         self.env.filters["local"] = _local_time
         self.env.filters["wordwrap"] = wrap_words
+        # ``_render`` passes the fragments it keeps; a template rendered on its own renders every block.
+        self.env.globals["fragment"] = rendered
         self._inliner = css_inline.CSSInliner(keep_style_tags=True)
         self._archives: dict[str, Composer] = {}
         # Template versions this process has seen stored in the archive (``archive_templates``).
@@ -100,7 +110,7 @@ class Composer:
         version = version_of(files)
         found = self._archives.get(version)
         if found is None:
-            found = self._archives[version] = Composer(self.root, files=files)
+            found = self._archives[version] = Composer(self.root, files=files, fragments=self.fragments.limit)
         return found
 
     def confirmation(
@@ -135,9 +145,13 @@ class Composer:
 
     def _render(self, kind: str, context: dict[str, Any]) -> ComposedEmail:
         """Subject, text and inlined HTML of ``templates/email/<kind>/``, with the hash a replay checks."""
-        subject = " ".join(self.env.get_template(f"email/{kind}/subject.txt").render(context).split())
-        text = self.env.get_template(f"email/{kind}/body.txt").render(context).strip() + "\n"
-        html = self._inliner.inline(self.env.get_template(f"email/{kind}/body.html").render(context))
+        shared = {**context, "fragment": self.fragments.text}
+        subject = " ".join(self.env.get_template(f"email/{kind}/subject.txt").render(shared).split())
+        text = self.env.get_template(f"email/{kind}/body.txt").render(shared).strip() + "\n"
+        # Shared pieces of the HTML are inlined where they stand the first time, then put in after (issue 18).
+        splice = HtmlSplice(self.fragments)
+        markup = self.env.get_template(f"email/{kind}/body.html").render({**context, "fragment": splice})
+        html = splice.finish(self._inliner.inline(markup))
         body_hash = hashlib.sha256(f"{subject}\x00{text}\x00{html}".encode()).hexdigest()
         return ComposedEmail(
             subject=subject, text=text, html=html, template_version=self.versions[kind], body_hash=body_hash

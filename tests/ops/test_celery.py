@@ -116,6 +116,52 @@ def test_a_real_worker_sends_digests_through_the_embedded_broker(
     rt.close()
 
 
+def test_a_prefork_worker_stopped_with_digests_reserved_on_the_embedded_broker_loses_and_doubles_none(
+    tmp_path: Path,
+) -> None:
+    """The polled brokers prefetch several messages a process (issue 18): stopped while both children are
+    in SMTP DATA, the worker finishes those two and puts back what it had reserved; a new one sends the
+    rest, each once."""
+    total = 30
+    with smtp_sink() as sink:
+        settings = load_settings(
+            home=tmp_path / "home",
+            secret_key="test-secret-key-0123456789abcdefghijkl",
+            mail_url=sink.url,
+            block_private_addresses=False,
+        )
+        assert settings.broker_url.startswith("filesystem://")
+        rt = prepare(settings, how_many=total)
+        queue = settings.home / "broker" / "queue"
+        hold = threading.Event()
+        sink.hold = hold
+        command = processes.worker_command(pool="prefork", concurrency=2)
+        first = processes.start(command, settings)
+        try:
+            create_celery(settings).send_task("digest.dispatch_tick", args=[DISPATCH.isoformat()])
+            wait_for(lambda: sum(1 for _ in queue.glob("*.mail.msg")) < total - 2, "the worker to reserve")
+            wait_for(sink.held.is_set, "a digest in SMTP DATA")
+            first.send_signal(signal.SIGTERM)
+            hold.set()
+            first.wait(timeout=WAIT)
+        finally:
+            processes.stop([first])
+        sent_first = len(sink.messages)
+        left = sum(1 for _ in queue.glob("*.mail.msg"))
+        second = processes.start(command, settings)
+        try:
+            counts = wait_until_sent(rt, total)
+        finally:
+            processes.stop([second])
+        rt.close()
+
+    assert 1 <= sent_first < total
+    assert left == total - sent_first
+    assert counts == {"sent": total}
+    assert len(sink.messages) == total
+    assert len({m["Message-ID"] for m in sink.messages}) == total
+
+
 def test_a_real_worker_sends_digests_through_redis_to_smtp(
     tmp_path: Path, postgres_url: str, redis_url: str, worker: Callable[[Settings], None]
 ) -> None:
