@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +40,55 @@ GENERATE_HINT = "e.g. the output of: python3 -c 'import secrets; print(secrets.t
 DNS_NAME = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
+
+
+MIN_ITEM_RETENTION = 120 * 86400
+MAILBOX_HINT = "accepts a maildir path or imaps://USER:PASSWORD@HOST[:PORT]/MAILBOX"
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    """Where bounces arrive (``DIGEST_BOUNCE_MAILBOX``): a maildir, or an IMAP folder over TLS."""
+
+    maildir: Path | None = None
+    host: str = ""
+    port: int = 993
+    user: str = ""
+    password: str = ""
+    folder: str = "INBOX"
+
+
+def parse_mailbox(text: str) -> Mailbox:
+    """A maildir path (``maildir://PATH`` or a plain path) or ``imaps://user:pass@host[:port]/FOLDER``;
+    ``ValueError`` naming what it accepts. Only TLS: IMAP credentials never cross the network in clear."""
+    parts = urlsplit(text)
+    if parts.scheme in ("", "maildir"):
+        path = unquote(parts.netloc + parts.path) if parts.scheme else text
+        if not path.strip():
+            raise ValueError(MAILBOX_HINT)
+        return Mailbox(maildir=Path(path).expanduser().resolve())
+    try:
+        port = parts.port or 993
+    except ValueError:
+        port = 0
+    folder = unquote(parts.path.lstrip("/")) or "INBOX"
+    if parts.scheme != "imaps" or not parts.hostname or not parts.username or not parts.password or not port:
+        raise ValueError(f"{_redacted(text)!r}: {MAILBOX_HINT}")
+    return Mailbox(
+        host=parts.hostname,
+        port=port,
+        user=unquote(parts.username),
+        password=unquote(parts.password),
+        folder=folder,
+    )
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password, fit for an error message."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +192,47 @@ class Settings(BaseSettings):
     skill_sources: bool = Field(
         default=True, description="on: a skill's first confirmed subscriber adds its query feeds (issue 16)"
     )
+    item_retention: int = Field(
+        default=400 * 86400,
+        # Skill pages need 90 days and the 4 weeks before them (site.figures REACH_DAYS); trends a year.
+        ge=MIN_ITEM_RETENTION,
+        description="seconds (or 400d) after an item was first stored that it is deleted; its daily "
+        "figures stay (issue 19)",
+    )
+    delivery_retention: int = Field(
+        default=180 * 86400,
+        ge=86400,
+        description="seconds (or 180d) after its window ended that a digest delivery, its manifest and "
+        "history are deleted: the replay horizon (issue 19)",
+    )
+    bounce_mailbox: str = Field(
+        default="",
+        description="where late bounces arrive: a maildir path or imaps://user:pass@host/INBOX; empty: none",
+    )
+    bounce_domain: str = Field(
+        default="", description="domain of the VERP return path bounces+ID.SIG@DOMAIN (default: DIGEST_FROM's)"
+    )
+    mailgun_signing_key: str = Field(
+        default="", description="Mailgun's webhook signing key; empty: /webhooks/mailgun answers 404"
+    )
+    postmark_webhook_auth: str = Field(
+        default="", description="USER:PASSWORD Postmark sends as basic auth; empty: /webhooks/postmark 404"
+    )
+    sendgrid_public_key: str = Field(
+        default="", description="SendGrid's event webhook verification key (base64); empty: 404"
+    )
+    sns_topics: str = Field(
+        default="", description="comma-separated SNS topic ARNs whose SES notifications are read; empty: 404"
+    )
 
-    @field_validator("max_item_age", "give_up_after", "sent_write_retry", mode="before")
+    @field_validator(
+        "max_item_age",
+        "give_up_after",
+        "sent_write_retry",
+        "item_retention",
+        "delivery_retention",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip().isdigit():
@@ -152,6 +240,23 @@ class Settings(BaseSettings):
                 return parse_duration(value)
             except InvalidInputError:
                 raise ValueError("accepts seconds or a duration such as 90s, 15m, 12h, 7d") from None
+        return value
+
+    @field_validator("bounce_mailbox")
+    @classmethod
+    def _mailbox(cls, value: str) -> str:
+        if value:
+            parse_mailbox(value)
+        return value
+
+    @field_validator("postmark_webhook_auth")
+    @classmethod
+    def _user_password(cls, value: str) -> str:
+        user, colon, password = value.partition(":")
+        if value and not (colon and user and password):
+            raise ValueError("accepts USER:PASSWORD, as in the webhook URL configured at Postmark")
+        if password and (weakness := secret_weakness(password)):
+            raise ValueError(f"the password {weakness}; use at least {SECRET_MIN} random characters")
         return value
 
     @field_validator("host_limits")
@@ -199,7 +304,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{path} is not an unencrypted PEM RSA private key (PKCS#1 or PKCS#8)") from None
         return str(path)
 
-    @field_validator("dkim_selector", "dkim_domain")
+    @field_validator("dkim_selector", "dkim_domain", "bounce_domain")
     @classmethod
     def _dns_name(cls, value: str) -> str:
         if value and not DNS_NAME.fullmatch(value):
@@ -265,6 +370,8 @@ class Settings(BaseSettings):
             fills["mail_url"] = f"maildir://{self.home / 'outbox'}"
         if not self.dkim_domain:
             fills["dkim_domain"] = self.from_address.rpartition("@")[2].lower()
+        if not self.bounce_domain:
+            fills["bounce_domain"] = self.from_address.rpartition("@")[2].lower()
         if self.block_private_addresses is None:
             # On by default in the distributed mode; the embedded demo and tests crawl loopback.
             fills["block_private_addresses"] = not fills.get("database_url", self.database_url).startswith(

@@ -33,7 +33,7 @@ from fastapi.templating import Jinja2Templates
 from digest.config import Settings, proxy_networks
 from digest.deliver.compose import templates_dir
 from digest.deliver.signup import TooManyRequestsError
-from digest.errors import ConflictError, DigestError, MailError, NotFoundError
+from digest.errors import ConflictError, DigestError, MailError, NotFoundError, PrunedError
 from digest.runtime import Runtime
 from digest.web import admin, alerts, api, docs, edge, manage, metrics, pages, rights, stream, subscribe
 from digest.web.context import Web
@@ -111,6 +111,9 @@ def _status(exc: DigestError) -> int:
         return 404
     if isinstance(exc, ConflictError):
         return 409
+    if isinstance(exc, PrunedError):
+        # Issue 19: retention deleted it; 410 Gone with "pruned on DATE", a status rather than a failure.
+        return 410
     if isinstance(exc, TooManyRequestsError):
         return 429
     if isinstance(exc, MailError):
