@@ -210,7 +210,8 @@ class Settings(BaseSettings):
         description="where late bounces arrive: a maildir path or imaps://user:pass@host/INBOX; empty: none",
     )
     bounce_domain: str = Field(
-        default="", description="domain of the VERP return path bounces+ID.SIG@DOMAIN (default: DIGEST_FROM's)"
+        default="",
+        description="domain of the VERP return path bounces+ID.SIG@DOMAIN (default: DIGEST_FROM's)",
     )
     mailgun_signing_key: str = Field(
         default="", description="Mailgun's webhook signing key; empty: /webhooks/mailgun answers 404"

@@ -148,6 +148,7 @@ class Runtime:
             timedelta(seconds=s.max_item_age),
             journal=s.home / "journal",
             sent_write_retry=timedelta(seconds=s.sent_write_retry),
+            bounce_domain=s.bounce_domain,
         )
 
     @property

@@ -16,9 +16,9 @@ from celery import Celery, Task
 from kombu.entity import Queue
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from digest.config import Settings, load_settings
+from digest.config import Settings, load_settings, parse_mailbox
 from digest.db import transaction
-from digest.deliver import alerts, digests, outbox
+from digest.deliver import alerts, bounces, digests, outbox
 from digest.errors import MailError
 from digest.ingest import crawl, queries
 from digest.ops import logs, metrics, retention
@@ -226,6 +226,16 @@ def prune() -> int:
     rt = runtime()
     result = retention.prune(rt.sessions, rt.retention, _now())
     return result.deliveries + result.items
+
+
+@app.task(name="digest.read_bounces", max_retries=DB_RETRIES, **RETRY_ON_DB)
+def read_bounces() -> int:
+    """Read the bounce mailbox (issue 19), if one is set; the messages read."""
+    rt = runtime()
+    if not rt.settings.bounce_mailbox:
+        return 0
+    box = parse_mailbox(rt.settings.bounce_mailbox)
+    return bounces.read_mailbox(rt.sessions, box, rt.settings.secret_key, _now()).read
 
 
 @app.task(name="digest.alert_tick", max_retries=DB_RETRIES, **RETRY_ON_DB)

@@ -49,3 +49,37 @@ def prune_command(
         f"with {result.delivery_items} manifest rows and {result.delivery_events} events; "
         f"{result.items} items (stored before {result.items_before:%Y-%m-%d}) with {result.tags} tags"
     )
+
+
+bounces_app = typer.Typer(
+    help="Bounces and complaints that arrive after sending (issue 19).", no_args_is_help=True
+)
+app.add_typer(bounces_app, name="bounces")
+
+
+@bounces_app.command("read")
+def bounces_read(as_json: JsonOption = False) -> None:
+    """Read DIGEST_BOUNCE_MAILBOX once: each bounce or complaint report is recorded on the delivery it names,
+    and hard bounces and complaints suppress the address (the beat task does this every 5 minutes)."""
+    from digest.config import parse_mailbox
+    from digest.deliver import bounces
+    from digest.errors import ConfigError
+
+    with runtime() as rt:
+        if not rt.settings.bounce_mailbox:
+            raise ConfigError(
+                "DIGEST_BOUNCE_MAILBOX: not set; a maildir path or imaps://user:pass@host/INBOX"
+            )
+        box = parse_mailbox(rt.settings.bounce_mailbox)
+        result = bounces.read_mailbox(rt.sessions, box, rt.settings.secret_key, clock())
+    if as_json:
+        print_json(result.as_json())
+        return
+    summary = result.as_json()
+    out.print(
+        f"read {summary['read']} messages: {summary['hard']} hard bounces, {summary['soft']} soft, "
+        f"{summary['complaints']} complaints, {summary['ignored']} ignored"
+    )
+    for report in result.reports:
+        where = f"delivery {report.delivery_id}" if report.delivery_id else "no delivery"
+        out.print(f"  {report.kind} · {where} · {report.outcome} · {report.reason}")

@@ -172,10 +172,7 @@ def _prune_items(
     """One batch of items past retention with ids above ``after``: the last id and the counts."""
     ids = list(
         session.scalars(
-            select(Item.id)
-            .where(Item.id > after, _old_item(before))
-            .order_by(Item.id)
-            .limit(batch)
+            select(Item.id).where(Item.id > after, _old_item(before)).order_by(Item.id).limit(batch)
         )
     )
     if not ids:

@@ -83,7 +83,9 @@ def deliver(rt: Runtime, window_end: datetime, item_ids: tuple[int, ...] = ()) -
                 )
             )
             session.flush()
-        subscription_id = session.scalar(select(Subscription.id).where(Subscription.subscriber_id == subscriber.id))
+        subscription_id = session.scalar(
+            select(Subscription.id).where(Subscription.subscriber_id == subscriber.id)
+        )
         assert subscription_id is not None
         delivery = Delivery(
             subscription_id=subscription_id,
@@ -97,7 +99,9 @@ def deliver(rt: Runtime, window_end: datetime, item_ids: tuple[int, ...] = ()) -
         session.add(delivery)
         session.flush()
         for position, item_id in enumerate(item_ids):
-            session.add(DeliveryItem(delivery_id=delivery.id, position=position, item_id=item_id, skill_id=skill))
+            session.add(
+                DeliveryItem(delivery_id=delivery.id, position=position, item_id=item_id, skill_id=skill)
+            )
         for event in ("claimed", "sent"):
             session.add(DeliveryEvent(delivery_id=delivery.id, at=window_end, event=event, detail=None))
         return delivery.id
@@ -150,7 +154,11 @@ def test_an_old_item_a_kept_delivery_still_carries_stays_until_the_delivery_goes
     assert ids(rt, Item.id) == {item}
 
     with transaction(rt.sessions) as session:
-        session.execute(Delivery.__table__.update().where(Delivery.id == kept).values(window_end=NOW - DELIVERIES - SECOND))
+        session.execute(
+            Delivery.__table__.update()
+            .where(Delivery.id == kept)
+            .values(window_end=NOW - DELIVERIES - SECOND)
+        )
     retention.prune(rt.sessions, POLICY, NOW)
     assert ids(rt, Item.id) == set()
 
@@ -246,7 +254,11 @@ def test_prune_dry_run_counts_and_deletes_nothing_and_the_command_prunes(rt: Run
     [
         ("DIGEST_ITEM_RETENTION", "forever", "DIGEST_ITEM_RETENTION: accepts seconds or a duration"),
         ("DIGEST_ITEM_RETENTION", "30d", "DIGEST_ITEM_RETENTION: Input should be greater than or equal"),
-        ("DIGEST_DELIVERY_RETENTION", "1h", "DIGEST_DELIVERY_RETENTION: Input should be greater than or equal"),
+        (
+            "DIGEST_DELIVERY_RETENTION",
+            "1h",
+            "DIGEST_DELIVERY_RETENTION: Input should be greater than or equal",
+        ),
     ],
 )
 def test_a_bad_retention_setting_is_one_readable_error(
