@@ -43,6 +43,7 @@ DNS_NAME = re.compile(
 
 
 MIN_ITEM_RETENTION = 120 * 86400
+SNS_TOPIC = re.compile(r"arn:aws(?:-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?")
 MAILBOX_HINT = "accepts a maildir path or imaps://USER:PASSWORD@HOST[:PORT]/MAILBOX"
 
 
@@ -258,6 +259,35 @@ class Settings(BaseSettings):
             raise ValueError("accepts USER:PASSWORD, as in the webhook URL configured at Postmark")
         if password and (weakness := secret_weakness(password)):
             raise ValueError(f"the password {weakness}; use at least {SECRET_MIN} random characters")
+        return value
+
+    @field_validator("sendgrid_public_key")
+    @classmethod
+    def _ec_public_key(cls, value: str) -> str:
+        if not value:
+            return value
+        import base64
+        import binascii
+
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+        try:
+            key = load_der_public_key(base64.b64decode(value, validate=True))
+        except (binascii.Error, ValueError):
+            key = None
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise ValueError("accepts the verification key SendGrid shows (base64 of an ECDSA public key)")
+        return value
+
+    @field_validator("sns_topics")
+    @classmethod
+    def _topic_arns(cls, value: str) -> str:
+        for topic in filter(None, (part.strip() for part in value.split(","))):
+            if not SNS_TOPIC.fullmatch(topic):
+                raise ValueError(
+                    f"{topic!r} is not an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:bounces"
+                )
         return value
 
     @field_validator("host_limits")

@@ -62,12 +62,12 @@ SHORT_SIGNATURE = 20
 
 
 def short_signature(secret: str, purpose: str, value: str) -> str:
-    """A short, lower-case hex HMAC-SHA256 of ``value`` for ``purpose``: fits an email address's local part,
-    which mail systems may lower-case on the way back (RFC 5321 2.4 lets only the final host read its case)."""
+    """A short, lower-case hex HMAC-SHA256 of ``value`` for ``purpose``: it fits an address's local part,
+    which mail systems may lower-case on the way back (RFC 5321 2.4: only the final host reads its case)."""
     mac = hmac.new(f"{secret}\x00digest.{purpose}".encode(), value.encode(), hashlib.sha256)
     return mac.hexdigest()[:SHORT_SIGNATURE]
 
 
 def check_short_signature(secret: str, purpose: str, value: str, signature: str) -> bool:
-    """Whether ``signature`` is ``short_signature`` of ``value`` for ``purpose`` (compared in constant time)."""
+    """Whether ``signature`` is ``short_signature`` of ``value`` for ``purpose`` (in constant time)."""
     return hmac.compare_digest(short_signature(secret, purpose, value), signature.lower())

@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, delete, exists, func, select
+from sqlalchemy import ColumnElement, CursorResult, Select, delete, exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
@@ -238,7 +238,7 @@ def _count(session: Session, query: Any) -> int:
 
 def _deleted(session: Session, statement: Any) -> int:
     result = session.execute(statement.execution_options(synchronize_session=False))
-    return int(result.rowcount)
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def _parse(text: str) -> datetime:

@@ -7,6 +7,7 @@
     alerts.py     trend alerts on the manage page and the API, and their one-click "turn off" link
     stream.py     a skill's items as JSON pages, Atom and JSON Feed; API keys and rate limits
     metrics.py    /metrics for Prometheus: counters, task latency, queue lengths read from the broker
+    webhooks.py   email providers' bounce and complaint webhooks, signatures verified (issue 19)
     admin/        /admin behind DIGEST_ADMIN_TOKEN: deliveries, replays, feeds, schedules, subscribers
     security.py   CSRF tokens, line-break refusal, signed-link payloads
     edge.py       before any route: client address, NUL and body-size refusals, security headers
@@ -31,11 +32,25 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from digest.config import Settings, proxy_networks
+from digest.deliver.bounces.sns import CertificateFetcher
 from digest.deliver.compose import templates_dir
 from digest.deliver.signup import TooManyRequestsError
 from digest.errors import ConflictError, DigestError, MailError, NotFoundError, PrunedError
 from digest.runtime import Runtime
-from digest.web import admin, alerts, api, docs, edge, manage, metrics, pages, rights, stream, subscribe
+from digest.web import (
+    admin,
+    alerts,
+    api,
+    docs,
+    edge,
+    manage,
+    metrics,
+    pages,
+    rights,
+    stream,
+    subscribe,
+    webhooks,
+)
 from digest.web.context import Web
 
 
@@ -43,8 +58,14 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> FastAPI:
-    """The FastAPI application for these settings; ``clock`` is the only clock its routes read."""
+def create_app(
+    settings: Settings,
+    clock: Callable[[], datetime] = _utc_now,
+    *,
+    certificates: CertificateFetcher | None = None,
+) -> FastAPI:
+    """The FastAPI application for these settings; ``clock`` is the only clock its routes read, and
+    ``certificates`` fetches SNS signing certificates (default: over HTTPS, cached; tests pass their own)."""
     rt = Runtime(settings)
     web = Web(settings, rt, rt.signups, Jinja2Templates(directory=templates_dir() / "web"), clock)
 
@@ -82,6 +103,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> 
 
     for module in (pages, subscribe, manage, rights, api, stream, alerts, metrics, docs):
         app.include_router(module.router(web))
+    app.include_router(webhooks.router(web, certificates))
     # Admin routes are in /openapi.json only when the admin web is on (issue 14, finding 8).
     app.include_router(admin.router(web), include_in_schema=bool(settings.admin_token))
     app.mount("/static", StaticFiles(directory=templates_dir() / "web" / "static"), name="static")

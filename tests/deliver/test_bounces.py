@@ -193,7 +193,7 @@ def test_a_dsn_in_the_bounce_maildir_marks_the_delivery_bounced_and_suppresses_t
     assert (answer["read"], answer["hard"], answer["ignored"]) == (1, 1, 0)
     assert suppressed(rt) == suppression.BOUNCE
     assert person(rt)[0] == "bouncing"
-    [(event, detail)] = [entry for entry in events(rt, sent) if entry[0] == "bounced"]
+    [(_event, detail)] = [entry for entry in events(rt, sent) if entry[0] == "bounced"]
     assert detail is not None
     assert detail.startswith("failed 5.1.1: smtp; 550 5.1.1")
     assert "User unknown" in detail
@@ -271,7 +271,10 @@ def test_soft_bounces_count_toward_three_in_a_row(rt: Runtime, tmp_path: Path) -
     assert person(rt) == ("active", 2)
     assert suppressed(rt) is None
     assert events(rt, first)[0][0] == "soft-bounced"
-    assert events(rt, first)[0][1] == "delayed 4.2.2: smtp; 452 4.2.2 <reader@example.com>: Recipient address rejected: Mailbox full"
+    assert (
+        events(rt, first)[0][1]
+        == "delayed 4.2.2: smtp; 452 4.2.2 <reader@example.com>: Recipient address rejected: Mailbox full"
+    )
 
     read_box(rt, bounce_box(tmp_path / "3", report(rt, "postfix-delayed.eml", third)))
 

@@ -7,10 +7,11 @@ file moves from ``new/`` to ``cur/`` with the Seen flag (the maildir convention)
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import os
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,28 +77,27 @@ def _imap(box: Mailbox) -> Iterator[Letter]:
         _check(connection.select(_quoted(box.folder)), f"open {box.folder}")
         status, found = connection.uid("SEARCH", "UNSEEN")
         _check((status, found), "search")
-        for uid in (found[0] or b"").split():
+        first = found[0] if found else b""
+        for uid in (first if isinstance(first, bytes) else b"").decode().split():
             status, data = connection.uid("FETCH", uid, "(BODY.PEEK[])")
             _check((status, data), "fetch")
             raw = next((part[1] for part in data if isinstance(part, tuple)), b"")
-            yield Letter(uid.decode(), raw[:MAX_MESSAGE], _flagger(connection, uid))
+            yield Letter(uid, bytes(raw[:MAX_MESSAGE]), _flagger(connection, uid))
     except (OSError, imaplib.IMAP4.error) as exc:
         raise MailError(f"the bounce mailbox {box.host}: {exc}") from None
     finally:
-        try:
+        with contextlib.suppress(OSError, imaplib.IMAP4.error):
             connection.logout()
-        except (OSError, imaplib.IMAP4.error):
-            pass
 
 
-def _flagger(connection: imaplib.IMAP4_SSL, uid: bytes) -> Callable[[], None]:
+def _flagger(connection: imaplib.IMAP4_SSL, uid: str) -> Callable[[], None]:
     def done() -> None:
         _check(connection.uid("STORE", uid, "+FLAGS", "(\\Seen)"), "mark a message seen")
 
     return done
 
 
-def _check(answer: tuple[str, list[object]], what: str) -> None:
+def _check(answer: tuple[str, Sequence[object]], what: str) -> None:
     status, data = answer
     if status != "OK":
         raise MailError(f"the bounce mailbox refused to {what}: {data!r}", permanent=True)

@@ -24,6 +24,7 @@ from digest.deliver import outbox, suppression
 from digest.deliver.bounces.reports import COMPLAINT, HARD, SOFT, Report
 from digest.deliver.outbox import DIGESTS, Event
 from digest.models import Delivery, DeliveryEvent, Subscriber, Subscription
+from digest.records import DeliveryStatus
 
 EVENTS = {HARD: Event.BOUNCED, SOFT: Event.SOFT_BOUNCED, COMPLAINT: Event.COMPLAINED}
 # Our Message-ID (``compose.message_id``), as a provider's webhook echoes it; replays have a suffix.
@@ -54,7 +55,7 @@ class Applied:
 
 def apply(session: Session, report: Report, secret: str, now: datetime) -> Applied:
     """Record ``report`` on its delivery and act on its subscriber, in the caller's transaction."""
-    delivery_id = _delivery_id(report)
+    delivery_id = _delivery_id(session, report)
     person = None
     if delivery_id is not None:
         person = session.execute(
@@ -91,10 +92,21 @@ def apply(session: Session, report: Report, secret: str, now: datetime) -> Appli
     return Applied(report.kind, delivery_id, APPLIED, report.reason, report.source)
 
 
-def _delivery_id(report: Report) -> int | None:
-    if report.delivery_id is not None:
+def _delivery_id(session: Session, report: Report) -> int | None:
+    """The delivery a report names: its signed VERP address; for a verified webhook, else our Message-ID,
+    else the latest digest sent to the recipient (a provider that reports neither, like Postmark)."""
+    if report.delivery_id is not None or not report.authenticated:
         return report.delivery_id
-    if report.message_id is None:
+    found = _MESSAGE_ID.fullmatch(report.message_id.strip()) if report.message_id else None
+    if found is not None:
+        return int(found.group("id"))
+    if report.recipient is None:
         return None
-    found = _MESSAGE_ID.fullmatch(report.message_id.strip())
-    return int(found.group("id")) if found else None
+    return session.scalar(
+        select(Delivery.id)
+        .join(Subscription, Subscription.id == Delivery.subscription_id)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(Subscriber.email == report.recipient, Delivery.status == DeliveryStatus.SENT)
+        .order_by(Delivery.finished_at.desc(), Delivery.id.desc())
+        .limit(1)
+    )

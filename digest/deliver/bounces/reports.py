@@ -30,8 +30,8 @@ ADDRESSED = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
 class Report:
     """One bounce or complaint, read from a report or a provider's webhook.
 
-    ``delivery_id`` comes from a signed VERP address; ``message_id`` (a webhook's copy of our Message-ID)
-    only from a provider whose signature was verified. ``reason`` is what the delivery's history shows.
+    ``delivery_id`` comes from a signed VERP address; ``message_id`` (a webhook's copy of our Message-ID) and
+    ``recipient`` are used only when ``authenticated``. ``reason`` is what the delivery's history shows.
     """
 
     kind: str
@@ -40,6 +40,8 @@ class Report:
     delivery_id: int | None = None
     message_id: str | None = None
     recipient: str | None = None
+    # A provider's verified webhook vouches for ``message_id`` and ``recipient``; a mailbox report does not.
+    authenticated: bool = False
 
 
 def read_report(raw: bytes, secret: str, source: str) -> Report | None:
@@ -65,11 +67,15 @@ def read_report(raw: bytes, secret: str, source: str) -> Report | None:
 def _delivery_status(parts: list[Message]) -> tuple[str, str, str | None] | None:
     """The worst outcome among the recipients of an RFC 3464 report (section 2.3): hard before soft."""
     status_parts = [part for part in parts if part.get_content_type() == "message/delivery-status"]
-    outcomes = []
+    outcomes: list[tuple[str, str, str | None]] = []
     for part in status_parts:
         payload = part.get_payload()
         # The first block is per message, the rest per recipient (RFC 3464 2.1).
-        blocks = payload[1:] if isinstance(payload, list) else []
+        blocks = (
+            [block for block in payload[1:] if isinstance(block, Message)]
+            if isinstance(payload, list)
+            else []
+        )
         outcomes.extend(outcome for block in blocks if (outcome := _recipient_outcome(block)) is not None)
     outcomes.sort(key=lambda outcome: outcome[0] != HARD)
     return outcomes[0] if outcomes else None
@@ -106,7 +112,7 @@ def _feedback(parts: list[Message]) -> tuple[str, str, str | None] | None:
 def _fields(part: Message) -> Message:
     """The fields of a report part, whether the parser split them into blocks or left them as text."""
     payload = part.get_payload()
-    if isinstance(payload, list):
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
         return payload[0]
     data = part.get_payload(decode=True)
     return BytesHeaderParser().parsebytes(data if isinstance(data, bytes) else b"")
