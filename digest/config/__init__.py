@@ -1,120 +1,53 @@
 """Settings: the only reader of the environment.
 
 Every option is declared once with its default, type and validator (miniflux). ``load_settings`` turns a
-bad value into one ``ConfigError`` line that names the variable and what it accepts.
+bad value into one ``ConfigError`` line that names the variable and what it accepts. The values options
+take apart live in ``values``; the generated secret key in ``secret``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
-import os
-import re
-import secrets
-import tempfile
-from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from digest.config import values
+from digest.config.secret import stored_secret
+from digest.config.values import (
+    ADDRESS_LOCAL,
+    DNS_NAME,
+    ENV_PREFIX,
+    GENERATE_HINT,
+    MIN_ITEM_RETENTION,
+    SECRET_MIN,
+    HostLimit,
+    Mailbox,
+    parse_host_limits,
+    parse_mailbox,
+    proxy_networks,
+    secret_weakness,
+)
 from digest.errors import ConfigError, InvalidInputError
 from digest.vocabulary import parse_duration
 
-ENV_PREFIX = "DIGEST_"
 MAIL_SCHEMES = ("maildir", "smtp", "smtps", "smtp+starttls")
 BROKER_SCHEMES = ("filesystem", "sqla+sqlite", "redis", "rediss", "memory")
 DATABASE_SCHEMES = ("sqlite", "postgresql+psycopg")
-# Secrets: 32 characters of a random alphabet are ~190 bits; a known or one-letter value is none (issue 14).
-SECRET_MIN = 32
-KNOWN_DEFAULTS = frozenset(
-    {"change-me-in-production", "changeme", "change-me", "secret", "password", "test-secret", "digest"}
-)
-KNOWN_PHRASES = ("change-me", "changeme", "change_me", "replace-me", "your-secret", "example")
-# RFC 5322 dot-atom: no spaces, quotes, angle brackets or control characters.
-ADDRESS_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-GENERATE_HINT = "e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
-DNS_NAME = re.compile(
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
-)
 
-
-MIN_ITEM_RETENTION = 120 * 86400
-SNS_TOPIC = re.compile(r"arn:aws(?:-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?")
-MAILBOX_HINT = "accepts a maildir path or imaps://USER:PASSWORD@HOST[:PORT]/MAILBOX"
-
-
-@dataclass(frozen=True, slots=True)
-class Mailbox:
-    """Where bounces arrive (``DIGEST_BOUNCE_MAILBOX``): a maildir, or an IMAP folder over TLS."""
-
-    maildir: Path | None = None
-    host: str = ""
-    port: int = 993
-    user: str = ""
-    password: str = ""
-    folder: str = "INBOX"
-
-
-def parse_mailbox(text: str) -> Mailbox:
-    """A maildir path (``maildir://PATH`` or a plain path) or ``imaps://user:pass@host[:port]/FOLDER``;
-    ``ValueError`` naming what it accepts. Only TLS: IMAP credentials never cross the network in clear."""
-    parts = urlsplit(text)
-    if parts.scheme in ("", "maildir"):
-        path = unquote(parts.netloc + parts.path) if parts.scheme else text
-        if not path.strip():
-            raise ValueError(MAILBOX_HINT)
-        return Mailbox(maildir=Path(path).expanduser().resolve())
-    try:
-        port = parts.port or 993
-    except ValueError:
-        port = 0
-    folder = unquote(parts.path.lstrip("/")) or "INBOX"
-    if parts.scheme != "imaps" or not parts.hostname or not parts.username or not parts.password or not port:
-        raise ValueError(f"{_redacted(text)!r}: {MAILBOX_HINT}")
-    return Mailbox(
-        host=parts.hostname,
-        port=port,
-        user=unquote(parts.username),
-        password=unquote(parts.password),
-        folder=folder,
-    )
-
-
-def _redacted(url: str) -> str:
-    """``url`` without its password, fit for an error message."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
-
-
-@dataclass(frozen=True, slots=True)
-class HostLimit:
-    """Feed requests at once to a host and the least time between two of them starting (issue 16)."""
-
-    concurrency: int
-    spacing: timedelta = timedelta(0)
-
-
-def parse_host_limits(text: str) -> dict[str, HostLimit]:
-    """``host=N`` or ``host=N/DURATION`` entries, comma-separated; ``ValueError`` naming a bad one."""
-    limits: dict[str, HostLimit] = {}
-    for entry in filter(None, (part.strip() for part in text.split(","))):
-        host, _, rule = entry.partition("=")
-        count, _, spacing = rule.partition("/")
-        host = host.strip().lower()
-        try:
-            gap = timedelta(seconds=parse_duration(spacing)) if spacing.strip() else timedelta(0)
-        except InvalidInputError:
-            gap = None
-        if not DNS_NAME.fullmatch(host) or not count.strip().isdigit() or int(count) < 1 or gap is None:
-            raise ValueError(f"{entry!r}: want HOST=N or HOST=N/SPACING, e.g. export.arxiv.org=1/3s")
-        limits[host] = HostLimit(int(count), gap)
-    return limits
+__all__ = [
+    "ENV_PREFIX",
+    "HostLimit",
+    "Mailbox",
+    "Settings",
+    "load_settings",
+    "parse_host_limits",
+    "parse_mailbox",
+    "proxy_networks",
+    "settings_env",
+]
 
 
 class Settings(BaseSettings):
@@ -254,41 +187,17 @@ class Settings(BaseSettings):
     @field_validator("postmark_webhook_auth")
     @classmethod
     def _user_password(cls, value: str) -> str:
-        user, colon, password = value.partition(":")
-        if value and not (colon and user and password):
-            raise ValueError("accepts USER:PASSWORD, as in the webhook URL configured at Postmark")
-        if password and (weakness := secret_weakness(password)):
-            raise ValueError(f"the password {weakness}; use at least {SECRET_MIN} random characters")
-        return value
+        return values.postmark_auth(value)
 
     @field_validator("sendgrid_public_key")
     @classmethod
     def _ec_public_key(cls, value: str) -> str:
-        if not value:
-            return value
-        import base64
-        import binascii
-
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.hazmat.primitives.serialization import load_der_public_key
-
-        try:
-            key = load_der_public_key(base64.b64decode(value, validate=True))
-        except (binascii.Error, ValueError):
-            key = None
-        if not isinstance(key, ec.EllipticCurvePublicKey):
-            raise ValueError("accepts the verification key SendGrid shows (base64 of an ECDSA public key)")
-        return value
+        return values.ec_public_key(value)
 
     @field_validator("sns_topics")
     @classmethod
     def _topic_arns(cls, value: str) -> str:
-        for topic in filter(None, (part.strip() for part in value.split(","))):
-            if not SNS_TOPIC.fullmatch(topic):
-                raise ValueError(
-                    f"{topic!r} is not an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:bounces"
-                )
-        return value
+        return values.sns_topics(value)
 
     @field_validator("host_limits")
     @classmethod
@@ -421,27 +330,6 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
-def secret_weakness(value: str) -> str:
-    """Why ``value`` is unfit to be a secret, or ``""``."""
-    lowered = value.lower()
-    if len(set(value)) == 1:
-        return "is one character repeated"
-    if lowered in KNOWN_DEFAULTS or any(phrase in lowered for phrase in KNOWN_PHRASES):
-        return "is a published example value"
-    if len(value) < SECRET_MIN:
-        return f"is {len(value)} characters long"
-    if not value.isascii() or not value.isprintable():
-        return "must be printable ASCII"
-    return ""
-
-
-def proxy_networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """The networks of ``DIGEST_TRUSTED_PROXIES``; ``ValueError`` if one is not an address or network."""
-    return tuple(
-        ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
-    )
-
-
 def _check_scheme(variable: str, url: str, schemes: tuple[str, ...]) -> None:
     scheme = urlsplit(url).scheme
     if scheme not in schemes:
@@ -459,7 +347,7 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(_one_line(exc)) from None
     if settings.secret_key:
         return settings
-    return settings.model_copy(update={"secret_key": _stored_secret(settings.home)})
+    return settings.model_copy(update={"secret_key": stored_secret(settings.home)})
 
 
 def _one_line(exc: ValidationError) -> str:
@@ -470,42 +358,6 @@ def _one_line(exc: ValidationError) -> str:
     field = str(error["loc"][0]) if error.get("loc") else "?"
     variable = "DIGEST_FROM" if field in ("from_address", "DIGEST_FROM") else ENV_PREFIX + field.upper()
     return f"{variable}: {message}"
-
-
-def _stored_secret(home: Path) -> str:
-    """Generate the secret once and keep it in DIGEST_HOME, so signed links survive restarts.
-
-    Written whole to a temporary name and renamed into place: another process starting at the same time
-    sees no file or the whole key, never an empty one (issue 14, finding 1). ``os.link`` fails if a key is
-    already there, so two processes racing agree on the first one.
-    """
-    path = home / "secret_key"
-    if path.exists():
-        return _read_secret(path)
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=".secret_key.", dir=home)
-    except OSError as exc:
-        raise ConfigError(f"DIGEST_HOME: cannot write {home}: {exc.strerror}") from None
-    try:
-        # mkstemp creates the file 0600: the key is never readable by others, even for a moment.
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    finally:
-        os.unlink(temporary)
-    return _read_secret(path)
-
-
-def _read_secret(path: Path) -> str:
-    try:
-        key = path.read_text().strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"DIGEST_SECRET_KEY: cannot read the generated key {path}: {exc}") from None
-    if weakness := secret_weakness(key):
-        raise ConfigError(f"DIGEST_SECRET_KEY: the key in {path} {weakness}; delete the file to generate one")
-    return key
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
