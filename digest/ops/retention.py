@@ -111,33 +111,44 @@ def prune(
 ) -> PruneResult:
     """Delete what is past retention at ``now``, ``batch`` rows a transaction; the counts deleted."""
     items_before, deliveries_before = cuts(policy, now)
-    counts = {"deliveries": 0, "delivery_items": 0, "delivery_events": 0, "items": 0, "tags": 0}
-    batches = 0
-    after = 0
-    while True:
-        with transaction(sessions) as session:
-            done = _prune_deliveries(session, deliveries_before, now, after, batch)
-        if done is None:
-            break
-        after, deleted = done
-        batches += 1
-        for name in ("deliveries", "delivery_items", "delivery_events"):
-            counts[name] += deleted[name]
-        if progress is not None:
-            progress(deleted["deliveries"])
-    after = 0
-    while True:
-        with transaction(sessions) as session:
-            done = _prune_items(session, items_before, now, after, batch)
-        if done is None:
-            break
-        after, deleted = done
-        batches += 1
-        counts["items"] += deleted["items"]
-        counts["tags"] += deleted["tags"]
-        if progress is not None:
-            progress(deleted["items"])
+    counts = dict.fromkeys(("deliveries", "delivery_items", "delivery_events", "items", "tags"), 0)
+    batches = _in_batches(
+        sessions,
+        lambda session, after: _prune_deliveries(session, deliveries_before, now, after, batch),
+        counts,
+        lambda deleted: progress(deleted["deliveries"]) if progress else None,
+    )
+    batches += _in_batches(
+        sessions,
+        lambda session, after: _prune_items(session, items_before, now, after, batch),
+        counts,
+        lambda deleted: progress(deleted["items"]) if progress else None,
+    )
     return PruneResult(items_before, deliveries_before, batches=batches, dry_run=False, **counts)
+
+
+# One batch from the key after ``after``: the last key deleted and the rows deleted per table, or None.
+Step = Callable[[Session, int], tuple[int, dict[str, int]] | None]
+
+
+def _in_batches(
+    sessions: sessionmaker[Session],
+    step: Step,
+    counts: dict[str, int],
+    each: Callable[[dict[str, int]], None],
+) -> int:
+    """Run ``step`` a transaction at a time, walking the keys upwards, until it finds nothing; the batches."""
+    after, batches = 0, 0
+    while True:
+        with transaction(sessions) as session:
+            done = step(session, after)
+        if done is None:
+            return batches
+        after, deleted = done
+        batches += 1
+        for name, rows in deleted.items():
+            counts[name] += rows
+        each(deleted)
 
 
 def _prune_deliveries(

@@ -223,6 +223,8 @@ def test_replaying_a_pruned_delivery_answers_pruned_on_the_date_everywhere(rt: R
     assert said in answer["detail"]
     done = CliRunner().invoke(app, ["replay", str(pruned), "--to", "admin@example.com"], env=env)
     assert (done.exit_code, said in done.output) == (0, True)
+    done = CliRunner().invoke(app, ["deliveries", "show", str(pruned)], env=env)
+    assert (done.exit_code, said in done.output) == (0, True)
 
     admin = rt.settings.model_copy(update={"admin_token": TOKEN})
     with serve(create_app(admin, clock=lambda: NOW)) as http:
