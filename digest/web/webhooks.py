@@ -56,8 +56,8 @@ def router(web: Web, certificates: sns.CertificateFetcher | None = None) -> APIR
     ) -> JSONResponse:
         if not configured:
             return _answer(404, "this webhook is not configured")
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        body = await _body(request)
+        if body is None:
             return _answer(413, f"the body is larger than {MAX_BODY // 1024} KiB")
         try:
             reports = verify(body)
@@ -110,6 +110,17 @@ def router(web: Web, certificates: sns.CertificateFetcher | None = None) -> APIR
         return await handle(request, settings.sns_topics, verify)
 
     return routes
+
+
+async def _body(request: Request) -> bytes | None:
+    """The request body, or None past ``MAX_BODY``: read as it streams in, never more than that held."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _answer(status: int, detail: str) -> JSONResponse:

@@ -422,6 +422,12 @@ def test_malformed_bodies_are_refused_with_a_4xx_never_a_500(
     assert state(rt) == UNTOUCHED
 
 
+def test_a_body_past_one_mebibyte_is_refused_unread(rt: Runtime, http: httpx.Client, sent: int) -> None:
+    answer = http.post("/webhooks/mailgun", content=b"{" + b" " * (1024 * 1024) + b"}")
+    assert answer.status_code == 413
+    assert state(rt) == UNTOUCHED
+
+
 def test_a_provider_not_configured_answers_404(settings: Settings, rt: Runtime) -> None:
     with serve(create_app(settings, clock=lambda: NOW)) as client:
         for path in ("/webhooks/mailgun", "/webhooks/postmark", "/webhooks/sendgrid", "/webhooks/ses"):
