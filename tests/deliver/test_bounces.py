@@ -280,6 +280,9 @@ def test_soft_bounces_count_toward_three_in_a_row(rt: Runtime, tmp_path: Path) -
 
     assert person(rt) == ("bouncing", 3)
     assert suppressed(rt) == suppression.BOUNCE
+    env = settings_env(rt.settings) | {"DIGEST_BOUNCE_MAILBOX": str(bounce_box(tmp_path / "4", b"hello"))}
+    done = CliRunner().invoke(app, ["bounces", "read"], env=env)
+    assert done.output == "read 1 messages: 0 hard bounces, 0 soft, 0 complaints, 1 ignored\n"
 
 
 def test_the_bounce_mailbox_setting_takes_a_maildir_or_an_imaps_url(tmp_path: Path) -> None:
