@@ -48,6 +48,14 @@ class ErasedError(DigestError):
     """The row's personal data was erased (GDPR art. 17): a clear status ("erased"), not a failure."""
 
 
+class PrunedError(DigestError):
+    """The row was deleted by retention (issue 19): a clear status ("pruned on DATE"), not a failure."""
+
+
+class SignatureError(DigestError):
+    """A webhook's signature or credentials did not verify (issue 19): nothing in it is believed (403)."""
+
+
 class AlreadyResentError(InvalidInputError):
     """A second resend of one delivery that was not asked for explicitly: each surface says how to ask
     (the CLI's ``--force``, the admin's confirmation), so the message names neither (issue 17)."""

@@ -317,7 +317,8 @@ class DeliveryItem(Base):
         ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True
     )
     position: Mapped[int] = mapped_column(primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    # Indexed: pruning an item asks whether a kept manifest still carries it (issue 19).
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     skill_id: Mapped[str] = mapped_column(ForeignKey("skills.id"))
     matched: Mapped[list[Any]] = mapped_column(default=list)
     in_title: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -566,3 +567,22 @@ class Suppression(Base):
     # Where it came from: "manage page", "api", "outbox", "cli:USER", ...
     source: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
+
+
+class PrunedRange(Base):
+    """A batch of digest deliveries deleted by retention (issue 19): the tombstone that lets a replay or the
+    admin answer "pruned on DATE" for an id that no longer exists. One row per batch, not per delivery.
+
+    ``first_id``..``last_id`` bound the batch; ids in between that still exist were not pruned (a
+    delivery's id follows its creation, not its window), so a lookup asks only about missing ids.
+    """
+
+    __tablename__ = "pruned_ranges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_id: Mapped[int] = mapped_column(index=True)
+    last_id: Mapped[int]
+    deliveries: Mapped[int]
+    # The retention cut: every delivery pruned in this batch had its window end before it.
+    before: Mapped[datetime]
+    pruned_at: Mapped[datetime]

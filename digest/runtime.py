@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from digest.deliver.signup import Signups
     from digest.ingest.crawl import MatcherCache
     from digest.ingest.fetch import FetchConfig, Fetcher
+    from digest.ops.retention import Policy
 
 T = TypeVar("T")
 
@@ -147,7 +148,16 @@ class Runtime:
             timedelta(seconds=s.max_item_age),
             journal=s.home / "journal",
             sent_write_retry=timedelta(seconds=s.sent_write_retry),
+            bounce_domain=s.bounce_domain,
         )
+
+    @property
+    def retention(self) -> Policy:
+        """How long items and deliveries are kept (issue 19)."""
+        from digest.ops.retention import Policy
+
+        s = self.settings
+        return Policy(timedelta(seconds=s.item_retention), timedelta(seconds=s.delivery_retention))
 
     @property
     def fetch_config(self) -> FetchConfig:

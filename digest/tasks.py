@@ -16,12 +16,12 @@ from celery import Celery, Task
 from kombu.entity import Queue
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from digest.config import Settings, load_settings
+from digest.config import Settings, load_settings, parse_mailbox
 from digest.db import transaction
-from digest.deliver import alerts, digests, outbox
+from digest.deliver import alerts, bounces, digests, outbox
 from digest.errors import MailError
 from digest.ingest import crawl, queries
-from digest.ops import logs, metrics
+from digest.ops import logs, metrics, retention
 from digest.runtime import Runtime
 from digest.site.figures import daily
 
@@ -38,6 +38,9 @@ ROUTES = {
     "digest.refresh_figures": {"queue": "match"},
     "digest.alert_tick": {"queue": "digest"},
     "digest.send_alert": {"queue": "mail"},
+    # Long but light, off the queues that send on time.
+    "digest.prune": {"queue": "match"},
+    "digest.read_bounces": {"queue": "digest"},
 }
 MAIL_RETRIES = 8
 MATCH_BATCH = 500
@@ -232,6 +235,24 @@ def refresh_figures() -> int:
     with transaction(runtime().sessions) as session:
         result = daily.refresh_days(session, daily.periodic_days(session, now), now=now)
     return result.daily_rows + result.pair_rows
+
+
+@app.task(name="digest.prune", max_retries=DB_RETRIES, **RETRY_ON_DB)
+def prune() -> int:
+    """Delete what is past retention (issue 19), a batch a transaction; the rows deleted."""
+    rt = runtime()
+    result = retention.prune(rt.sessions, rt.retention, _now())
+    return result.deliveries + result.items
+
+
+@app.task(name="digest.read_bounces", max_retries=DB_RETRIES, **RETRY_ON_DB)
+def read_bounces() -> int:
+    """Read the bounce mailbox (issue 19), if one is set; the messages read."""
+    rt = runtime()
+    if not rt.settings.bounce_mailbox:
+        return 0
+    box = parse_mailbox(rt.settings.bounce_mailbox)
+    return bounces.read_mailbox(rt.sessions, box, rt.settings.secret_key, _now()).read
 
 
 @app.task(name="digest.alert_tick", max_retries=DB_RETRIES, **RETRY_ON_DB)

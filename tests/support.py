@@ -133,6 +133,8 @@ class SmtpSink:
     scheme: str = "smtp"
     # The bytes of each accepted message as they arrived, for checks a parsed message cannot make (DKIM).
     raw: list[bytes] = field(default_factory=list)
+    # The envelope sender (MAIL FROM) of each accepted message: a digest's VERP return path (issue 19).
+    senders: list[str] = field(default_factory=list)
     # One server-side protocol object per connection that said EHLO or HELO; ``ehlos`` counts greetings.
     connections: list[SMTP] = field(default_factory=list)
     ehlos: int = 0
@@ -200,6 +202,7 @@ class _SinkHandler:
         message = email.message_from_bytes(content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         self.sink.raw.append(content)
+        self.sink.senders.append(envelope.mail_from or "")
         self.sink.messages.append(message)
         return "250 Message accepted"
 

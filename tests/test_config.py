@@ -1,4 +1,4 @@
-"""Tests for settings (digest/config.py): defaults under DIGEST_HOME, the stored secret, one-line errors."""
+"""Tests for settings (digest/config/): defaults under DIGEST_HOME, the stored secret, one-line errors."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from digest.cli.common import (
     runtime,
     table,
 )
-from digest.errors import InvalidInputError, MailError
+from digest.errors import InvalidInputError, MailError, PrunedError
 from digest.records import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, DeliveryOutcome, DeliveryStatus
 
 if TYPE_CHECKING:
@@ -179,8 +179,16 @@ def deliveries_show(
     from digest.db import transaction
     from digest.deliver import history
 
-    with runtime() as rt, transaction(rt.sessions) as session:
-        found = history.view(session, delivery_id)
+    try:
+        with runtime() as rt, transaction(rt.sessions) as session:
+            found = history.view(session, delivery_id)
+    except PrunedError as exc:
+        # Issue 19: retention deleted it; a status, not a failure.
+        if as_json:
+            print_json({"id": delivery_id, "status": "pruned", "detail": str(exc)})
+        else:
+            out.print(str(exc))
+        return
     row = _view_json(found)
     if as_json:
         print_json(row)

@@ -9,7 +9,7 @@ import typer
 
 from digest.cli.app import app
 from digest.cli.common import JsonOption, clock, each, out, parse_time, print_json, runtime
-from digest.errors import AlreadyResentError, ErasedError, InvalidInputError
+from digest.errors import AlreadyResentError, ErasedError, InvalidInputError, PrunedError
 from digest.records import DeliveryStatus
 
 if TYPE_CHECKING:
@@ -62,10 +62,12 @@ def replay_command(
                 outcome = replay.resend(rt, delivery_id, audit.cli_actor(), clock(), force=force)
     except AlreadyResentError as exc:
         raise AlreadyResentError(f"{exc}; --force sends it again") from None
-    except ErasedError as exc:
-        # Issue 14: an erased delivery is a status, not a failure (exit 0, one line).
+    except (ErasedError, PrunedError) as exc:
+        # Issue 14: an erased delivery is a status, not a failure (exit 0, one line); issue 19: so is a
+        # delivery retention deleted ("pruned on DATE").
         if as_json:
-            print_json({"delivery": delivery_id, "status": "erased"})
+            status = "erased" if isinstance(exc, ErasedError) else "pruned"
+            print_json({"delivery": delivery_id, "status": status, "detail": str(exc)})
         else:
             out.print(str(exc))
         return

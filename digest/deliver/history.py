@@ -35,6 +35,7 @@ from digest.models import (
     Subscription,
     SubscriptionSkill,
 )
+from digest.ops import retention
 from digest.records import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, DeliveryStatus
 
 DEFAULT_LIMIT = HISTORY_DEFAULT_LIMIT
@@ -270,7 +271,7 @@ def view(session: Session, delivery_id: int) -> DeliveryView:
         .where(Delivery.id == delivery_id)
     ).one_or_none()
     if found is None:
-        raise NotFoundError(f"no delivery with id {delivery_id}")
+        raise retention.pruned(session, delivery_id) or NotFoundError(f"no delivery with id {delivery_id}")
     delivery = found.Delivery
     items = session.execute(
         manifest_select(

@@ -77,6 +77,10 @@ class Event(StrEnum):
     RELEASED = "released"
     FAILED = "failed"
     SKIPPED = "skipped"
+    # Reported after the server accepted it (issue 19): a DSN, an ARF report or a provider's webhook.
+    BOUNCED = "bounced"
+    SOFT_BOUNCED = "soft-bounced"
+    COMPLAINED = "complained"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,8 @@ class DeliveryConfig:
     journal: Path | None = None
     # How long the write that marks an accepted email ``sent`` is retried (``DIGEST_SENT_WRITE_RETRY``).
     sent_write_retry: timedelta = timedelta(seconds=60)
+    # The domain of each digest's VERP return path (``DIGEST_BOUNCE_DOMAIN``, issue 19); empty: none.
+    bounce_domain: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,19 +333,25 @@ def _bounce(
     the address on the suppression list (issue 14: a hard bounce gets no email of any kind)."""
     with transaction(sessions) as session:
         finish(session, box, attempt.delivery_id, Status.FAILED, now, error)
-        person = session.execute(
-            update(Subscriber)
-            .where(Subscriber.id == attempt.subscriber_id)
-            .values(
-                bounces=Subscriber.bounces + 1,
-                state=case((Subscriber.bounces + 1 >= BOUNCE_LIMIT, "bouncing"), else_=Subscriber.state),
-            )
-            .returning(Subscriber.email, Subscriber.state)
-            .execution_options(synchronize_session=False)
-        ).one_or_none()
-        if person is not None and person.state == "bouncing":
-            suppression.suppress(session, secret, person.email, suppression.BOUNCE, "outbox", now)
+        count_bounce(session, attempt.subscriber_id, secret, "outbox", now)
     return Result(Status.FAILED, error)
+
+
+def count_bounce(session: Session, subscriber_id: int, secret: str, source: str, now: datetime) -> None:
+    """One more bounce in a row for a subscriber (a permanent refusal, or a soft bounce reported later,
+    issue 19); the ``BOUNCE_LIMIT``-th makes them "bouncing" and suppresses the address."""
+    person = session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber_id)
+        .values(
+            bounces=Subscriber.bounces + 1,
+            state=case((Subscriber.bounces + 1 >= BOUNCE_LIMIT, "bouncing"), else_=Subscriber.state),
+        )
+        .returning(Subscriber.email, Subscriber.state)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if person is not None and person.state == "bouncing":
+        suppression.suppress(session, secret, person.email, suppression.BOUNCE, source, now)
 
 
 def finish(

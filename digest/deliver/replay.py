@@ -26,7 +26,7 @@ from digest.deliver.outbox import DeliveryConfig
 from digest.deliver.subscribers import normalise_email
 from digest.errors import AlreadyResentError, InvalidInputError, MailError, NotFoundError
 from digest.models import Delivery, Replay, Subscriber, Subscription
-from digest.ops import audit
+from digest.ops import audit, retention
 from digest.records import DeliveryStatus
 
 
@@ -79,7 +79,9 @@ def resend(rt: Means, delivery_id: int, actor: str, now: datetime, *, force: boo
             .where(Delivery.id == delivery_id)
         )
         if address is None:
-            raise NotFoundError(f"no delivery with id {delivery_id}")
+            raise retention.pruned(session, delivery_id) or NotFoundError(
+                f"no delivery with id {delivery_id}"
+            )
         earlier = _resent(rt, delivery_id)
         if earlier is not None and not force:
             raise AlreadyResentError(

@@ -58,6 +58,10 @@ DEFAULT_SCHEDULES = {
     "alert-check": _Task("digest.alert_tick", 5 * 60, True),
     # The daily skill figures behind skill pages (issue 8): yesterday and today, rebuilt.
     "figures-refresh": _Task("digest.refresh_figures", 10 * 60, True),
+    # Retention (issue 19): daily, in short batches; an interrupted prune finishes on the next run.
+    "retention-prune": _Task("digest.prune", 24 * 60 * 60, True),
+    # Late bounces (issue 19): the bounce mailbox, read every 5 minutes when DIGEST_BOUNCE_MAILBOX is set.
+    "bounces-read": _Task("digest.read_bounces", 5 * 60, True),
 }
 DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
     **{FEED_INTERVAL + kind: {"seconds": seconds} for kind, seconds in DEFAULT_INTERVALS.items()},

@@ -9,6 +9,7 @@
     view.py       a sent digest as a web page: the signed "view in browser" link of each digest
     stream.py     a skill's items as JSON pages, Atom and JSON Feed; API keys and rate limits
     metrics.py    /metrics for Prometheus: counters, task latency, queue lengths read from the broker
+    webhooks.py   email providers' bounce and complaint webhooks, signatures verified (issue 19)
     admin/        /admin behind DIGEST_ADMIN_TOKEN: deliveries, replays, feeds, schedules, subscribers
     security.py   CSRF tokens, line-break refusal, signed-link payloads
     edge.py       before any route: client address, NUL and body-size refusals, security headers
@@ -35,9 +36,10 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digest.config import Settings, proxy_networks
+from digest.deliver.bounces.sns import CertificateFetcher
 from digest.deliver.compose import templates_dir
 from digest.deliver.signup import TooManyRequestsError
-from digest.errors import ConflictError, DigestError, LinkExpiredError, MailError, NotFoundError
+from digest.errors import ConflictError, DigestError, LinkExpiredError, MailError, NotFoundError, PrunedError
 from digest.ops import apikeys
 from digest.runtime import Runtime
 from digest.web import (
@@ -54,6 +56,7 @@ from digest.web import (
     stream,
     subscribe,
     view,
+    webhooks,
 )
 from digest.web.context import Web
 
@@ -62,8 +65,14 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> FastAPI:
-    """The FastAPI application for these settings; ``clock`` is the only clock its routes read."""
+def create_app(
+    settings: Settings,
+    clock: Callable[[], datetime] = _utc_now,
+    *,
+    certificates: CertificateFetcher | None = None,
+) -> FastAPI:
+    """The FastAPI application for these settings; ``clock`` is the only clock its routes read, and
+    ``certificates`` fetches SNS signing certificates (default: over HTTPS, cached; tests pass their own)."""
     rt = Runtime(settings)
     web = Web(settings, rt, rt.signups, Jinja2Templates(directory=templates_dir() / "web"), clock)
 
@@ -114,6 +123,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> 
 
     for module in (pages, subscribe, manage, rights, api, api_v1, stream, alerts, metrics, docs, view):
         app.include_router(module.router(web))
+    app.include_router(webhooks.router(web, certificates))
     # Admin routes are in /openapi.json only when the admin web is on (issue 14, finding 8).
     app.include_router(admin.router(web), include_in_schema=bool(settings.admin_token))
     app.mount("/static", StaticFiles(directory=templates_dir() / "web" / "static"), name="static")
@@ -160,10 +170,11 @@ def _status(exc: DigestError) -> int:
         return 429
     if isinstance(exc, NotFoundError):
         return 404
-    if isinstance(exc, LinkExpiredError):
-        return 410
     if isinstance(exc, ConflictError):
         return 409
+    if isinstance(exc, LinkExpiredError | PrunedError):
+        # Gone: a link past its deadline, or a delivery retention deleted ("pruned on DATE", issue 19).
+        return 410
     if isinstance(exc, TooManyRequestsError):
         return 429
     if isinstance(exc, MailError):

@@ -1,4 +1,4 @@
-"""Tests for the mail transports (digest/mail.py) against a real aiosmtpd server on loopback.
+"""Tests for the mail transports (digest/deliver/mail/) against a real aiosmtpd server on loopback.
 
 Keys and certificates are made here for each run; DKIM is verified against a TXT record handed to dkimpy
 directly, so no test asks DNS anything. Pacing runs on a fake clock.

@@ -71,6 +71,8 @@ def test_every_schedule_and_setting_is_listed_with_its_built_in_default_before_a
         "crawl-tick": ("1m", "schedule", True),
         "dispatch-tick": ("1m", "schedule", True),
         "figures-refresh": ("10m", "schedule", True),
+        "retention-prune": ("1d", "schedule", True),
+        "bounces-read": ("5m", "schedule", True),
         "default-hour": ("8", "hour", True),
         "default-weekday": ("monday", "weekday", True),
         "feed-interval.blog": ("1h", "interval", True),
@@ -113,7 +115,7 @@ def test_a_schedule_takes_a_duration_or_a_cron_expression_and_beat_reads_it(
         ("default-hour", "24", "0 to 23"),
         ("default-hour", "8am", "0 to 23"),
         ("default-weekday", "someday", "monday, tuesday"),
-        ("nightly-tick", "1h", "use one of alert-check, crawl-tick"),
+        ("nightly-tick", "1h", "use one of alert-check, bounces-read, crawl-tick"),
     ],
 )
 def test_a_value_out_of_bounds_or_of_the_wrong_form_is_refused_naming_the_accepted_forms(

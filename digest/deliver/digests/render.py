@@ -29,6 +29,7 @@ from digest.models import (
     Subscription,
     SubscriptionSkill,
 )
+from digest.ops import retention
 from digest.records import (
     ComposedEmail,
     DigestContent,
@@ -211,7 +212,9 @@ def render_delivery(
             .where(Delivery.id == delivery_id)
         ).one_or_none()
         if row is None:
-            raise NotFoundError(f"no delivery with id {delivery_id}")
+            raise retention.pruned(session, delivery_id) or NotFoundError(
+                f"no delivery with id {delivery_id}"
+            )
         delivery, subscription = row.Delivery, row.Subscription
         if subscription.state == rights.ERASED:
             raise rights.erased(delivery_id)

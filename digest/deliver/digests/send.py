@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
-from digest.deliver import outbox, suppression
+from digest.deliver import outbox, suppression, verp
 from digest.deliver.compose import Composer, archive_templates
 from digest.deliver.digests import notices
 from digest.deliver.digests.render import (
@@ -29,6 +29,7 @@ from digest.deliver.digests.render import (
     within_clip,
 )
 from digest.deliver.mail import Mailer
+from digest.deliver.mail.envelope import RETURN_PATH
 from digest.deliver.outbox import DIGESTS, Attempt, DeliveryConfig
 from digest.deliver.selection import WindowCache, select_window
 from digest.errors import NotFoundError
@@ -83,6 +84,10 @@ def send_delivery(
             error = f"cannot build the message: {exc}"
             outbox.finish(session, DIGESTS, delivery_id, DeliveryStatus.FAILED, now, error)
             return DeliveryOutcome(delivery_id, DeliveryStatus.FAILED, 0, None, error)
+        if config.bounce_domain:
+            # Issue 19: bounces that come after the 250 name this delivery (``verp``); envelope only, so
+            # the bytes a replay re-renders and hashes are the same.
+            built[RETURN_PATH] = verp.return_path(delivery_id, config.secret, config.bounce_domain)
         if not claimed.has_manifest:
             _store_manifest(session, delivery_id, said, email, built["Message-ID"])
             notices.mark_shown(session, claimed.notice_ids, delivery_id)

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, CursorResult, delete, func, insert, litera
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from digest.models import Item, Setting, SkillDaily, SkillPairDaily, Tag
+from digest.ops import retention
 from digest.records import iso
 from digest.site.figures.records import PERIOD_DAYS, WINDOW_DAYS, RefreshResult
 
@@ -92,6 +93,9 @@ def _rebuild(
     contiguous: bool,
 ) -> RefreshResult:
     first, last = days[0], days[-1]
+    days = _unpruned(session, days)
+    if not days:
+        return RefreshResult(first, last, 0, 0, 0)
     if session.get_bind().dialect.name == "postgresql":
         # Two refreshes of the same day at once would both delete, then both insert the same keys; the
         # second waits here instead (SQLite already lets one writer in at a time).
@@ -108,6 +112,16 @@ def _rebuild(
             on_day(day)
     _record_refresh(session, min(now, _start_of(last + timedelta(days=1))), now)
     return RefreshResult(first, last, len(days), daily_rows, pair_rows)
+
+
+def _unpruned(session: Session, days: list[date]) -> list[date]:
+    """``days`` less those retention may have taken items from (issue 19): the daily tables outlive the
+    items they count, so such a day keeps the rows it has rather than being rebuilt from what is left. Items
+    published on a day were first stored on it or later, so only days up to the horizon's are at risk."""
+    horizon = retention.items_pruned_before(session)
+    if horizon is None:
+        return days
+    return [day for day in days if day > horizon.date()]
 
 
 def _on_days(

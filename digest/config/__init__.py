@@ -1,19 +1,12 @@
 """Settings: the only reader of the environment.
 
 Every option is declared once with its default, type and validator (miniflux). ``load_settings`` turns a
-bad value into one ``ConfigError`` line that names the variable and what it accepts.
+bad value into one ``ConfigError`` line that names the variable and what it accepts. The values options
+take apart live in ``values``; the generated secret key in ``secret``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
-import os
-import re
-import secrets
-import tempfile
-from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,50 +14,40 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from digest.config import values
+from digest.config.secret import stored_secret
+from digest.config.values import (
+    ADDRESS_LOCAL,
+    DNS_NAME,
+    ENV_PREFIX,
+    GENERATE_HINT,
+    MIN_ITEM_RETENTION,
+    SECRET_MIN,
+    HostLimit,
+    Mailbox,
+    parse_host_limits,
+    parse_mailbox,
+    proxy_networks,
+    secret_weakness,
+)
 from digest.errors import ConfigError, InvalidInputError
 from digest.vocabulary import parse_duration
 
-ENV_PREFIX = "DIGEST_"
 MAIL_SCHEMES = ("maildir", "smtp", "smtps", "smtp+starttls")
 BROKER_SCHEMES = ("filesystem", "sqla+sqlite", "redis", "rediss", "memory")
 DATABASE_SCHEMES = ("sqlite", "postgresql+psycopg")
-# Secrets: 32 characters of a random alphabet are ~190 bits; a known or one-letter value is none (issue 14).
-SECRET_MIN = 32
-KNOWN_DEFAULTS = frozenset(
-    {"change-me-in-production", "changeme", "change-me", "secret", "password", "test-secret", "digest"}
-)
-KNOWN_PHRASES = ("change-me", "changeme", "change_me", "replace-me", "your-secret", "example")
-# RFC 5322 dot-atom: no spaces, quotes, angle brackets or control characters.
-ADDRESS_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-GENERATE_HINT = "e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
-DNS_NAME = re.compile(
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
-)
 
-
-@dataclass(frozen=True, slots=True)
-class HostLimit:
-    """Feed requests at once to a host and the least time between two of them starting (issue 16)."""
-
-    concurrency: int
-    spacing: timedelta = timedelta(0)
-
-
-def parse_host_limits(text: str) -> dict[str, HostLimit]:
-    """``host=N`` or ``host=N/DURATION`` entries, comma-separated; ``ValueError`` naming a bad one."""
-    limits: dict[str, HostLimit] = {}
-    for entry in filter(None, (part.strip() for part in text.split(","))):
-        host, _, rule = entry.partition("=")
-        count, _, spacing = rule.partition("/")
-        host = host.strip().lower()
-        try:
-            gap = timedelta(seconds=parse_duration(spacing)) if spacing.strip() else timedelta(0)
-        except InvalidInputError:
-            gap = None
-        if not DNS_NAME.fullmatch(host) or not count.strip().isdigit() or int(count) < 1 or gap is None:
-            raise ValueError(f"{entry!r}: want HOST=N or HOST=N/SPACING, e.g. export.arxiv.org=1/3s")
-        limits[host] = HostLimit(int(count), gap)
-    return limits
+__all__ = [
+    "ENV_PREFIX",
+    "HostLimit",
+    "Mailbox",
+    "Settings",
+    "load_settings",
+    "parse_host_limits",
+    "parse_mailbox",
+    "proxy_networks",
+    "settings_env",
+]
 
 
 class Settings(BaseSettings):
@@ -143,8 +126,48 @@ class Settings(BaseSettings):
     skill_sources: bool = Field(
         default=True, description="on: a skill's first confirmed subscriber adds its query feeds (issue 16)"
     )
+    item_retention: int = Field(
+        default=400 * 86400,
+        # Skill pages need 90 days and the 4 weeks before them (site.figures REACH_DAYS); trends a year.
+        ge=MIN_ITEM_RETENTION,
+        description="seconds (or 400d) after an item was first stored that it is deleted; its daily "
+        "figures stay (issue 19)",
+    )
+    delivery_retention: int = Field(
+        default=180 * 86400,
+        ge=86400,
+        description="seconds (or 180d) after its window ended that a digest delivery, its manifest and "
+        "history are deleted: the replay horizon (issue 19)",
+    )
+    bounce_mailbox: str = Field(
+        default="",
+        description="where late bounces arrive: a maildir path or imaps://user:pass@host/INBOX; empty: none",
+    )
+    bounce_domain: str = Field(
+        default="",
+        description="domain of the VERP return path bounces+ID.SIG@DOMAIN (default: DIGEST_FROM's)",
+    )
+    mailgun_signing_key: str = Field(
+        default="", description="Mailgun's webhook signing key; empty: /webhooks/mailgun answers 404"
+    )
+    postmark_webhook_auth: str = Field(
+        default="", description="USER:PASSWORD Postmark sends as basic auth; empty: /webhooks/postmark 404"
+    )
+    sendgrid_public_key: str = Field(
+        default="", description="SendGrid's event webhook verification key (base64); empty: 404"
+    )
+    sns_topics: str = Field(
+        default="", description="comma-separated SNS topic ARNs whose SES notifications are read; empty: 404"
+    )
 
-    @field_validator("max_item_age", "give_up_after", "sent_write_retry", mode="before")
+    @field_validator(
+        "max_item_age",
+        "give_up_after",
+        "sent_write_retry",
+        "item_retention",
+        "delivery_retention",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip().isdigit():
@@ -153,6 +176,28 @@ class Settings(BaseSettings):
             except InvalidInputError:
                 raise ValueError("accepts seconds or a duration such as 90s, 15m, 12h, 7d") from None
         return value
+
+    @field_validator("bounce_mailbox")
+    @classmethod
+    def _mailbox(cls, value: str) -> str:
+        if value:
+            parse_mailbox(value)
+        return value
+
+    @field_validator("postmark_webhook_auth")
+    @classmethod
+    def _user_password(cls, value: str) -> str:
+        return values.postmark_auth(value)
+
+    @field_validator("sendgrid_public_key")
+    @classmethod
+    def _ec_public_key(cls, value: str) -> str:
+        return values.ec_public_key(value)
+
+    @field_validator("sns_topics")
+    @classmethod
+    def _topic_arns(cls, value: str) -> str:
+        return values.sns_topics(value)
 
     @field_validator("host_limits")
     @classmethod
@@ -199,7 +244,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{path} is not an unencrypted PEM RSA private key (PKCS#1 or PKCS#8)") from None
         return str(path)
 
-    @field_validator("dkim_selector", "dkim_domain")
+    @field_validator("dkim_selector", "dkim_domain", "bounce_domain")
     @classmethod
     def _dns_name(cls, value: str) -> str:
         if value and not DNS_NAME.fullmatch(value):
@@ -265,6 +310,8 @@ class Settings(BaseSettings):
             fills["mail_url"] = f"maildir://{self.home / 'outbox'}"
         if not self.dkim_domain:
             fills["dkim_domain"] = self.from_address.rpartition("@")[2].lower()
+        if not self.bounce_domain:
+            fills["bounce_domain"] = self.from_address.rpartition("@")[2].lower()
         if self.block_private_addresses is None:
             # On by default in the distributed mode; the embedded demo and tests crawl loopback.
             fills["block_private_addresses"] = not fills.get("database_url", self.database_url).startswith(
@@ -281,27 +328,6 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """True for the embedded database."""
         return self.database_url.startswith("sqlite")
-
-
-def secret_weakness(value: str) -> str:
-    """Why ``value`` is unfit to be a secret, or ``""``."""
-    lowered = value.lower()
-    if len(set(value)) == 1:
-        return "is one character repeated"
-    if lowered in KNOWN_DEFAULTS or any(phrase in lowered for phrase in KNOWN_PHRASES):
-        return "is a published example value"
-    if len(value) < SECRET_MIN:
-        return f"is {len(value)} characters long"
-    if not value.isascii() or not value.isprintable():
-        return "must be printable ASCII"
-    return ""
-
-
-def proxy_networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """The networks of ``DIGEST_TRUSTED_PROXIES``; ``ValueError`` if one is not an address or network."""
-    return tuple(
-        ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
-    )
 
 
 def _check_scheme(variable: str, url: str, schemes: tuple[str, ...]) -> None:
@@ -321,7 +347,7 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(_one_line(exc)) from None
     if settings.secret_key:
         return settings
-    return settings.model_copy(update={"secret_key": _stored_secret(settings.home)})
+    return settings.model_copy(update={"secret_key": stored_secret(settings.home)})
 
 
 def _one_line(exc: ValidationError) -> str:
@@ -332,42 +358,6 @@ def _one_line(exc: ValidationError) -> str:
     field = str(error["loc"][0]) if error.get("loc") else "?"
     variable = "DIGEST_FROM" if field in ("from_address", "DIGEST_FROM") else ENV_PREFIX + field.upper()
     return f"{variable}: {message}"
-
-
-def _stored_secret(home: Path) -> str:
-    """Generate the secret once and keep it in DIGEST_HOME, so signed links survive restarts.
-
-    Written whole to a temporary name and renamed into place: another process starting at the same time
-    sees no file or the whole key, never an empty one (issue 14, finding 1). ``os.link`` fails if a key is
-    already there, so two processes racing agree on the first one.
-    """
-    path = home / "secret_key"
-    if path.exists():
-        return _read_secret(path)
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=".secret_key.", dir=home)
-    except OSError as exc:
-        raise ConfigError(f"DIGEST_HOME: cannot write {home}: {exc.strerror}") from None
-    try:
-        # mkstemp creates the file 0600: the key is never readable by others, even for a moment.
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    finally:
-        os.unlink(temporary)
-    return _read_secret(path)
-
-
-def _read_secret(path: Path) -> str:
-    try:
-        key = path.read_text().strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"DIGEST_SECRET_KEY: cannot read the generated key {path}: {exc}") from None
-    if weakness := secret_weakness(key):
-        raise ConfigError(f"DIGEST_SECRET_KEY: the key in {path} {weakness}; delete the file to generate one")
-    return key
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

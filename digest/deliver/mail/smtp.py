@@ -1,147 +1,26 @@
-"""The only module that speaks SMTP or writes the maildir: one ``Mailer`` protocol, two transports.
+"""SMTP: one connection reused across messages; STARTTLS, implicit TLS and AUTH; the reply to DATA kept.
 
-Both transports are idempotent per Message-ID where they can be: the maildir names each file after the
-message's id, so a message handed over twice is stored once. SMTP cannot know what the server already
-accepted; ``docs/design.md`` ("Exactly once") explains that window.
-
-Each transport serialises a message once and, when a DKIM key is configured, signs exactly those bytes:
-a signature over anything else breaks as soon as a generator refolds a header.
+The envelope sender (MAIL FROM) is the message's ``Return-Path`` when it has one (a VERP address, issue 19),
+which is taken off the bytes sent: RFC 5321 4.4 leaves that header to the final delivery.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import os
 import smtplib
 import ssl
-import threading
-import time
-from collections.abc import Callable
 from email.generator import BytesGenerator
 from email.message import EmailMessage
 from email.policy import SMTPUTF8
 from email.utils import getaddresses
 from io import BytesIO
-from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from typing import Any
 
-import dkim
-import dkim.crypto
-
-from digest.errors import ConfigError, MailError
+from digest.deliver.mail.envelope import return_path
+from digest.deliver.mail.signing import DkimSigner
+from digest.errors import MailError
 
 SMTP_TIMEOUT = 30.0
-
-# RFC 8058 section 4 requires List-Unsubscribe and List-Unsubscribe-Post to be covered by the signature.
-# Listing a header the message lacks signs its absence, so nobody can add it on the way.
-DKIM_HEADERS = (
-    "From",
-    "To",
-    "Subject",
-    "Date",
-    "Message-ID",
-    "List-Unsubscribe",
-    "List-Unsubscribe-Post",
-    "List-Id",
-)
-
-
-class Mailer(Protocol):
-    """Hands finished messages to a mail system."""
-
-    def send(self, message: EmailMessage) -> str | None:
-        """Deliver one message or raise ``MailError`` (``permanent`` for 5xx); the server's reply, if any."""
-
-    def close(self) -> None:
-        """Release connections."""
-
-
-class DkimSigner:
-    """Adds a DKIM-Signature (RFC 6376, rsa-sha256, relaxed/relaxed) to serialised messages."""
-
-    def __init__(self, private_key: bytes, *, selector: str, domain: str) -> None:
-        try:
-            dkim.crypto.parse_pem_private_key(private_key)
-        except (dkim.crypto.UnparsableKeyError, ValueError):
-            raise ConfigError("DIGEST_DKIM_KEY: not an unencrypted PEM RSA private key") from None
-        self.private_key = private_key
-        self.selector, self.domain = selector, domain
-
-    def sign(self, data: bytes, *, linesep: bytes = b"\r\n") -> bytes:
-        """``data`` with a DKIM-Signature header in front, its lines ending in ``linesep``."""
-        try:
-            header = dkim.sign(
-                data,
-                self.selector.encode(),
-                self.domain.encode(),
-                self.private_key,
-                canonicalize=(b"relaxed", b"relaxed"),
-                include_headers=[name.encode() for name in DKIM_HEADERS],
-                linesep=linesep,
-            )
-        except dkim.DKIMException as exc:
-            raise MailError(f"cannot DKIM-sign the message: {exc}", permanent=True) from None
-        return bytes(header) + data
-
-
-def signer_for(key_file: str, *, selector: str, domain: str) -> DkimSigner | None:
-    """The signer of ``DIGEST_DKIM_KEY``, or None when it is empty (no signing)."""
-    if not key_file:
-        return None
-    try:
-        key = Path(key_file).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"DIGEST_DKIM_KEY: cannot read {key_file}: {exc.strerror}") from None
-    return DkimSigner(key, selector=selector, domain=domain)
-
-
-class MaildirMailer:
-    """Writes each message into a Maildir (``new/``) that any mail client can open."""
-
-    def __init__(self, path: Path, *, signer: DkimSigner | None = None) -> None:
-        self.path = path
-        self.signer = signer
-        for sub in ("tmp", "new", "cur"):
-            (path / sub).mkdir(parents=True, exist_ok=True)
-
-    def send(self, message: EmailMessage) -> str | None:
-        """Store the message once per Message-ID (tmp/ then rename, as the Maildir spec asks)."""
-        name = self.file_name(message)
-        if self.find(message["Message-ID"]) is not None:
-            return None
-        data = message.as_bytes()
-        if self.signer is not None:
-            # Maildir files keep Unix line ends, so the signature header is folded the same way.
-            data = self.signer.sign(data, linesep=b"\n")
-        temporary = self.path / "tmp" / f"{name}.{os.getpid()}"
-        try:
-            temporary.write_bytes(data)
-            os.replace(temporary, self.path / "new" / name)
-        except OSError as exc:
-            raise MailError(f"cannot write to maildir {self.path}: {exc.strerror}") from None
-        return None
-
-    def find(self, message_id: str) -> Path | None:
-        """The stored file of a message, in ``new/`` or (once a client has read it) ``cur/``."""
-        name = self._name(message_id)
-        if (self.path / "new" / name).exists():
-            return self.path / "new" / name
-        return next((self.path / "cur").glob(f"{name}:*"), None)
-
-    def file_name(self, message: EmailMessage) -> str:
-        """The file name a message gets: derived from its Message-ID."""
-        return self._name(message["Message-ID"])
-
-    @staticmethod
-    def _name(message_id: str | None) -> str:
-        if not message_id:
-            raise MailError("a message without Message-ID cannot be stored idempotently", permanent=True)
-        return hashlib.sha256(message_id.encode()).hexdigest()[:24] + ".digest"
-
-    def close(self) -> None:
-        """Nothing to release."""
 
 
 class _Smtp(smtplib.SMTP):
@@ -228,7 +107,8 @@ class SmtpMailer:
     def _envelope(connection: _Smtp, message: EmailMessage) -> tuple[str, list[str], bytes, list[str]]:
         """What ``smtplib.SMTP.send_message`` sends, as bytes we can sign before they go out."""
         connection.ehlo_or_helo_if_needed()
-        sender = getaddresses([str(message["Sender"] or message["From"] or "")])[0][1]
+        envelope_sender, message = return_path(message)
+        sender = envelope_sender or getaddresses([str(message["Sender"] or message["From"] or "")])[0][1]
         fields = [str(value) for name in ("To", "Cc", "Bcc") for value in message.get_all(name, [])]
         recipients = [address for _name, address in getaddresses(fields)]
         visible = copy.copy(message)
@@ -296,79 +176,6 @@ class SmtpMailer:
             pass
         finally:
             self._connection = None
-
-
-class PacedMailer:
-    """Hands messages to another mailer at most ``rate`` per second, counted in this process only.
-
-    Providers cap messages per second per account; each worker process paces its own connection, so N
-    processes together send up to N × ``rate``. A message waits for its slot here rather than being
-    refused, and a refused attempt still uses its slot, because the server counted it.
-    """
-
-    def __init__(
-        self,
-        inner: Mailer,
-        rate: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.inner, self.interval = inner, 1.0 / rate
-        self.clock, self.sleep = clock, sleep
-        self._next = float("-inf")
-        self._lock = threading.Lock()
-
-    def send(self, message: EmailMessage) -> str | None:
-        """Wait for the next free slot, then send."""
-        with self._lock:
-            now = self.clock()
-            slot = max(now, self._next)
-            # Slots are reserved under the lock and slept outside it, so threads queue in order.
-            self._next = slot + self.interval
-        if slot > now:
-            self.sleep(slot - now)
-        return self.inner.send(message)
-
-    def close(self) -> None:
-        """Close the mailer it paces."""
-        self.inner.close()
-
-
-def mailer_for(
-    url: str,
-    *,
-    signer: DkimSigner | None = None,
-    ca_file: str = "",
-    timeout: float = SMTP_TIMEOUT,
-    send_rate: float = 0.0,
-) -> Mailer:
-    """The transport a ``DIGEST_MAIL_URL`` names, signing with ``signer`` and paced to ``send_rate``/s.
-
-    Only SMTP is paced: the limit protects a relay, and a maildir has none to protect.
-    """
-    parts = urlsplit(url)
-    if parts.scheme == "maildir":
-        return MaildirMailer(Path(unquote(parts.netloc + parts.path)), signer=signer)
-    security = {"smtp": "none", "smtps": "ssl", "smtp+starttls": "starttls"}.get(parts.scheme)
-    if security is None or not parts.hostname:
-        raise ConfigError(
-            f"DIGEST_MAIL_URL={url!r}: accepts maildir://PATH or smtp[s|+starttls]://[user:pass@]host:port"
-        )
-    default_port = {"none": 25, "ssl": 465, "starttls": 587}[security]
-    mailer = SmtpMailer(
-        parts.hostname,
-        parts.port or default_port,
-        security=security,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        timeout=timeout,
-        ca_file=ca_file,
-        signer=signer,
-    )
-    return PacedMailer(mailer, send_rate) if send_rate > 0 else mailer
 
 
 def _mail_error(exc: BaseException) -> MailError:
