@@ -28,10 +28,9 @@ from xml.sax.saxutils import escape
 import feedparser
 
 from digest import db
-from digest.cli.common import each
 from digest.cli.feeds import PARSERS
 from digest.config import load_settings
-from digest.ingest import crawl
+from digest.ingest import crawl, rounds
 from digest.models import Source
 from digest.runtime import Runtime
 
@@ -196,12 +195,8 @@ def crawl_all(rt: Runtime, now: datetime) -> tuple[float, list[crawl.CrawlOutcom
     start = time.perf_counter()
     claimed = crawl.claim_due_sources(rt.sessions, now, everything=True)
     with crawl.ParserPool(PARSERS) as parse:
-        outcomes = each(
-            claimed,
-            "crawl",
-            True,
-            lambda sid: crawl.refresh_source(rt.sessions, rt.fetcher, sid, now, rt.rng, parse),
-            threads=rt.settings.crawl_threads,
+        outcomes = rounds.crawl_round(
+            rt.sessions, rt.fetcher, claimed, now, rt.rng, parse, threads=rt.settings.crawl_threads
         )
     return time.perf_counter() - start, outcomes
 
