@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from multiprocessing import get_context
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy import Row, or_, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
@@ -295,7 +295,7 @@ def find_feed(fetcher: FeedFetcher, url: str) -> FoundFeed:
 
 def targets(sessions: sessionmaker[Session], source_ids: Sequence[int]) -> list[plan.SourceForFetch]:
     """What fetching each source needs, in the order of ``source_ids``. Raises ``NotFoundError``."""
-    rows = {}
+    rows: dict[int, Row[Any]] = {}
     with transaction(sessions) as session:
         for start in range(0, len(source_ids), CLAIM_CHUNK):
             chunk = list(source_ids[start : start + CLAIM_CHUNK])

@@ -146,10 +146,9 @@ def _plan(
     return _Plan(start, end, next_slot(schedule, end), opens=True)
 
 
-_DUE = (
-    "FROM subscriptions s JOIN subscribers b ON b.id = s.subscriber_id "
-    "WHERE s.state = 'active' AND b.state = 'active' AND s.next_due_at <= :now AND s.id > :after"
-)
+_DUE = "FROM subscriptions s WHERE s.state = 'active' AND s.next_due_at <= :now AND s.id > :after"
+# The batch's bounds and schedules are read without the subscriber's state: a subscription of a subscriber
+# who is not active is only counted in a batch, never opened (``_OPEN``).
 _LAST_OF_BATCH = text(f"SELECT s.id {_DUE} ORDER BY s.id OFFSET :skip LIMIT 1")
 _SCHEDULES = text(
     "SELECT DISTINCT s.cadence, s.hour, s.weekday, s.timezone, s.last_window_end, s.next_due_at "
@@ -164,6 +163,11 @@ _OPEN = text(
     WITH due AS (
         SELECT s.id, s.cadence, s.hour, s.weekday, s.timezone, s.last_window_end, s.next_due_at
         {_DUE} AND s.id <= :upto
+            -- OFFSET 0 keeps this a probe of the subscriber's primary key per row: as a join, PostgreSQL
+            -- hashes the whole subscribers table for every batch.
+            AND EXISTS (
+                SELECT 1 FROM subscribers b WHERE b.id = s.subscriber_id AND b.state = 'active' OFFSET 0
+            )
         FOR UPDATE OF s SKIP LOCKED
     ), plan AS (
         SELECT due.id, p.window_start, p.window_end, p.next_due, p.opens
@@ -174,8 +178,9 @@ _OPEN = text(
             CAST(:next_due AS timestamptz[]), CAST(:opens AS boolean[])
         ) AS p(cadence, hour, weekday, timezone, last_end, due_at, window_start, window_end, next_due, opens)
         ON p.cadence = due.cadence AND p.hour = due.hour AND p.weekday = due.weekday
-            AND p.timezone = due.timezone AND p.last_end IS NOT DISTINCT FROM due.last_window_end
-            AND p.due_at = due.next_due_at
+            AND p.timezone = due.timezone AND p.due_at = due.next_due_at
+            -- Equality, not IS NOT DISTINCT FROM, so that the join can be hashed.
+            AND COALESCE(p.last_end, '-infinity') = COALESCE(due.last_window_end, '-infinity')
     ), opened AS (
         INSERT INTO deliveries (subscription_id, window_start, window_end, status, attempts, more,
                                 more_by_skill, created_at, requeue_at)
