@@ -8,7 +8,8 @@ Figures, all from one run in a fresh PostgreSQL database (created here and dropp
   and its peak during the tick (memory flat: the batches are streamed);
 - a second tick at the same time, which must open nothing (exactly once);
 - enqueueing: ``--enqueue`` send tasks published to Redis on a queue of this run's own (deleted after),
-  one publish per delivery as ``dispatch_tick`` does, per second and extrapolated to the tick's deliveries.
+  one task per delivery as ``dispatch_tick`` sends them (a producer from the pool each, as before issue
+  18, then pipelined on one producer, as now), per second and extrapolated to the tick's deliveries.
 Ends with one JSON line.
 """
 
@@ -33,7 +34,7 @@ from digest.config import load_settings
 from digest.deliver import digests
 from digest.deliver.cadence import Schedule, previous_slot
 from digest.runtime import Runtime
-from digest.tasks import create_celery
+from digest.tasks import PUBLISH_BATCH, create_celery
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 11, 30, 9, 0, 30, tzinfo=UTC)
@@ -96,11 +97,11 @@ def run(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     print(f"memory      {rss_before:7.0f} MB before, {peak:.0f} MB at most during the tick")
     again = sum(len(batch) for batch in digests.dispatch_due(rt.sessions, NOW))
     print(f"second tick {again:7d} opened (must be 0)")
-    enqueue_rate = enqueue(settings, args.enqueue) if args.enqueue else None
-    if enqueue_rate:
+    each, batched = enqueue(settings, args.enqueue) if args.enqueue else (0.0, 0.0)
+    if args.enqueue:
         print(
-            f"enqueue     {enqueue_rate:7.0f} tasks/s to Redis, one publish each: "
-            f"{opened / enqueue_rate:.0f} s for this tick's deliveries"
+            f"enqueue     {each:7.0f} tasks/s to Redis, a pooled producer each ({opened / each:.0f} s for "
+            f"this tick); {batched:.0f}/s pipelined on one producer ({opened / batched:.0f} s)"
         )
     rt.close()
     return {
@@ -114,7 +115,8 @@ def run(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
         "rss_before_mb": round(rss_before),
         "rss_peak_tick_mb": round(peak),
         "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "enqueue_per_s": round(enqueue_rate) if enqueue_rate else None,
+        "enqueue_each_per_s": round(each),
+        "enqueue_batched_per_s": round(batched),
     }
 
 
@@ -182,16 +184,21 @@ def baseline(rt: Runtime) -> float:
     return seconds
 
 
-def enqueue(settings: Any, count: int) -> float:
-    """Send tasks published per second, one publish per delivery (``dispatch_tick``), on a queue of
-    this run's own that is deleted after."""
+def enqueue(settings: Any, count: int) -> tuple[float, float]:
+    """Send tasks published per second to a queue of this run's own (deleted after): each taking a
+    producer from the pool (``dispatch_tick`` before issue 18), then all on one producer (a batch's, now)."""
     app = create_celery(settings)
     queue = f"bench-dispatch-{uuid.uuid4().hex[:8]}"
     try:
         started = time.perf_counter()
         for delivery_id in range(count):
             app.send_task("digest.send_delivery", args=(delivery_id,), queue=queue)
-        return count / (time.perf_counter() - started)
+        each = count / (time.perf_counter() - started)
+        started = time.perf_counter()
+        with app.producer_or_acquire() as producer, producer.batch(max_size=PUBLISH_BATCH):
+            for delivery_id in range(count):
+                app.send_task("digest.send_delivery", args=(delivery_id,), queue=queue, producer=producer)
+        return each, count / (time.perf_counter() - started)
     finally:
         # The queue and kombu's binding sets for it: nothing of this run is left in Redis.
         with app.connection_for_write() as connection:
