@@ -1,7 +1,8 @@
 """A crawl round: many claimed sources fetched on threads, their outcomes recorded a batch at a time.
 
-    targets (one read) -> threads: fetch_and_store (a 304 writes nothing) [-> tag_items]
-        -> the calling thread: record every OUTCOME_BATCH outcomes in one transaction
+    targets (one read) -> threads: fetch_and_store (a 304 writes nothing; a changed feed writes its items
+        and its outcome in one transaction) [-> tag_items]
+        -> the calling thread: record the other outcomes, OUTCOME_BATCH to a transaction
 
 ``digest crawl`` runs this; Celery's ``crawl_source`` task refreshes one source (``crawl.refresh_source``).
 A round of 1,000 unchanged feeds was a transaction per feed (issue 18): now it is two or three in all.
@@ -69,7 +70,8 @@ def crawl_round(
             for future in as_completed(futures):
                 refreshed = future.result()
                 outcomes.append(refreshed.outcome)
-                pending.append(refreshed.write)
+                if refreshed.write is not None:
+                    pending.append(refreshed.write)
                 if done is not None:
                     done(refreshed.outcome)
                 if len(pending) >= OUTCOME_BATCH:
