@@ -16,11 +16,11 @@ from digest.cli.app import app, feeds_app
 from digest.cli.common import (
     JsonOption,
     clock,
-    each,
     fit,
     iso,
     out,
     print_json,
+    progress,
     read_input,
     relative,
     runtime,
@@ -226,7 +226,7 @@ def crawl_command(
 
     Exits 1 when any feed failed.
     """
-    from digest.ingest import crawl
+    from digest.ingest import crawl, rounds
     from digest.ingest.parse import parse_feed
 
     now = clock()
@@ -234,12 +234,23 @@ def crawl_command(
         claimed = crawl.claim_due_sources(rt.sessions, now, everything=everything)
         # Starting parser processes costs about a second: worth it only for more than a handful of feeds.
         parse = stack.enter_context(crawl.ParserPool(PARSERS)) if len(claimed) >= POOL_FROM else parse_feed
-        outcomes: list[CrawlOutcome] = each(
+        bar = stack.enter_context(progress()) if not as_json and len(claimed) > 1 else None
+        task = bar.add_task("crawling", total=len(claimed)) if bar is not None else None
+
+        def done(outcome: CrawlOutcome) -> None:
+            if bar is not None and task is not None:
+                bar.advance(task)
+
+        outcomes: list[CrawlOutcome] = rounds.crawl_round(
+            rt.sessions,
+            rt.fetcher,
             claimed,
-            "crawling",
-            as_json,
-            lambda sid: crawl.refresh_and_tag(rt.sessions, rt.fetcher, rt.matchers, sid, now, rt.rng, parse),
+            now,
+            rt.rng,
+            parse,
             threads=rt.settings.crawl_threads,
+            matchers=rt.matchers,
+            done=done,
         )
     rows = [_outcome_json(outcome) for outcome in sorted(outcomes, key=lambda o: o.source_id)]
     totals = {

@@ -116,47 +116,47 @@ def replace_tags(
     return len(rows)
 
 
-def record_success(
-    session: Session, source_id: int, now: datetime, next_fetch_at: datetime, **changes: Any
-) -> None:
-    """Note a fetch that worked and reset the failure count, in one UPDATE (a crawl of all-304 feeds is
-    mostly this). ``changes`` are further columns (status, validators, warning, body hash, a moved URL).
-    """
-    session.execute(
-        update(Source)
-        .where(Source.id == source_id)
-        .values(
-            last_error=None,
-            consecutive_failures=0,
-            last_fetched_at=now,
-            next_fetch_at=next_fetch_at,
-            **changes,
-        )
-    )
+def success_values(now: datetime, next_fetch_at: datetime, **changes: Any) -> dict[str, Any]:
+    """The columns of a fetch that worked: the failure count starts again. ``changes`` are further columns
+    (status, validators, warning, body hash, a moved URL)."""
+    return {
+        "last_error": None,
+        "consecutive_failures": 0,
+        "last_fetched_at": now,
+        "next_fetch_at": next_fetch_at,
+        **changes,
+    }
 
 
-def record_failure(
-    session: Session,
-    source_id: int,
+def failure_values(
     *,
+    failures: int,
     error: str,
     http_status: int | None,
     now: datetime,
     next_fetch_at: datetime,
     disable_reason: str | None,
-) -> None:
-    """Note a failed fetch; ``disable_reason`` stops crawling the source and says why."""
+) -> dict[str, Any]:
+    """The columns of a failed fetch (``failures`` in a row now); ``disable_reason`` stops crawling the
+    source and says why. The count is a value, not ``+ 1`` in SQL: the source is claimed by this fetch."""
     values: dict[str, Any] = {
         "last_status": "error",
         "last_http_status": http_status,
         "last_error": error,
-        "consecutive_failures": Source.consecutive_failures + 1,
+        "consecutive_failures": failures,
         "last_fetched_at": now,
         "next_fetch_at": next_fetch_at,
     }
     if disable_reason:
         values |= {"state": "disabled", "disabled_reason": disable_reason}
-    session.execute(update(Source).where(Source.id == source_id).values(**values))
+    return values
+
+
+def record_outcomes(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Write fetch outcomes, a row per source (its ``id`` and columns), as UPDATEs by primary key batched
+    per set of columns: a round of 1,000 unchanged feeds is one statement in one transaction (issue 18)."""
+    if rows:
+        session.execute(update(Source), list(rows))
 
 
 def _content_hash(entry: ParsedEntry) -> str:

@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select, text, update
 
 from digest.db import transaction
 from digest.deliver import digests, suppression
@@ -560,6 +560,36 @@ def test_a_second_dispatch_at_the_same_time_opens_nothing_twice(rt: Runtime, ing
     assert len(opened) == len(set(opened)) == 30
     with transaction(rt.sessions) as session:
         assert len(session.scalars(select(Delivery.id)).all()) == 30
+
+
+def test_a_batch_opens_windows_only_for_active_subscribers_and_each_schedule_its_own(
+    rt: Runtime, ingest: Ingest
+) -> None:
+    # Two schedules in one batch (the set-based dispatch computes a window per schedule), and a bouncing
+    # subscriber in the middle of it, who gets none.
+    berlin = Schedule("daily", 6, 0, "Europe/Berlin")  # 05:00 UTC in November
+    ids = [
+        follow(rt, f"reader{n}@example.com", HOURLY if n % 2 else berlin, at("2026-11-15T05:10"))
+        for n in range(6)
+    ]
+    with transaction(rt.sessions) as session:
+        session.execute(
+            update(Subscriber).where(Subscriber.email == "reader3@example.com").values(state="bouncing")
+        )
+    ingest(at("2026-11-16T05:30"), ("Python tips", ""))
+
+    opened = [
+        d for batch in digests.dispatch_due(rt.sessions, at("2026-11-16T06:00:30"), batch=4) for d in batch
+    ]
+
+    with transaction(rt.sessions) as session:
+        windows = {
+            (row.subscription_id, row.window_end.isoformat())
+            for row in session.execute(select(Delivery.subscription_id, Delivery.window_end))
+        }
+    hourly_end, daily_end = "2026-11-16T06:00:00+00:00", "2026-11-16T05:00:00+00:00"
+    assert len(opened) == 5
+    assert windows == {(sid, hourly_end if n % 2 else daily_end) for n, sid in enumerate(ids) if n != 3}
 
 
 def test_a_pending_delivery_whose_task_was_lost_is_enqueued_again_later(rt: Runtime, ingest: Ingest) -> None:

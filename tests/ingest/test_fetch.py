@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import socket
 import threading
@@ -20,10 +19,9 @@ import pytest
 
 from digest.errors import FetchError
 from digest.ingest.fetch import (
-    AsyncFetcher,
-    AsyncGuardedBackend,
     FetchConfig,
     Fetcher,
+    GuardedBackend,
     guard_transport,
     is_public_address,
     user_agent,
@@ -435,17 +433,6 @@ def test_many_threads_share_one_fetcher() -> None:
     assert server.peak["127.0.0.1"] <= 4
 
 
-def test_the_async_fetcher_fetches_on_its_own_loop(server: FeedServer) -> None:
-    server.routes["/feed"] = Route(FEED)
-
-    async def main() -> list[bytes]:
-        async with AsyncFetcher(LOOPBACK) as fetcher:
-            results = await asyncio.gather(*(fetcher.fetch(server.url("/feed")) for _ in range(3)))
-        return [result.content for result in results]
-
-    assert asyncio.run(main()) == [FEED] * 3
-
-
 def test_a_closed_fetcher_refuses_to_fetch_and_closes_twice_harmlessly() -> None:
     fetcher = Fetcher(LOOPBACK)
     fetcher.close()
@@ -539,35 +526,30 @@ def test_the_guard_connects_to_the_address_it_checked(monkeypatch: pytest.Monkey
     lookups: list[str] = []
     asked: list[str] = []
 
-    async def resolve(host: str, port: int, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+    def resolve(host: str, port: int, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
         lookups.append(host)
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
 
-    class Recorder(httpcore.AsyncNetworkBackend):
-        async def connect_tcp(
-            self, host: str, port: int, *args: Any, **kwargs: Any
-        ) -> httpcore.AsyncNetworkStream:
+    class Recorder(httpcore.NetworkBackend):
+        def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
             asked.append(host)
             raise httpcore.ConnectError("recorded, not connected")
 
-    async def connect() -> None:
-        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", resolve)
-        await AsyncGuardedBackend(Recorder()).connect_tcp("feeds.example", 443)
-
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
     with pytest.raises(httpcore.ConnectError):
-        asyncio.run(connect())
+        GuardedBackend(Recorder()).connect_tcp("feeds.example", 443)
 
     assert (lookups, asked) == (["feeds.example"], ["93.184.216.34"])
 
 
 def test_the_guard_sits_on_httpx_connection_pools() -> None:
     # Fails if an httpx or httpcore upgrade moves the private attributes guard_transport relies on.
-    transport = httpx.AsyncHTTPTransport()
+    transport = httpx.HTTPTransport()
     guard_transport(transport)
 
-    assert isinstance(transport._pool._network_backend, AsyncGuardedBackend)
+    assert isinstance(transport._pool._network_backend, GuardedBackend)
 
 
 def test_the_guard_refuses_to_install_where_it_cannot_see_the_pool() -> None:
     with pytest.raises(RuntimeError, match="private-address guard"):
-        guard_transport(httpx.AsyncHTTPTransport(proxy="http://127.0.0.1:1"))
+        guard_transport(httpx.HTTPTransport(proxy="http://127.0.0.1:1"))

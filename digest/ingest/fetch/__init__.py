@@ -1,11 +1,11 @@
 """The only package that speaks HTTP: conditional GET with limits, redirect bookkeeping and an SSRF guard.
 
-    Fetcher.fetch (any thread) -> the fetch loop's thread -> AsyncFetcher.fetch
+    Fetcher.fetch (any thread, in that thread)
         -> per-host slot -> GET one hop (guarded connect, hard deadline) -> redirect? next hop
         -> status -> body streamed under a size cap -> FetchResult | FetchError
 
-One event loop per process owns one pooled ``httpx.AsyncClient``; callers in any thread share its
-connections and its per-host limits through the sync ``Fetcher`` facade.
+One pooled ``httpx.Client`` per process; callers in any thread share its kept-alive connections and its
+per-host limits.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from digest.ingest.fetch.client import (
     PERMANENT_REDIRECTS,
     REDIRECTS,
     TRANSIENT_4XX,
-    AsyncFetcher,
     FetchConfig,
     Fetcher,
     user_agent,
 )
-from digest.ingest.fetch.guard import AsyncGuardedBackend, guard_transport, is_public_address
+from digest.ingest.fetch.guard import GuardedBackend, guard_transport, is_public_address
 
 __all__ = [
     "ACCEPT",
@@ -29,10 +28,9 @@ __all__ = [
     "PERMANENT_REDIRECTS",
     "REDIRECTS",
     "TRANSIENT_4XX",
-    "AsyncFetcher",
-    "AsyncGuardedBackend",
     "FetchConfig",
     "Fetcher",
+    "GuardedBackend",
     "guard_transport",
     "is_public_address",
     "user_agent",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpcore
@@ -43,44 +42,51 @@ def _public_addresses(host: str, infos: Iterable[tuple[Any, ...]]) -> list[str]:
     return addresses
 
 
-class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
+class GuardedBackend(httpcore.NetworkBackend):
     """Resolves once, refuses non-public addresses, then connects to the checked IP (no DNS rebinding)."""
 
-    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
         self.inner = inner
 
-    async def connect_tcp(
+    def connect_tcp(
         self,
         host: str,
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    ) -> httpcore.NetworkStream:
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}") from exc
         error: Exception | None = None
         for ip in _public_addresses(host, infos):
             try:
-                return await self.inner.connect_tcp(ip, port, timeout, local_address, socket_options)
+                return self.inner.connect_tcp(ip, port, timeout, local_address, socket_options)
             except httpcore.ConnectError as exc:
                 error = exc
         assert error is not None
         raise error
 
-    async def connect_unix_socket(
+    def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
+    ) -> httpcore.NetworkStream:
         raise httpcore.ConnectError("unix sockets are not allowed with the private-address guard")
 
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
 
 
-def guard_transport(transport: httpx.AsyncHTTPTransport) -> None:
-    """Put the private-address guard between ``transport``'s connection pool and the network.
+def guard_transport(transport: httpx.HTTPTransport) -> None:
+    """Put the private-address guard between ``transport``'s connection pool and the network."""
+    wrap_backend(transport, GuardedBackend)
+
+
+def wrap_backend(
+    transport: httpx.HTTPTransport, wrap: Callable[[httpcore.NetworkBackend], httpcore.NetworkBackend]
+) -> None:
+    """Put ``wrap(backend)`` between ``transport``'s connection pool and the network.
 
     httpx 0.28 keeps its httpcore pool in the private ``transport._pool``, and the pool hands its
     ``_network_backend`` to every connection it opens (httpcore 1.0 ``connection_pool.py``). TLS still
@@ -89,10 +95,11 @@ def guard_transport(transport: httpx.AsyncHTTPTransport) -> None:
     """
     pool = getattr(transport, "_pool", None)
     inner = getattr(pool, "_network_backend", None)
-    if type(pool) is httpcore.AsyncConnectionPool and isinstance(inner, httpcore.AsyncNetworkBackend):
-        pool._network_backend = AsyncGuardedBackend(inner)
+    if type(pool) is httpcore.ConnectionPool and isinstance(inner, httpcore.NetworkBackend):
+        pool._network_backend = wrap(inner)
     else:
         raise RuntimeError(
-            f"cannot install the private-address guard: {type(transport).__name__}._pool is "
-            f"{type(pool).__name__} with backend {type(inner).__name__}; httpx or httpcore changed"
+            "cannot install the private-address guard or the fetch deadline: "
+            f"{type(transport).__name__}._pool is {type(pool).__name__} with backend {type(inner).__name__}; "
+            "httpx or httpcore changed"
         )
