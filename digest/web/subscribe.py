@@ -57,7 +57,7 @@ def _fill(session: Session, form: SignupForm, queries: list[str]) -> None:
     try:
         limit_skills(queries)
     except InvalidInputError as exc:
-        form.errors["too_many"] = str(exc).capitalize()
+        form.errors["skills"] = str(exc).capitalize()
     skills, unknown = resolve_skills(session, queries[:MAX_SKILLS_PER_REQUEST])
     form.skills += [(skill.id, skill.name) for skill in skills if skill.id not in dict(form.skills)]
     form.unknown += [(query[:100], search_skills(session, query, limit=5)) for query in unknown]
@@ -167,8 +167,8 @@ def _validate(form: SignupForm) -> SignupRequest | None:
         address = normalise_email(form.email)
     except InvalidInputError:
         form.errors["email"] = email_problem(form.email)
-    if "too_many" in form.errors:
-        form.errors["skills"] = form.errors.pop("too_many")
+    if "skills" in form.errors:
+        pass  # too many skills: ``_fill`` said so while resolving them
     elif form.unknown:
         form.errors["skills"] = "We do not know some of these skills: pick a suggestion or remove them."
     elif not form.skills:
