@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy.orm import Session
 
 from digest.db import transaction
@@ -38,7 +38,16 @@ def one_line(value: str) -> str:
     return value
 
 
+def _address(value: str) -> str:
+    try:
+        return subscribers.normalise_email(value)
+    except InvalidInputError as exc:
+        raise ValueError(str(exc)) from None
+
+
 Line = Annotated[str, Field(max_length=320), AfterValidator(one_line)]
+# An address as the API takes it: one line, then normalised (or refused in the normaliser's words).
+EmailAddress = Annotated[Line, AfterValidator(_address)]
 Cadence = Literal["hourly", "daily", "weekly"]
 
 
@@ -54,7 +63,7 @@ def _known_zone(value: str | None) -> str | None:
 class SignupIn(BaseModel):
     """A signup: who, which skills (names, slugs or ids) and when."""
 
-    email: Line
+    email: EmailAddress
     skills: list[Line] = Field(min_length=1, max_length=20)
     cadence: Cadence = "daily"
     timezone: Annotated[Line | None, AfterValidator(_known_zone)] = None
@@ -62,14 +71,6 @@ class SignupIn(BaseModel):
     weekday: int | None = Field(
         default=None, ge=0, le=6, description="0 = Monday; used by weekly digests; default set by ops (0)"
     )
-
-    @field_validator("email")
-    @classmethod
-    def _valid_address(cls, value: str) -> str:
-        try:
-            return subscribers.normalise_email(value)
-        except InvalidInputError as exc:
-            raise ValueError(str(exc)) from None
 
 
 class Accepted(BaseModel):

@@ -16,17 +16,17 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.db import transaction
-from digest.deliver import alerts, subscribers, suppression
-from digest.errors import ConflictError, InvalidInputError, NotFoundError
+from digest.deliver import alerts, suppression
+from digest.errors import ConflictError, NotFoundError
 from digest.ingest.skills import resolve_skill
 from digest.models import Alert, Skill, Subscriber
 from digest.ops.apikeys import ADMIN, SUBSCRIBE, ApiKeyInfo
-from digest.web.api import Line
+from digest.web.api import EmailAddress, Line
 from digest.web.api_v1.auth import scoped
 from digest.web.api_v1.problems import responses
 from digest.web.api_v1.subscriptions import skill_ids
@@ -41,19 +41,11 @@ MinCount = Annotated[int, Field(ge=1, le=100_000, description="fewest mentions t
 class AlertIn(BaseModel):
     """A new alert: whose, on which skill, and when it fires."""
 
-    email: Line
+    email: EmailAddress
     skill: Annotated[Line, Field(min_length=1, description="skill name, slug, id or alias")]
     period: Period = "24h"
     threshold: Threshold = 50
     min_count: MinCount = 10
-
-    @field_validator("email")
-    @classmethod
-    def _valid_address(cls, value: str) -> str:
-        try:
-            return subscribers.normalise_email(value)
-        except InvalidInputError as exc:
-            raise ValueError(str(exc)) from None
 
 
 class AlertPatch(BaseModel):

@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,7 +34,7 @@ from digest.models import Subscription, SubscriptionSkill
 from digest.ops import audit, schedules
 from digest.ops.apikeys import ADMIN, SUBSCRIBE, ApiKeyInfo
 from digest.records import SubscriptionInfo
-from digest.web.api import Line
+from digest.web.api import EmailAddress, Line
 from digest.web.api_v1.auth import scoped
 from digest.web.api_v1.problems import responses
 from digest.web.context import Web
@@ -58,7 +58,7 @@ Skills = list[Line]
 class SubscriptionIn(BaseModel):
     """A subscription for one address: which skills (names, slugs or ids) and when."""
 
-    email: Line
+    email: EmailAddress
     skills: Skills = Field(min_length=1, max_length=20)
     cadence: Cadence = "daily"
     hour: int | None = Field(default=None, ge=0, le=23, description="local hour; default set by ops (8)")
@@ -68,14 +68,6 @@ class SubscriptionIn(BaseModel):
         default=False,
         description="the platform vouches for the address: active at once, no confirmation email",
     )
-
-    @field_validator("email")
-    @classmethod
-    def _valid_address(cls, value: str) -> str:
-        try:
-            return subscribers.normalise_email(value)
-        except InvalidInputError as exc:
-            raise ValueError(str(exc)) from None
 
 
 class SubscriptionPatch(BaseModel):
