@@ -110,7 +110,10 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> 
         # An unknown route or method under /api/v1 is a problem too (RFC 9457), with FastAPI's headers.
         if _platform(request):
             return api_v1.problem(exc.status_code, str(exc.detail), headers=exc.headers)
-        return await http_exception_handler(request, exc)
+        if exc.status_code != 404 or request.url.path.startswith("/api/"):
+            return await http_exception_handler(request, exc)
+        # Issue 17: a person who mistyped an address gets a page with the skill search, not JSON.
+        return web.page(request, "not_found.html", 404)
 
     for module in (pages, subscribe, manage, rights, api, api_v1, stream, alerts, metrics, docs, view):
         app.include_router(module.router(web))
