@@ -18,7 +18,7 @@ from digest.deliver.cadence import Schedule
 from digest.deliver.signup import SignupRequest, describe_schedule, resolve_skills
 from digest.deliver.subscribers import normalise_email
 from digest.errors import InvalidInputError
-from digest.ingest.skills import SkillHit, search_skills
+from digest.ingest.skills import SkillHit, popular_names, search_skills
 from digest.ops import schedules
 from digest.records import SubscriptionInfo
 from digest.tokens import MANAGE, make_token
@@ -30,6 +30,8 @@ from digest.web.forms import Fields, check_schedule, email_problem, form_reader,
 from digest.web.zones import is_zone, zone_choices
 
 HONEYPOT = "website"
+# Skills the autocomplete offers before anything is typed (issue 17).
+POPULAR = 20
 
 
 @dataclass
@@ -71,6 +73,8 @@ def router(web: Web) -> APIRouter:
     signup_form = Depends(form_reader(web.settings.secret_key, "subscribe"))
 
     def show(request: Request, form: SignupForm, status: int = 200) -> HTMLResponse:
+        with transaction(web.rt.sessions) as session:
+            popular = popular_names(session, POPULAR)
         return web.page(
             request,
             "subscribe.html",
@@ -79,6 +83,7 @@ def router(web: Web) -> APIRouter:
             cadences=CADENCES,
             weekdays=WEEKDAYS,
             zones=zone_choices(form.timezone if is_zone(form.timezone) else web.settings.default_timezone),
+            popular=popular,
         )
 
     @routes.get("/subscribe", response_class=HTMLResponse)
