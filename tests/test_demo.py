@@ -8,8 +8,8 @@ import re
 import sqlite3
 import subprocess
 import sys
-from email import message_from_bytes, policy
 from datetime import date
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 

@@ -16,7 +16,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from digest.deliver.compose import body_hash
-from digest.deliver.mail import Mailer, MaildirMailer
+from digest.deliver.mail import MaildirMailer, Mailer
 from digest.records import ComposedEmail
 
 # Lines of context around each change: enough to place it, few enough to read a long HTML part.

@@ -25,8 +25,8 @@ from digest.tokens import MANAGE, make_token
 from digest.vocabulary import CADENCES, MAX_SKILLS_PER_REQUEST, WEEKDAYS, limit_skills
 from digest.web import security
 from digest.web.context import Web
-from digest.web.manage import next_digest
 from digest.web.forms import Fields, check_schedule, email_problem, form_reader, whole_number
+from digest.web.manage import next_digest
 from digest.web.zones import is_zone, zone_choices
 
 HONEYPOT = "website"

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from digest.config import Settings
@@ -17,13 +18,22 @@ from digest.db import transaction
 from digest.models import Delivery, Item
 from digest.runtime import Runtime
 from digest.web import create_app
+from tests.support import feed_server
 from tests.web.conftest import CLOCK, log_in
-from tests.web.test_admin import sent  # noqa: F401 - the fixture: one sent and one skipped delivery
-from tests.web.test_admin import server  # noqa: F401 - the fixture the one above needs
+from tests.web.test_admin import at, follow, ingest, send_all
 from tests.web_support import outbox, serve
 
 # Not https: the admin cookie of an https site would not come back over the test's plain HTTP.
 MOVED = "http://digest.example.org:8080"
+
+
+@pytest.fixture
+def sent(rt: Runtime) -> dict[str, int]:
+    """A delivery sent to reader@example.com (Python) at the base URL of the test settings."""
+    follow(rt, "reader@example.com", at("2026-11-15T10:00"), "Python")
+    with feed_server() as server:
+        ingest(rt, server, at("2026-11-15T12:00"), ("Python 3.13 is out", "Faster startup."))
+    return send_all(rt, at("2026-11-16T07:00:30"))
 
 
 @contextmanager
