@@ -72,7 +72,14 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> 
         yield
         rt.close()
 
-    app = FastAPI(title="digest", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="digest",
+        description=docs.DESCRIPTION,
+        openapi_tags=docs.TAGS,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
 
     @app.exception_handler(DigestError)
     async def refused(request: Request, exc: DigestError) -> Response:
@@ -119,6 +126,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> 
         app.include_router(module.router(web))
     # Admin routes are in /openapi.json only when the admin web is on (issue 14, finding 8).
     app.include_router(admin.router(web), include_in_schema=bool(settings.admin_token))
+    docs.tag_pages(app)
     app.mount("/static", StaticFiles(directory=templates_dir() / "web" / "static"), name="static")
     docs.mount_assets(app)
     # The last added is the outermost: the client address is settled first, and refusals carry headers.
