@@ -150,8 +150,6 @@ class DeliveryView:
     message_id: str | None
     template_version: str | None
     body_hash: str | None
-    # DIGEST_BASE_URL when it was sent (None before migration 0020).
-    base_url: str | None
     # Items left out by the cap.
     more: int
     created_at: datetime
@@ -322,7 +320,6 @@ def view(session: Session, delivery_id: int) -> DeliveryView:
         message_id=delivery.message_id,
         template_version=delivery.template_version,
         body_hash=delivery.body_hash,
-        base_url=delivery.base_url,
         more=delivery.more,
         created_at=delivery.created_at,
         claimed_at=delivery.claimed_at,

@@ -5,9 +5,11 @@ escaped, when it really differs; without a kept copy of the message it says so b
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +20,7 @@ from digest.db import transaction
 from digest.models import Delivery, Item
 from digest.runtime import Runtime
 from digest.web import create_app
+from tests.support import digest_in as digest
 from tests.support import feed_server
 from tests.web.conftest import CLOCK, log_in
 from tests.web.test_admin import at, follow, ingest, send_all
@@ -103,3 +106,16 @@ def test_without_a_kept_copy_the_page_says_why_there_is_no_diff(
 
     assert "Different from what was sent" in page and "keeps no copy of what was sent" in page
     assert '<pre class="diff">' not in page and "its links began" not in page
+
+
+def test_digest_replay_preview_compares_the_same_way(
+    rt: Runtime, sent: dict[str, int], tmp_path: Path
+) -> None:
+    out = str(tmp_path / "again.html")
+
+    moved = digest(rt, "replay", str(sent["sent"]), "--preview", out, "--json", DIGEST_BASE_URL=MOVED)
+    retitle(rt, "Python 3.14 is out")
+    changed = digest(rt, "replay", str(sent["sent"]), "--preview", out, "--json", DIGEST_BASE_URL=MOVED)
+
+    assert moved.returncode == 0 and json.loads(moved.stdout)["identical"] is True
+    assert changed.returncode == 0 and json.loads(changed.stdout)["identical"] is False

@@ -226,7 +226,7 @@ def router(web: Web) -> APIRouter:
                 done = digests.render_delivery(web.rt.sessions, delivery_id, web.rt.composer, web.rt.delivery)
                 sent = compare.sent_copy(web.rt.mailer, found.message_id)
                 checked = compare.compare(
-                    done.email, found.body_hash, found.base_url, web.settings.base_url, sent
+                    done.email, found.body_hash, done.sent_base_url, web.settings.base_url, sent
                 )
                 rendered = {"html": done.email.html, "check": checked}
             except DigestError as exc:
