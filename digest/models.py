@@ -297,6 +297,9 @@ class Delivery(Base):
     subject: Mapped[str | None] = mapped_column(Text)
     template_version: Mapped[str | None] = mapped_column(String(40))
     body_hash: Mapped[str | None] = mapped_column(String(64))
+    # DIGEST_BASE_URL when the manifest was stored: its links' prefix, which the admin's comparison
+    # replaces with today's (issue 17). NULL before migration 0016.
+    base_url: Mapped[str | None] = mapped_column(Text)
     more: Mapped[int] = mapped_column(default=0)
     # Per skill id, how many items the cap left out ("+N more" under each section): part of the manifest.
     more_by_skill: Mapped[dict[str, Any]] = mapped_column(default=dict)

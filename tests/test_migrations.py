@@ -209,3 +209,21 @@ def test_0013_adds_skill_notices_told_once_per_subscription_and_skill(database_u
     db.downgrade(engine, "0012")
     assert "skill_notices" not in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_0016_leaves_earlier_deliveries_without_a_base_url_and_drops_it_on_the_way_down(
+    database_url: str,
+) -> None:
+    engine = db.make_engine(database_url)
+    db.upgrade(engine, "0011")
+    with engine.begin() as connection:
+        for row in ONE_DELIVERY:
+            connection.execute(text(row), {"at": datetime(2026, 11, 16, 8, 0, tzinfo=UTC)})
+
+    db.upgrade(engine, "0016")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT base_url FROM deliveries")).all() == [(None,)]
+    db.downgrade(engine, "0015")
+
+    assert "base_url" not in {column["name"] for column in inspect(engine).get_columns("deliveries")}
+    engine.dispose()

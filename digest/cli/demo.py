@@ -1,7 +1,8 @@
 """``digest demo``: the whole pipeline on the embedded default, with bundled feeds on loopback.
 
     upgrade schema + taxonomy -> serve demo feeds on 127.0.0.1 -> crawl them (real fetch and parse)
-    -> tag -> demo subscribers -> dispatch through a real Celery worker -> emails in the outbox
+    -> tag -> daily skill figures -> pause the demo feeds (their server stops with the demo)
+    -> demo subscribers -> dispatch through a real Celery worker -> emails in the outbox
     -> the figures it counted and the next steps (``demo_report``)
 
 The demo runs on a clock that starts eight days back, so every cadence has a full window of items by
@@ -40,12 +41,13 @@ from digest.cli.demo_report import DemoReport, report
 from digest.db import transaction
 from digest.deliver.cadence import Schedule
 from digest.deliver.subscribers import subscribe
-from digest.ingest import crawl
+from digest.ingest import catalog, crawl
 from digest.ingest.fetch import Fetcher
 from digest.models import Delivery, Source, Subscription
 from digest.ops import processes
 from digest.records import FINAL, DeliveryStatus
 from digest.runtime import Runtime
+from digest.site.figures import daily
 
 FEEDS = PACKAGE_DIR / "demo_data" / "feeds"
 CLOCK_BACK = timedelta(days=8)
@@ -126,6 +128,10 @@ def run_demo(rt: Runtime, now: datetime, step: Callable[[str], None] = lambda _:
             )
             for source_id in ids
         }
+        step("skill figures")
+        _refresh_figures(rt, now)
+        # Issue 17: a loopback feed left active would fail forever once this server is gone.
+        _pause_sources(rt, ids, now)
     step("demo subscribers")
     subscription_ids = _subscribe_all(rt, start)
     step("digests through a Celery worker")
@@ -173,7 +179,7 @@ def shift_dates(text: str, start: datetime) -> str:
 
 
 def _register_sources(rt: Runtime, base_url: str, now: datetime) -> dict[int, str]:
-    """Add the demo feeds, or point the existing ones at this run's port."""
+    """Add the demo feeds, or point the existing ones at this run's port and resume them."""
     catalogue = json.loads((FEEDS / "sources.json").read_text())
     ids: dict[int, str] = {}
     with transaction(rt.sessions) as session:
@@ -185,10 +191,25 @@ def _register_sources(rt: Runtime, base_url: str, now: datetime) -> dict[int, st
                     url=url, name=entry["name"], kind=entry["kind"], next_fetch_at=now, created_at=now
                 )
                 session.add(source)
-            source.url, source.state, source.next_fetch_at = url, "active", now
-            session.flush()
+                session.flush()
+            source.url = url
+            catalog.set_state(session, source.id, "resume", now)
             ids[source.id] = entry["name"]
     return ids
+
+
+def _refresh_figures(rt: Runtime, now: datetime) -> None:
+    """Compute the daily skill figures, as the periodic task would, so ``digest web`` shows the counts of
+    what the demo crawled at once rather than "Figures not computed yet" (issue 17)."""
+    today = now.astimezone(UTC).date()
+    with transaction(rt.sessions) as session:
+        daily.refresh(session, daily.first_day(session, today) or today, today, now=now)
+
+
+def _pause_sources(rt: Runtime, ids: dict[int, str], now: datetime) -> None:
+    with transaction(rt.sessions) as session:
+        for source_id in ids:
+            catalog.set_state(session, source_id, "pause", now, reason=catalog.DEMO_PAUSED)
 
 
 def _subscribe_all(rt: Runtime, now: datetime) -> list[int]:

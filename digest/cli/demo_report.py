@@ -166,7 +166,7 @@ def report(
         sent_now,
         skills,
         busiest,
-        next_steps(rt.settings.base_url, busiest, min(ids, default=None)),
+        next_steps(rt.settings.base_url, busiest),
     )
 
 
@@ -188,24 +188,22 @@ def _skills(rt: Runtime, source_ids: list[int]) -> tuple[int, SkillRow | None]:
     return len(rows), SkillRow(name, slug, count, f"{rt.settings.base_url}/skills/{quote(slug)}")
 
 
-def next_steps(base_url: str, busiest: SkillRow | None, feed_id: int | None) -> tuple[NextStep, ...]:
-    """What to try after the demo, with this run's own URL and feed id."""
+def next_steps(base_url: str, busiest: SkillRow | None) -> tuple[NextStep, ...]:
+    """What to try after the demo, with this run's own URL."""
     site = (
         f"then open {busiest.url} ({busiest.name}: the skill the demo's items mention most)"
         if busiest
         else f"then open {base_url}/"
     )
-    steps = [
+    return (
         NextStep("digest web", site),
-        NextStep("digest feeds list", "the feeds, when each was fetched and how it went"),
-    ]
-    if feed_id is not None:
-        steps += [
-            NextStep(f"digest feeds pause {feed_id}", "stop fetching one demo feed; its items stay"),
-            NextStep(f"digest feeds resume {feed_id}", "fetch it again from now on"),
-        ]
-    steps.append(NextStep("digest up", "the web app, workers and beat together: digests go out on schedule"))
-    return tuple(steps)
+        NextStep(
+            "digest feeds list",
+            "the feeds and how each fetch went; the demo's rest paused until the next demo",
+        ),
+        NextStep("digest feeds import --starter", "real feeds to crawl: the curated starter catalogue"),
+        NextStep("digest up", "the web app, workers and beat together: digests go out on schedule"),
+    )
 
 
 def _item_count(session: Session, delivery_id: int) -> int:

@@ -82,7 +82,7 @@ def replay_command(
 
 
 def _replay_preview(delivery_id: int, preview: Path, as_json: bool) -> None:
-    from digest.deliver import digests
+    from digest.deliver import compare, digests
 
     if preview.suffix not in (".html", ".eml"):
         raise InvalidInputError("--preview takes a file ending in .html or .eml")
@@ -93,11 +93,15 @@ def _replay_preview(delivery_id: int, preview: Path, as_json: bool) -> None:
     else:
         preview.write_text(rendered.email.html, encoding="utf-8")
     stored, email = rendered.hash_stored, rendered.email
+    # With the base URL of its day put back, as the admin's delivery page compares (issue 17).
+    checked = (
+        compare.compare(email, stored, rendered.sent_base_url, rt.settings.base_url, None) if stored else None
+    )
     row = {
         "delivery": delivery_id,
         "hash_stored": stored,
         "hash_now": email.body_hash,
-        "identical": stored == email.body_hash,
+        "identical": bool(checked and checked.identical),
         "out": str(preview),
     }
     if as_json:

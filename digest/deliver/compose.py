@@ -152,10 +152,18 @@ class Composer:
         splice = HtmlSplice(self.fragments)
         markup = self.env.get_template(f"email/{kind}/body.html").render({**context, "fragment": splice})
         html = splice.finish(self._inliner.inline(markup))
-        body_hash = hashlib.sha256(f"{subject}\x00{text}\x00{html}".encode()).hexdigest()
         return ComposedEmail(
-            subject=subject, text=text, html=html, template_version=self.versions[kind], body_hash=body_hash
+            subject=subject,
+            text=text,
+            html=html,
+            template_version=self.versions[kind],
+            body_hash=body_hash(subject, text, html),
         )
+
+
+def body_hash(subject: str, text: str, html: str) -> str:
+    """The hash stored with a sent email and checked by a replay: of its subject and both parts."""
+    return hashlib.sha256(f"{subject}\x00{text}\x00{html}".encode()).hexdigest()
 
 
 def message_id(delivery_id: int, sender: str, *, replay: int = 0) -> str:

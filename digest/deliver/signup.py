@@ -196,6 +196,15 @@ class Signups:
         with transaction(self.sessions) as session:
             return request, _names(session, request.skill_ids)
 
+    def applied(self, request: SignupRequest) -> SubscriptionInfo | None:
+        """The subscription this request made if its link was used before, else None (issue 17: a reused
+        link says so instead of offering the button again). A suppressed address is None: only a new
+        confirmation lifts the suppression (see ``confirm``)."""
+        with transaction(self.sessions) as session:
+            if suppression.find(session, self.config.secret, request.email) is not None:
+                return None
+            return _already_applied(session, request)
+
     def confirm(self, token: str, now: datetime) -> Confirmed:
         """Apply the request of a confirmation link; a second POST changes nothing and says so."""
         request, _ = self.read(token)

@@ -23,6 +23,10 @@ from digest.ops import schedules
 from digest.vocabulary import MIN_INTERVAL, interval_for
 
 STATES = {"pause": "paused", "resume": "active"}
+# Why a demo feed is paused (issue 17): its server on 127.0.0.1 lives only while ``digest demo`` runs, so
+# the feed would fail forever between runs. The reason marks it as a demo feed in ``feeds list`` and the
+# admin; the next demo resumes it.
+DEMO_PAUSED = "demo feed: served only while `digest demo` runs; the next demo resumes it"
 # The curated starting point shipped with the package (issue 16). The engineering blogs are derived from a
 # CC BY-SA 4.0 list, so they stay in a file of their own (digest/data/NOTICE.md).
 STARTER_FILES = (
@@ -138,10 +142,15 @@ def export_feeds(session: Session) -> list[OpmlFeed]:
     ]
 
 
-def set_state(session: Session, source_id: int, action: str, now: datetime) -> FeedInfo:
-    """Pause or resume a feed. Resuming also re-enables a disabled feed and makes it due now."""
+def set_state(
+    session: Session, source_id: int, action: str, now: datetime, *, reason: str | None = None
+) -> FeedInfo:
+    """Pause or resume a feed. Pausing records ``reason`` if given; resuming also re-enables a disabled
+    feed, clears the reason and makes it due now."""
     source = _get(session, source_id)
     source.state = STATES[action]
+    if action == "pause" and reason is not None:
+        source.disabled_reason = reason
     if action == "resume":
         source.disabled_reason = None
         source.consecutive_failures = 0

@@ -127,3 +127,16 @@ def unknown_skill(session: Session, query: str, limit: int = SUGGESTIONS) -> str
     close = [hit.name for hit in search_skills(session, query, limit)]
     hint = f"did you mean {', '.join(close)}?" if close else "no skill has a close name"
     return f"no skill called {query.strip()!r}; {hint}"
+
+
+def popular_names(session: Session, limit: int) -> list[str]:
+    """The names of the ``limit`` most popular skills (merged ones left out): what a signup form offers
+    before anyone types (issue 17)."""
+    return list(
+        session.scalars(
+            select(Skill.name)
+            .where(Skill.merged_into.is_(None))
+            .order_by(Skill.popularity.desc(), Skill.name)
+            .limit(limit)
+        )
+    )

@@ -81,7 +81,14 @@ def create_app(
         yield
         rt.close()
 
-    app = FastAPI(title="digest", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="digest",
+        description=docs.DESCRIPTION,
+        openapi_tags=docs.TAGS,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
 
     @app.exception_handler(DigestError)
     async def refused(request: Request, exc: DigestError) -> Response:
@@ -119,13 +126,17 @@ def create_app(
         # An unknown route or method under /api/v1 is a problem too (RFC 9457), with FastAPI's headers.
         if _platform(request):
             return api_v1.problem(exc.status_code, str(exc.detail), headers=exc.headers)
-        return await http_exception_handler(request, exc)
+        if exc.status_code != 404 or request.url.path.startswith("/api/"):
+            return await http_exception_handler(request, exc)
+        # Issue 17: a person who mistyped an address gets a page with the skill search, not JSON.
+        return web.page(request, "not_found.html", 404)
 
     for module in (pages, subscribe, manage, rights, api, api_v1, stream, alerts, metrics, docs, view):
         app.include_router(module.router(web))
     app.include_router(webhooks.router(web, certificates))
     # Admin routes are in /openapi.json only when the admin web is on (issue 14, finding 8).
     app.include_router(admin.router(web), include_in_schema=bool(settings.admin_token))
+    docs.tag_pages(app)
     app.mount("/static", StaticFiles(directory=templates_dir() / "web" / "static"), name="static")
     docs.mount_assets(app)
     # The last added is the outermost: the client address is settled first, and refusals carry headers.

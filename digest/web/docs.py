@@ -9,6 +9,7 @@ from the ``fastapi-offline`` package (Swagger UI 5, which reads the OpenAPI 3.1 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
@@ -18,6 +19,22 @@ from fastapi.staticfiles import StaticFiles
 from digest.web.context import Web
 
 ASSETS = "/docs/assets"
+
+DESCRIPTION = """Skill digests: emails of the news, blog posts and papers that mention the skills one follows.
+
+The **public API** is in the first three sections: the platform API under `/api/v1` (API keys with scopes,
+errors as RFC 9457 problems), the signed-link API under `/api/` that the emails' manage links use, and each
+skill's items as JSON pages, Atom and JSON Feed. The **web pages** and the **admin** follow; they answer
+HTML for people, are listed so every route is described, and are no API: their shape may change.
+"""
+# The sections of /docs, public API first (issue 17: the schema separates it from HTML routes and admin).
+TAGS: list[dict[str, Any]] = [
+    {"name": "platform API v1", "description": "The platform API: an API key with scopes, RFC 9457 errors."},
+    {"name": "api", "description": "Public API behind the signed links of each email: subscribe, manage."},
+    {"name": "stream", "description": "Public API: a skill's items as JSON pages, Atom and JSON Feed."},
+    {"name": "pages", "description": "Web pages for people (HTML) and what their forms fetch: not an API."},
+    {"name": "admin", "description": "The admin web (HTML) behind DIGEST_ADMIN_TOKEN: not an API."},
+]
 
 
 def router(web: Web) -> APIRouter:
@@ -29,6 +46,24 @@ def router(web: Web) -> APIRouter:
         return web.templates.TemplateResponse(request, "docs.html", {"assets": ASSETS})
 
     return routes
+
+
+def tag_pages(app: FastAPI) -> None:
+    """File every operation the API modules did not tag under "admin" or "pages" in ``app``'s OpenAPI
+    description, so /docs shows the public API apart from the HTML routes. (Done on the schema: routes of
+    included routers are not in ``app.routes`` to tag one by one.)"""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                operation.setdefault("tags", ["admin" if path.startswith("/admin") else "pages"])
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def mount_assets(app: FastAPI) -> None:

@@ -23,7 +23,7 @@ PLATFORM_PREFIX = "/api/v1/"
 # A signup or a change is a few hundred bytes; 64 KiB leaves room for any honest one (issue 14, finding 7).
 MAX_API_BODY = 64 * 1024
 # Pages whose URL is a signed token: the token must not leak in a Referer nor stay in a shared cache.
-TOKEN_PAGES = ("/manage/", "/u/", "/confirm/", "/alerts/off/", "/api/manage/", "/admin")
+TOKEN_PAGES = ("/manage/", "/u/", "/confirm/", "/alerts/off/", "/api/manage/", "/admin", "/view/")
 # 'self' only: no inline script or style (they live in /static), no other site's code; forms post here.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "

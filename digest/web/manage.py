@@ -259,7 +259,8 @@ def next_digest(info: SubscriptionInfo, now: datetime) -> str:
     """When the next digest goes out, in the subscriber's time: the end of the window its next dispatch
     opens (``cadence.window``, as the dispatch and ``digest preview`` compute it)."""
     end = subscribers.next_window(info, now)[1].astimezone(ZoneInfo(info.timezone))
-    return f"{end:%A} {end.day} {end:%B, %H:%M} ({info.timezone})"
+    # Issue 17's wording: "Fri 11 Dec, 07:00 (Europe/Berlin)".
+    return f"{end:%a} {end.day} {end:%b}, {end:%H:%M} ({info.timezone})"
 
 
 def _schedule_changes(fields: Fields) -> subscribers.Changes:

@@ -18,16 +18,20 @@ from digest.deliver.cadence import Schedule
 from digest.deliver.signup import SignupRequest, describe_schedule, resolve_skills
 from digest.deliver.subscribers import normalise_email
 from digest.errors import InvalidInputError
-from digest.ingest.skills import SkillHit, search_skills
+from digest.ingest.skills import SkillHit, popular_names, search_skills
 from digest.ops import schedules
+from digest.records import SubscriptionInfo
 from digest.tokens import MANAGE, make_token
 from digest.vocabulary import CADENCES, MAX_SKILLS_PER_REQUEST, WEEKDAYS, limit_skills
 from digest.web import security
 from digest.web.context import Web
 from digest.web.forms import Fields, check_schedule, email_problem, form_reader, whole_number
+from digest.web.manage import next_digest
 from digest.web.zones import is_zone, zone_choices
 
 HONEYPOT = "website"
+# Skills the autocomplete offers before anything is typed (issue 17).
+POPULAR = 20
 
 
 @dataclass
@@ -69,6 +73,8 @@ def router(web: Web) -> APIRouter:
     signup_form = Depends(form_reader(web.settings.secret_key, "subscribe"))
 
     def show(request: Request, form: SignupForm, status: int = 200) -> HTMLResponse:
+        with transaction(web.rt.sessions) as session:
+            popular = popular_names(session, POPULAR)
         return web.page(
             request,
             "subscribe.html",
@@ -77,6 +83,7 @@ def router(web: Web) -> APIRouter:
             cadences=CADENCES,
             weekdays=WEEKDAYS,
             zones=zone_choices(form.timezone if is_zone(form.timezone) else web.settings.default_timezone),
+            popular=popular,
         )
 
     @routes.get("/subscribe", response_class=HTMLResponse)
@@ -126,6 +133,9 @@ def router(web: Web) -> APIRouter:
     @routes.get("/confirm/{token}", response_class=HTMLResponse)
     def confirm_form(request: Request, token: str) -> HTMLResponse:
         signup, names = web.signups.read(token)
+        before = web.signups.applied(signup)
+        if before is not None:
+            return confirmed(request, token, before, already=True)
         return web.page(
             request,
             "confirm.html",
@@ -141,7 +151,9 @@ def router(web: Web) -> APIRouter:
     def confirm(request: Request, token: str) -> HTMLResponse:
         # No form field is needed: the signed token is the proof (issue 5).
         outcome = web.signups.confirm(token, web.clock())
-        info = outcome.info
+        return confirmed(request, token, outcome.info, already=outcome.already)
+
+    def confirmed(request: Request, token: str, info: SubscriptionInfo, *, already: bool) -> HTMLResponse:
         manage = make_token(web.settings.secret_key, MANAGE, {"u": info.subscriber_id})
         schedule = Schedule(info.cadence, info.hour, info.weekday, info.timezone)
         return web.page(
@@ -153,8 +165,10 @@ def router(web: Web) -> APIRouter:
             cadence=info.cadence,
             when=describe_schedule(schedule),
             done=True,
-            already=outcome.already,
+            already=already,
             manage_url=f"/manage/{manage}",
+            # Issue 17: when the first digest comes, from the window the dispatch uses.
+            next_at=next_digest(info, web.clock()) if info.state == "active" else "",
         )
 
     return routes

@@ -14,6 +14,7 @@ import pytest
 from digest.config import Settings
 from digest.web import create_app
 from tests.browser.pages import click_through
+from tests.support import WAIT
 from tests.web_support import link, outbox, serve
 
 pytestmark = pytest.mark.slow
@@ -59,3 +60,29 @@ def test_a_visitor_subscribes_from_a_skill_link_confirms_and_manages(
         "4-confirmed.png",
         "5-manage.png",
     ]
+
+
+def test_the_skill_field_suggests_names_from_the_taxonomy_as_one_types(
+    browser: object, settings: Settings, rt: object
+) -> None:
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    assert isinstance(browser, WebDriver)
+    with serve(create_app(settings)) as http:
+        browser.get(f"{str(http.base_url).rstrip('/')}/subscribe")
+        offered = browser.execute_script(
+            "return Array.from(document.getElementById('skill-names').options, o => o.value)"
+        )
+        browser.find_element("id", "more").send_keys("Rust, kubern")
+        # forms.js asks /skills/suggest for the name after the last comma and keeps what came before.
+        WebDriverWait(browser, WAIT).until(
+            lambda driver: (
+                "Rust, Kubernetes"
+                in driver.execute_script(
+                    "return Array.from(document.getElementById('skill-names').options, o => o.value)"
+                )
+            )
+        )
+
+    assert "Python" in offered and "Rust, Kubernetes" not in offered

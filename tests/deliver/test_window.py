@@ -152,6 +152,6 @@ def test_the_manage_page_says_when_the_next_digest_comes_from_the_same_window(rt
         if now == overdue:
             assert preview_then_dispatch(rt, now)[1] == at("2026-11-19T07:00")
 
-    assert "Next digest: Thursday 19 November, 08:00 (Europe/Berlin)" in pages[overdue]
-    assert "Next digest: Friday 20 November, 08:00 (Europe/Berlin)" in pages[waiting]
+    assert "Next digest: Thu 19 Nov, 08:00 (Europe/Berlin)" in pages[overdue]
+    assert "Next digest: Fri 20 Nov, 08:00 (Europe/Berlin)" in pages[waiting]
     assert preview_window(rt, waiting)[1] == at("2026-11-20T07:00")

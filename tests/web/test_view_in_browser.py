@@ -151,6 +151,8 @@ def test_a_bad_view_link_answers_a_clear_4xx_page(
 
     assert page.status_code == status
     assert words in page.text and "<h2>" in page.text
+    # The error pages of a token URL keep the token out of Referer headers and caches too (edge.TOKEN_PAGES).
+    assert page.headers["referrer-policy"] == "no-referrer" and page.headers["cache-control"] == "no-store"
 
 
 def test_a_preview_has_no_view_link_since_nothing_was_sent(

@@ -53,6 +53,8 @@ class Rendered:
     email: ComposedEmail
     message: EmailMessage
     hash_stored: str | None
+    # DIGEST_BASE_URL when it was sent (stored with the manifest since migration 0016), for ``compare``.
+    sent_base_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,10 +239,14 @@ def render_delivery(
             delivery.more,
             told,
         )
-        sent_at, stored = delivery.finished_at or delivery.created_at, delivery.body_hash
+        sent_at, stored, sent_base = (
+            delivery.finished_at or delivery.created_at,
+            delivery.body_hash,
+            delivery.base_url,
+        )
         files = archived_templates(session, "digest", delivery.template_version)
     composed = composer.digest(said, archived=files)
-    return Rendered(said, composed, message(said, composed, config, sent_at), stored)
+    return Rendered(said, composed, message(said, composed, config, sent_at), stored, sent_base)
 
 
 def preview(

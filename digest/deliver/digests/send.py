@@ -208,6 +208,7 @@ def _store_manifest(
             subject=email.subject,
             template_version=email.template_version,
             body_hash=email.body_hash,
+            base_url=said.base_url,
             message_id=msgid,
             more=said.more,
             more_by_skill={sec.skill_id: sec.more for sec in said.sections if sec.more},

@@ -39,7 +39,7 @@ from sqlalchemy import func, or_, select
 
 from digest import health
 from digest.db import transaction
-from digest.deliver import digests, history, replay, subscribers, suppression
+from digest.deliver import compare, digests, history, replay, subscribers, suppression
 from digest.deliver.signup import TooManyRequestsError
 from digest.errors import DigestError, ErasedError, InvalidInputError
 from digest.ingest import catalog
@@ -224,7 +224,11 @@ def router(web: Web) -> APIRouter:
         if found.body_hash is not None:
             try:
                 done = digests.render_delivery(web.rt.sessions, delivery_id, web.rt.composer, web.rt.delivery)
-                rendered = {"html": done.email.html, "stored": done.hash_stored, "now": done.email.body_hash}
+                sent = compare.sent_copy(web.rt.mailer, found.message_id)
+                checked = compare.compare(
+                    done.email, found.body_hash, done.sent_base_url, web.settings.base_url, sent
+                )
+                rendered = {"html": done.email.html, "check": checked}
             except DigestError as exc:
                 rendered = {"error": str(exc)}
         replayed = request.query_params.get("replayed", "")

@@ -23,4 +23,32 @@
     form.addEventListener("change", function (event) { if (event.target.name === "cadence") { update(); } });
     update();
   });
+  // Skill autocomplete (issue 17): the <datalist> of an input with data-suggest gets the names that
+  // /skills/suggest finds for the part after the last comma, each offered with the earlier parts kept.
+  document.querySelectorAll("input[data-suggest]").forEach(function (input) {
+    var list = input.list, timer = 0, asked = "";
+    if (!list || !window.fetch) { return; }
+    function fill(before, names) {
+      while (list.firstChild) { list.removeChild(list.firstChild); }
+      names.forEach(function (name) {
+        var option = document.createElement("option");
+        option.value = before + name;
+        list.appendChild(option);
+      });
+    }
+    function ask() {
+      var value = input.value, cut = value.lastIndexOf(",") + 1;
+      var term = value.slice(cut).trim(), before = cut ? value.slice(0, cut) + " " : "";
+      if (!term || term === asked) { return; }
+      asked = term;
+      fetch(input.dataset.suggest + "?q=" + encodeURIComponent(term), { headers: { Accept: "application/json" } })
+        .then(function (answer) { return answer.ok ? answer.json() : { skills: [] }; })
+        .then(function (found) {
+          if (input.value.slice(input.value.lastIndexOf(",") + 1).trim() !== term) { return; }
+          fill(before, found.skills.map(function (skill) { return skill.name; }));
+        })
+        .catch(function () { asked = ""; });
+    }
+    input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(ask, 150); });
+  });
 })();
