@@ -36,7 +36,8 @@ def prune_command(
             result = retention.prune(rt.sessions, rt.retention, now)
         else:
             with progress() as bar:
-                task = bar.add_task("pruning", total=planned.deliveries + planned.items)
+                total = planned.deliveries + planned.items + planned.idempotent_requests
+                task = bar.add_task("pruning", total=total)
                 result = retention.prune(
                     rt.sessions, rt.retention, now, progress=lambda rows: bar.advance(task, rows)
                 )
@@ -47,7 +48,8 @@ def prune_command(
     out.print(
         f"{verb} {result.deliveries} deliveries (window ended before {result.deliveries_before:%Y-%m-%d}) "
         f"with {result.delivery_items} manifest rows and {result.delivery_events} events; "
-        f"{result.items} items (stored before {result.items_before:%Y-%m-%d}) with {result.tags} tags"
+        f"{result.items} items (stored before {result.items_before:%Y-%m-%d}) with {result.tags} tags; "
+        f"{result.idempotent_requests} API idempotency keys older than a day"
     )
 
 

@@ -26,7 +26,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
 from digest.errors import PrunedError
-from digest.models import Delivery, DeliveryEvent, DeliveryItem, Item, PrunedRange, Setting, Tag
+from digest.models import (
+    Delivery,
+    DeliveryEvent,
+    DeliveryItem,
+    IdempotentRequest,
+    Item,
+    PrunedRange,
+    Setting,
+    Tag,
+)
 from digest.records import DeliveryStatus, iso
 
 # Rows deleted per transaction: large enough that a year of items takes minutes, small enough that each
@@ -35,6 +44,10 @@ BATCH = 1000
 ITEMS_PRUNED_KEY = "items-pruned-before"
 # A delivery still being sent (or waiting for a retry) is never deleted under its worker.
 FINISHED = (DeliveryStatus.SENT, DeliveryStatus.SKIPPED, DeliveryStatus.FAILED)
+# How long an Idempotency-Key of the platform API answers its first result: the IETF draft
+# (draft-ietf-httpapi-idempotency-key-header) leaves the expiry to the resource server; a day covers
+# any client's retries, as Stripe's does, and is too short for the table to grow.
+IDEMPOTENCY_KEPT = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +69,7 @@ class PruneResult:
     delivery_events: int
     items: int
     tags: int
+    idempotent_requests: int
     batches: int
     dry_run: bool
 
@@ -70,6 +84,7 @@ class PruneResult:
             "delivery_events": self.delivery_events,
             "items": self.items,
             "tags": self.tags,
+            "idempotent_requests": self.idempotent_requests,
             "batches": self.batches,
         }
 
@@ -96,6 +111,7 @@ def plan(session: Session, policy: Policy, now: datetime) -> PruneResult:
         _count(session, select(DeliveryEvent.id).where(DeliveryEvent.delivery_id.in_(doomed))),
         _count(session, items),
         _count(session, select(Tag.item_id).where(Tag.item_id.in_(items))),
+        _count(session, select(IdempotentRequest.id).where(_old_request(now))),
         0,
         dry_run=True,
     )
@@ -111,7 +127,8 @@ def prune(
 ) -> PruneResult:
     """Delete what is past retention at ``now``, ``batch`` rows a transaction; the counts deleted."""
     items_before, deliveries_before = cuts(policy, now)
-    counts = dict.fromkeys(("deliveries", "delivery_items", "delivery_events", "items", "tags"), 0)
+    names = ("deliveries", "delivery_items", "delivery_events", "items", "tags", "idempotent_requests")
+    counts = dict.fromkeys(names, 0)
     batches = _in_batches(
         sessions,
         lambda session, after: _prune_deliveries(session, deliveries_before, now, after, batch),
@@ -123,6 +140,12 @@ def prune(
         lambda session, after: _prune_items(session, items_before, now, after, batch),
         counts,
         lambda deleted: progress(deleted["items"]) if progress else None,
+    )
+    batches += _in_batches(
+        sessions,
+        lambda session, after: _prune_requests(session, now, after, batch),
+        counts,
+        lambda deleted: progress(deleted["idempotent_requests"]) if progress else None,
     )
     return PruneResult(items_before, deliveries_before, batches=batches, dry_run=False, **counts)
 
@@ -197,6 +220,31 @@ def _prune_items(
     # same moment never rebuilds a day from half its items.
     _record_horizon(session, before, now)
     return ids[-1], deleted
+
+
+def _prune_requests(
+    session: Session, now: datetime, after: int, batch: int
+) -> tuple[int, dict[str, int]] | None:
+    """One batch of Idempotency-Key records past ``IDEMPOTENCY_KEPT``: a retry after that is a new request."""
+    ids = list(
+        session.scalars(
+            select(IdempotentRequest.id)
+            .where(IdempotentRequest.id > after, _old_request(now))
+            .order_by(IdempotentRequest.id)
+            .limit(batch)
+        )
+    )
+    if not ids:
+        return None
+    return ids[-1], {
+        "idempotent_requests": _deleted(
+            session, delete(IdempotentRequest).where(IdempotentRequest.id.in_(ids))
+        )
+    }
+
+
+def _old_request(now: datetime) -> ColumnElement[bool]:
+    return IdempotentRequest.created_at < now - IDEMPOTENCY_KEPT
 
 
 def _old_delivery(before: datetime) -> ColumnElement[bool]:

@@ -283,3 +283,35 @@ def test_retention_settings_take_durations(settings: Settings) -> None:
     )
     assert (custom.item_retention, custom.delivery_retention) == (200 * 86400, 30 * 86400)
     assert (settings.item_retention, settings.delivery_retention) == (400 * 86400, 180 * 86400)
+
+
+def test_idempotency_keys_older_than_a_day_go_and_younger_ones_answer_on(rt: Runtime) -> None:
+    from digest.models import ApiKey, IdempotentRequest
+
+    with transaction(rt.sessions) as session:
+        key = ApiKey(name="platform", prefix="dk_test", key_hash="0" * 64, scopes="subscribe", created_at=NOW)
+        session.add(key)
+        session.flush()
+        for name, age in (
+            ("kept", retention.IDEMPOTENCY_KEPT),
+            ("gone", retention.IDEMPOTENCY_KEPT + SECOND),
+        ):
+            session.add(
+                IdempotentRequest(
+                    api_key_id=key.id,
+                    key=name,
+                    fingerprint="f" * 64,
+                    status=201,
+                    body={},
+                    created_at=NOW - age,
+                )
+            )
+
+    with transaction(rt.sessions) as session:
+        planned = retention.plan(session, POLICY, NOW)
+    result = retention.prune(rt.sessions, POLICY, NOW)
+
+    assert planned.idempotent_requests == 1 and result.idempotent_requests == 1
+    assert result.as_json()["idempotent_requests"] == 1
+    with transaction(rt.sessions) as session:
+        assert list(session.scalars(select(IdempotentRequest.key))) == ["kept"]
