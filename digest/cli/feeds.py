@@ -58,12 +58,12 @@ def feeds_add(
 ) -> None:
     """Add a feed to crawl. A web page is answered by the feed it links to (autodiscovery)."""
     from digest.db import transaction
-    from digest.ingest import catalog, crawl
+    from digest.ingest import catalog, discover
     from digest.ingest import sources as plan
 
     interval = parse_duration(every) if every else None
     with runtime() as rt:
-        found = crawl.find_feed(rt.fetcher, plan.check_feed_url(url))
+        found = discover.find_feed(rt.fetcher, plan.check_feed_url(url))
         with transaction(rt.sessions) as session:
             info = catalog.add_feed(
                 session, found.url, kind, clock(), interval=interval, name=name or found.title

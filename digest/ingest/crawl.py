@@ -22,10 +22,10 @@ from sqlalchemy import Row, or_, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
-from digest.errors import FetchError, InvalidInputError, NotFoundError, ParseError
+from digest.errors import FetchError, NotFoundError, ParseError
 from digest.ingest import sources as plan
 from digest.ingest.match import Matcher
-from digest.ingest.parse import discover_feed_links, parse_feed
+from digest.ingest.parse import parse_feed
 from digest.ingest.store import (
     StoredItem,
     failure_values,
@@ -268,37 +268,6 @@ def refresh_and_tag(
     outcome = refresh_source(sessions, fetcher, source_id, now, rng, parse)
     tag_items(sessions, matchers, outcome.changed)
     return outcome
-
-
-@dataclass(frozen=True, slots=True)
-class FoundFeed:
-    """A feed URL that was fetched and parsed, and the feed's own title."""
-
-    url: str
-    title: str
-
-
-def find_feed(fetcher: FeedFetcher, url: str) -> FoundFeed:
-    """The feed at ``url``; for a web page, the first feed it links to (RSS/Atom autodiscovery).
-
-    Raises ``InvalidInputError`` when neither the URL nor any linked URL is a readable feed.
-    """
-    result = fetcher.fetch(url, etag=None, last_modified=None)
-    try:
-        parsed = parse_feed(result.content, url=result.url, content_type=result.content_type)
-        return FoundFeed(result.permanent_url or url, parsed.title)
-    except ParseError as exc:
-        candidates = discover_feed_links(result.content, result.url)
-        if not candidates:
-            raise InvalidInputError(f"no feed at {url}: {exc}") from None
-    for candidate in candidates:
-        try:
-            linked = fetcher.fetch(candidate, etag=None, last_modified=None)
-            parsed = parse_feed(linked.content, url=linked.url, content_type=linked.content_type)
-        except (FetchError, ParseError):
-            continue
-        return FoundFeed(linked.permanent_url or candidate, parsed.title)
-    raise InvalidInputError(f"{url} links to {len(candidates)} feed(s), none of which could be read")
 
 
 def targets(sessions: sessionmaker[Session], source_ids: Sequence[int]) -> list[plan.SourceForFetch]:
