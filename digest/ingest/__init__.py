@@ -6,6 +6,7 @@
       -> store (upsert, de-duplicate, per-feed outcome)
       -> match/ (skill entities from the taxonomy)
 
-orchestrated by ``crawl``; ``taxonomy`` loads and versions the skill entities and ``skills`` finds them by
-what people type; ``catalog`` and ``opml`` manage the list of feeds.
+orchestrated by ``crawl`` (one feed) and ``rounds`` (a round of many, outcomes written in batches);
+``taxonomy`` loads and versions the skill entities and ``skills`` finds them by what people type;
+``catalog``, ``opml`` and ``discover`` (a page's feed, by autodiscovery) manage the list of feeds.
 """
