@@ -28,6 +28,8 @@ from digest.models import Alert, AlertDelivery, Skill, Subscriber
 from digest.ops import sending
 from digest.records import AlertContent, ComposedEmail
 
+_SENT_TODAY = "it fired today already: one email per alert and UTC day"
+
 
 @dataclass(frozen=True, slots=True)
 class AlertPreview:
@@ -77,9 +79,6 @@ def open_now(session: Session, alert_id: int, now: datetime) -> int:
         # No refusal but no row: the beat's check opened today's between the two statements.
         raise ConflictError(f"alert {alert_id} sends nothing now: {refusal or _SENT_TODAY}")
     return opened
-
-
-_SENT_TODAY = "it fired today already: one email per alert and UTC day"
 
 
 def _load(session: Session, alert_id: int, *, lock: bool) -> tuple[Alert, Skill, Subscriber]:
