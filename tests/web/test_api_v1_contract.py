@@ -27,6 +27,8 @@ ROUTES = {
     ("get", "/api/v1/alerts/{alert_id}"): {404},
     ("patch", "/api/v1/alerts/{alert_id}"): {404, 409},
     ("delete", "/api/v1/alerts/{alert_id}"): {404},
+    ("post", "/api/v1/alerts/{alert_id}/preview"): {404},
+    ("post", "/api/v1/alerts/{alert_id}/run"): {404, 409},
 }
 EVERY_ROUTE = {400, 401, 403, 422, 429}
 
@@ -60,3 +62,11 @@ def test_every_v1_route_is_listed_with_its_problem_answers(document: dict[str, A
             assert {"type", "title", "status", "detail"} <= set(schema["properties"])
         assert "Retry-After" in answers["429"]["headers"]
         assert document["paths"][path][method]["security"] == [{"ApiKey": []}]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_both_runs_take_an_idempotency_key_header(document: dict[str, Any]) -> None:
+    for path in ("/api/v1/subscriptions/{subscription_id}/run", "/api/v1/alerts/{alert_id}/run"):
+        parameters = document["paths"][path]["post"]["parameters"]
+        headers = [p for p in parameters if p["in"] == "header"]
+        assert [(p["name"], p["required"]) for p in headers] == [("Idempotency-Key", False)], path

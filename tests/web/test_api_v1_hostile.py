@@ -55,6 +55,8 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ),
     ("get", "/api/v1/alerts/{alert_id}", None),
     ("patch", "/api/v1/alerts/{alert_id}", {"period": "24h", "threshold": 60, "min_count": 4}),
+    ("post", "/api/v1/alerts/{alert_id}/preview", None),
+    ("post", "/api/v1/alerts/{alert_id}/run", None),
     ("delete", "/api/v1/alerts/{alert_id}", None),
     ("delete", "/api/v1/subscriptions/{subscription_id}", None),
 ]

@@ -100,13 +100,13 @@ def router(web: Web) -> APIRouter:
     def read(alert_id: RowId, key: ApiKeyInfo = caller) -> AlertOut:
         """One alert this key made."""
         with transaction(web.rt.sessions) as session:
-            return _out(session, _owned(session, key, alert_id))
+            return _out(session, owned(session, key, alert_id))
 
     @routes.patch("/alerts/{alert_id}", responses=responses(404, 409))
     def change(alert_id: RowId, body: AlertPatch, key: ApiKeyInfo = caller) -> AlertOut:
         """Change the threshold, period or minimum count."""
         with transaction(web.rt.sessions) as session:
-            alert = _owned(session, key, alert_id)
+            alert = owned(session, key, alert_id)
             if body.period is not None and body.period != alert.period:
                 if _find(session, alert.subscriber_id, alert.skill_id, body.period) is not None:
                     raise ConflictError(f"the address has a {body.period} alert on this skill already")
@@ -120,13 +120,14 @@ def router(web: Web) -> APIRouter:
     def delete(alert_id: RowId, key: ApiKeyInfo = caller) -> AlertOut:
         """Turn the alert off; deleting twice is not an error."""
         with transaction(web.rt.sessions) as session:
-            alert = alerts.remove(session, _owned(session, key, alert_id).id)
+            alert = alerts.remove(session, owned(session, key, alert_id).id)
             return _out(session, alert)
 
     return routes
 
 
-def _owned(session: Session, key: ApiKeyInfo, alert_id: int) -> Alert:
+def owned(session: Session, key: ApiKeyInfo, alert_id: int) -> Alert:
+    """The alert, if ``key`` may reach it (it made it, or is an admin key); else ``NotFoundError``."""
     alert = session.get(Alert, alert_id)
     if alert is None or not (key.allows(ADMIN) or alert.api_key_id == key.id):
         raise NotFoundError(f"no alert with id {alert_id} made with this API key")

@@ -4,6 +4,8 @@
             already there: another request under this Idempotency-Key -> 422; still running -> 409;
             finished -> its stored answer, unchanged
     finish: store the answer; abandon: drop the reservation of a request that failed, so a retry runs it
+    once:   the three around a route's work, for every route that takes the header (the runs of
+            subscriptions and alerts)
 
 The reservation commits before the work starts, so two calls at once run it once: the second waits on the
 unique row (PostgreSQL) or the write lock (SQLite), then finds it running or finished.
@@ -12,21 +14,29 @@ unique row (PostgreSQL) or the write lock (SQLite), then finds it running or fin
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import HTTPException
+from fastapi import Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
-from digest.errors import ConflictError
+from digest.errors import ConflictError, DigestError
 from digest.models import IdempotentRequest
 
 HEADER = "Idempotency-Key"
 MAX_LENGTH = 255
+
+# The header as a route parameter.
+KeyHeader = Annotated[
+    str | None, Header(alias=HEADER, description="repeat the first answer to a retry with this key")
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +106,34 @@ def abandon(sessions: sessionmaker[Session], api_key_id: int, key: str) -> None:
                 IdempotentRequest.api_key_id == api_key_id, IdempotentRequest.key == key
             )
         )
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body as sent: part of an idempotent request's fingerprint."""
+    return await request.body()
+
+
+def once(
+    sessions: sessionmaker[Session],
+    api_key_id: int,
+    header: str | None,
+    request: Request,
+    body: bytes,
+    now: datetime,
+    work: Callable[[], BaseModel],
+) -> BaseModel | JSONResponse:
+    """``work``'s answer (status 200); under an ``Idempotency-Key`` header, the first answer to it."""
+    if header is None:
+        return work()
+    key = check_key(header)
+    print_ = fingerprint(request.method, request.url.path, body)
+    stored = begin(sessions, api_key_id, key, print_, now)
+    if stored is None:
+        try:
+            answer = work()
+        except DigestError:
+            abandon(sessions, api_key_id, key)
+            raise
+        stored = Answer(200, answer.model_dump(mode="json"))
+        finish(sessions, api_key_id, key, stored)
+    return JSONResponse(stored.body, status_code=stored.status)

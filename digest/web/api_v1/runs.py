@@ -15,15 +15,15 @@ leaves the delivery pending, and the outbox retries it as any other (``status`` 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from digest.db import transaction
 from digest.deliver import digests, subscribers
-from digest.errors import DigestError, MailError
+from digest.errors import MailError
 from digest.models import Delivery
 from digest.ops.apikeys import SUBSCRIBE, ApiKeyInfo
 from digest.records import DeliveryOutcome, DeliveryStatus, DigestSection, ItemForDigest
@@ -85,11 +85,6 @@ class RunOut(BaseModel):
     error: str | None
 
 
-async def raw_body(request: Request) -> bytes:
-    """The request body as sent: part of an idempotent request's fingerprint."""
-    return await request.body()
-
-
 def router(web: Web) -> APIRouter:
     """The routes of this module."""
     routes = APIRouter()
@@ -120,28 +115,14 @@ def router(web: Web) -> APIRouter:
     def run(
         request: Request,
         subscription_id: RowId,
-        body: Annotated[bytes, Depends(raw_body)],
-        idempotency_key: Annotated[
-            str | None,
-            Header(alias=idempotency.HEADER, description="repeat the first answer to a retry with this key"),
-        ] = None,
+        body: Annotated[bytes, Depends(idempotency.raw_body)],
+        idempotency_key: idempotency.KeyHeader = None,
         key: ApiKeyInfo = caller,
     ) -> Any:
         """Send the open window now, once."""
-        if idempotency_key is None:
-            return send_now(key, subscription_id)
-        idem = idempotency.check_key(idempotency_key)
-        print_ = idempotency.fingerprint(request.method, request.url.path, body)
-        stored = idempotency.begin(web.rt.sessions, key.id, idem, print_, web.clock())
-        if stored is None:
-            try:
-                answer = send_now(key, subscription_id)
-            except DigestError:
-                idempotency.abandon(web.rt.sessions, key.id, idem)
-                raise
-            stored = idempotency.Answer(200, answer.model_dump(mode="json"))
-            idempotency.finish(web.rt.sessions, key.id, idem, stored)
-        return JSONResponse(stored.body, status_code=stored.status)
+        rt = web.rt
+        work = partial(send_now, key, subscription_id)
+        return idempotency.once(rt.sessions, key.id, idempotency_key, request, body, web.clock(), work)
 
     def send_now(key: ApiKeyInfo, subscription_id: int) -> RunOut:
         rt = web.rt
