@@ -22,9 +22,10 @@ ASSETS = "/docs/assets"
 
 DESCRIPTION = """Skill digests: emails of the news, blog posts and papers that mention the skills one follows.
 
-The **public API** is in the first three sections: the platform API under `/api/v1` (API keys with scopes,
-errors as RFC 9457 problems), the signed-link API under `/api/` that the emails' manage links use, and each
-skill's items as JSON pages, Atom and JSON Feed. The **web pages** and the **admin** follow; they answer
+The **public API** is in the first four sections: the platform API under `/api/v1` (API keys with scopes,
+errors as RFC 9457 problems), the signed-link API under `/api/` that the emails' manage links use, each
+skill's items as JSON pages, Atom and JSON Feed, and the webhooks email providers post bounces and
+complaints to. The **web pages** and the **admin** follow; they answer
 HTML for people, are listed so every route is described, and are no API: their shape may change.
 """
 # The sections of /docs, public API first (issue 17: the schema separates it from HTML routes and admin).
@@ -32,6 +33,7 @@ TAGS: list[dict[str, Any]] = [
     {"name": "platform API v1", "description": "The platform API: an API key with scopes, RFC 9457 errors."},
     {"name": "api", "description": "Public API behind the signed links of each email: subscribe, manage."},
     {"name": "stream", "description": "Public API: a skill's items as JSON pages, Atom and JSON Feed."},
+    {"name": "webhooks", "description": "For email providers: bounces and complaints, signatures checked."},
     {"name": "pages", "description": "Web pages for people (HTML) and what their forms fetch: not an API."},
     {"name": "admin", "description": "The admin web (HTML) behind DIGEST_ADMIN_TOKEN: not an API."},
 ]

@@ -7,7 +7,7 @@ import re
 
 import httpx
 
-PUBLIC = ["platform API v1", "api", "stream"]
+PUBLIC = ["platform API v1", "api", "stream", "webhooks"]
 
 
 def operations(client: httpx.Client) -> list[tuple[str, str, list[str]]]:
@@ -39,6 +39,8 @@ def test_every_operation_is_in_exactly_one_section_by_what_it_is(client: httpx.C
             assert tag in ("api", "stream"), path
         elif path.startswith("/admin"):
             assert tag == "admin", path
+        elif path.startswith("/webhooks/"):
+            assert tag == "webhooks", path
         elif path.endswith(("/feed.atom", "/feed.json")):
             assert tag == "stream", path
         else:
